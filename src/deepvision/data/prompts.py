@@ -1,0 +1,55 @@
+"""The chat prompt of a Problem: system prompt, and user text with one `<image>` per image."""
+
+from __future__ import annotations
+
+import re
+
+from deepvision.records import IMAGE_PLACEHOLDER, Problem
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are solving a math problem that comes with one or more images. Reason step by step, "
+    "and look at the image again to check every value you read from it before you conclude. "
+    "Put only the final answer inside \\boxed{}, with no units or words around it. For a "
+    "multiple-choice question, put only the letter of the correct option inside \\boxed{}."
+)
+
+_OPTION_LINE = re.compile(r"^\s*\(?[A-H][.):]\s", re.MULTILINE)
+
+
+def option_letter(i: int) -> str:
+    return chr(ord("A") + i)
+
+
+def format_options(options: list[str]) -> str:
+    return "\n".join(f"{option_letter(i)}. {text}" for i, text in enumerate(options))
+
+
+def count_placeholders(text: str) -> int:
+    return text.count(IMAGE_PLACEHOLDER)
+
+
+def user_text(problem: Problem) -> str:
+    """User text with exactly one `<image>` per image, options lettered if not in the text.
+
+    A stored prompt keeps its own placeholder positions; a bare question gets its
+    placeholders in front. A count that disagrees with the images raises ValueError.
+    """
+    text = problem.user_prompt
+    n = count_placeholders(text)
+    if n == 0 and problem.images:
+        text = IMAGE_PLACEHOLDER * len(problem.images) + "\n" + text
+    elif n != len(problem.images):
+        raise ValueError(
+            f"user prompt has {n} {IMAGE_PLACEHOLDER} placeholder(s) "
+            f"but the problem has {len(problem.images)} image(s)"
+        )
+    if problem.options and not _OPTION_LINE.search(text):
+        text = f"{text}\n{format_options(problem.options)}"
+    return text
+
+
+def build_messages(problem: Problem, system_prompt: str | None = DEFAULT_SYSTEM_PROMPT):
+    """System (if any) + user chat messages for training or inference."""
+    msgs = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    msgs.append({"role": "user", "content": user_text(problem)})
+    return msgs

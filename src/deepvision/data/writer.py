@@ -1,0 +1,124 @@
+"""Atomic, streaming writers: Problem parquet, generic Arrow tables, and rejects JSONL.
+
+Outputs are written to `<name>.tmp` and renamed into place on success, so a crash never leaves
+a half-written file that looks complete; re-running the same command redoes the job.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from deepvision.data.reader import Reject
+from deepvision.errors import UsageError
+from deepvision.records import PROBLEM_SCHEMA, Problem, problems_to_batch
+
+# Row groups small enough that a reader holding one in memory stays well under 1 GB.
+ROW_GROUP_ROWS = 256
+
+
+def prepare_output(path: str | Path, overwrite: bool) -> Path:
+    """Refuse to replace an existing output unless asked; create the parent folder."""
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise UsageError(f"{p} exists; pass --overwrite to replace it")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+class _AtomicFile:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(path.name + ".tmp")
+
+    def commit(self) -> None:
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
+class TableWriter:
+    """Append Arrow record batches to a parquet file in bounded row groups."""
+
+    def __init__(self, path: str | Path, schema: pa.Schema) -> None:
+        self._file = _AtomicFile(Path(path))
+        self.schema = schema
+        self._writer = pq.ParquetWriter(str(self._file.tmp), schema, compression="zstd")
+        self.rows = 0
+
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows:
+            self._writer.write_table(pa.Table.from_batches([batch]), row_group_size=ROW_GROUP_ROWS)
+            self.rows += batch.num_rows
+
+    def write_rows(self, rows: list[dict[str, Any]]) -> None:
+        self.write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
+
+    def close(self) -> None:
+        self._writer.close()
+        self._file.commit()
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._file.discard()
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class ProblemWriter(TableWriter):
+    """Write Problems as DeepVision-layout parquet, in the inputs' own schema when given."""
+
+    def __init__(self, path: str | Path, schema: pa.Schema | None = None) -> None:
+        super().__init__(path, schema if schema is not None else PROBLEM_SCHEMA)
+
+    def write(self, problems: list[Problem]) -> None:
+        if problems:
+            self.write_batch(problems_to_batch(problems, self.schema))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return "data:application/octet-stream;base64," + base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class RejectWriter:
+    """Rejected rows, one JSON object per line: place, reasons and the raw row (bytes base64)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._file = _AtomicFile(Path(path))
+        self._fh = self._file.tmp.open("w", encoding="utf-8")
+        self.count = 0
+
+    def write(self, rejects: list[Reject]) -> None:
+        for rej in rejects:
+            rec = {
+                "file": rej.file,
+                "row": rej.row,
+                "reasons": [{"column": i.column, "reason": i.reason} for i in rej.issues],
+                "data": _jsonable(rej.fields),
+            }
+            self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            self.count += 1
+
+    def close(self) -> None:
+        self._fh.close()
+        self._file.commit()
