@@ -106,6 +106,22 @@ class Canvas:
     def text(self, p: Point, s: str, size: int = 18, anchor: str = "mm", fill=BLACK) -> None:
         self.draw.text(self._s(p), s, font=_font(size), anchor=anchor, fill=fill)
 
+    def radical(self, p: Point, radicand: str, size: int = 18, coef: str = "") -> None:
+        """Draw `coef√radicand` centred at p (the bundled font has no radical sign)."""
+        font = _font(size)
+        w_coef = font.getlength(coef) / SCALE if coef else 0.0
+        w_rad = font.getlength(radicand) / SCALE
+        total = w_coef + 12 + w_rad
+        x = p[0] - total / 2
+        y = p[1]
+        if coef:
+            self.text((x, y), coef, size, anchor="lm")
+            x += w_coef + 1
+        h = size * 0.55
+        self.polyline([(x, y + 1), (x + 3, y - 1), (x + 6, y + h), (x + 10, y - h - 2)], 1.5)
+        self.line((x + 10, y - h - 2), (x + 12 + w_rad, y - h - 2), 1.5)
+        self.text((x + 11, y + 1), radicand, size, anchor="lm")
+
     def arrow(self, a: Point, b: Point, width: float = 2) -> None:
         self.line(a, b, width)
         ang = math.atan2(b[1] - a[1], b[0] - a[0])

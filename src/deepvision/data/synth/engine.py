@@ -1,0 +1,67 @@
+"""Turn family Drafts into Problems: free-form or multiple choice, fully annotated, seeded.
+
+Problem i of seed s depends only on (s, i): the same seed gives the same bytes, and the first
+n problems of a larger run equal a run of n.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+
+from deepvision.data.prompts import build_messages, format_options, option_letter
+from deepvision.data.synth.families import FAMILIES, Draft
+from deepvision.errors import UsageError
+from deepvision.records import Problem, ProblemImage, content_hash
+
+DATA_SOURCE = "deepvision-synth"
+
+
+def _to_problem(draft: Draft, family: str, index: int, seed: int, rng: random.Random, mc: bool):
+    question, answer, equivalents, options = draft.question, draft.answer, draft.equivalents, None
+    if mc:
+        options = [draft.answer, *draft.distractors[:3]]
+        rng.shuffle(options)
+        question = f"{draft.question}\nChoices:\n{format_options(options)}"
+        answer, equivalents = option_letter(options.index(draft.answer)), []
+    images = [ProblemImage(bytes=draft.image, path=f"{family}_{seed}_{index}.png")]
+    problem = Problem(
+        id="",
+        question=question,
+        images=images,
+        answer=answer,
+        equivalent_answers=list(equivalents),
+        options=options,
+        data_source=DATA_SOURCE,
+        ability="math",
+        topic=list(draft.topic),
+        knowledge_points=list(draft.knowledge),
+        visual_elements={k: list(v) for k, v in draft.visual_elements.items()},
+        image_necessity="required",
+        extra={},
+    )
+    problem.id = f"synth-{family}-{content_hash(question, images)[:12]}"
+    problem.messages = build_messages(problem)
+    return problem
+
+
+def generate(
+    n: int,
+    seed: int = 0,
+    families: Sequence[str] | None = None,
+    mc_share: float = 0.3,
+    start: int = 0,
+) -> Iterator[Problem]:
+    """Problems `start` .. `start + n - 1` of the stream for `seed`."""
+    names = list(families) if families else list(FAMILIES)
+    unknown = [f for f in names if f not in FAMILIES]
+    if unknown:
+        raise UsageError(f"unknown synth families {unknown}; known: {', '.join(FAMILIES)}")
+    if not 0.0 <= mc_share <= 1.0:
+        raise UsageError(f"--mc-share must be within [0, 1], got {mc_share}")
+    for index in range(start, start + n):
+        rng = random.Random(f"deepvision-synth:{seed}:{index}")
+        family = names[rng.randrange(len(names))]
+        mc = rng.random() < mc_share
+        draft = FAMILIES[family](rng)
+        yield _to_problem(draft, family, index, seed, rng, mc)
