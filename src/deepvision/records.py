@@ -411,7 +411,7 @@ def problem_from_row(row: Mapping[str, Any]) -> tuple[Problem | None, list[RowIs
 
 
 def problem_to_row(problem: Problem, columns: Iterable[str]) -> dict[str, Any]:
-    """Encode a Problem into the given columns of the DeepVision layout (unknown ones from extra)."""
+    """Encode a Problem into the given columns of the DeepVision layout (others from extra)."""
     row: dict[str, Any] = {}
     for col in columns:
         spec = _DERIVED.get(col)

@@ -37,8 +37,8 @@ class ProblemBatch:
     source: Source
     problems: list[Problem] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
-    # (file, row) of each problem, aligned with `problems`.
-    places: list[tuple[str, int]] = field(default_factory=list)
+    # The source row of each problem, aligned with `problems` (its place and raw fields).
+    rows: list[SourceRow] = field(default_factory=list)
 
 
 def open_sources(paths: Iterable[str | Path]) -> list[Source]:
@@ -74,7 +74,7 @@ def iter_problem_batches(
                     out.rejects.append(Reject(sr.file, sr.row, issues, sr.fields))
                 else:
                     out.problems.append(problem)
-                    out.places.append((sr.file, sr.row))
+                    out.rows.append(sr)
             yield out
 
 

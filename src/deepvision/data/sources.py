@@ -69,9 +69,7 @@ def _arrow_batches(
             for off in range(0, rb.num_rows, batch_size):
                 part = rb.slice(off, batch_size)
                 rows = part.to_pylist()
-                yield RowBatch(
-                    [SourceRow(file, start + i, fields=r) for i, r in enumerate(rows)]
-                )
+                yield RowBatch([SourceRow(file, start + i, fields=r) for i, r in enumerate(rows)])
                 start += part.num_rows
     except (pa.ArrowException, OSError) as exc:
         raise DataError(
@@ -91,7 +89,8 @@ class ParquetSource(Source):
         try:
             self._pf = pq.ParquetFile(path)
         except (pa.ArrowException, OSError) as exc:
-            raise DataError(f"not a readable parquet file (truncated?): {exc}", file=str(path))
+            msg = f"not a readable parquet file (truncated?): {exc}"
+            raise DataError(msg, file=str(path)) from None
         self.schema = self._pf.schema_arrow
         self.num_rows = self._pf.metadata.num_rows
 
@@ -136,7 +135,9 @@ class HFDiskSource(Source):
         try:
             names = [f["filename"] for f in json.loads(state.read_text())["_data_files"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise DataError(f"unreadable state.json of a save_to_disk folder: {exc}", file=str(path))
+            raise DataError(
+                f"unreadable state.json of a save_to_disk folder: {exc}", file=str(path)
+            ) from None
         self.files = [path / n for n in names]
         for f in self.files:
             with pa.OSFile(str(f)) as fh:

@@ -1,7 +1,6 @@
 """Turn family Drafts into Problems: free-form or multiple choice, fully annotated, seeded.
 
-Problem i of seed s depends only on (s, i): the same seed gives the same bytes, and the first
-n problems of a larger run equal a run of n.
+The same seed gives the same bytes, and the first n problems of a larger run equal a run of n.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from deepvision.errors import UsageError
 from deepvision.records import Problem, ProblemImage, content_hash
 
 DATA_SOURCE = "deepvision-synth"
+_MAX_ATTEMPTS = 50
 
 
 def _to_problem(draft: Draft, family: str, index: int, seed: int, rng: random.Random, mc: bool):
@@ -52,16 +52,33 @@ def generate(
     mc_share: float = 0.3,
     start: int = 0,
 ) -> Iterator[Problem]:
-    """Problems `start` .. `start + n - 1` of the stream for `seed`."""
+    """Problems `start` .. `start + n - 1` of the stream for `seed`, all distinct.
+
+    Distinctness is checked against every earlier problem of the stream, so a run that
+    starts later still draws (and skips) the ones before it."""
     names = list(families) if families else list(FAMILIES)
     unknown = [f for f in names if f not in FAMILIES]
     if unknown:
         raise UsageError(f"unknown synth families {unknown}; known: {', '.join(FAMILIES)}")
     if not 0.0 <= mc_share <= 1.0:
         raise UsageError(f"--mc-share must be within [0, 1], got {mc_share}")
-    for index in range(start, start + n):
-        rng = random.Random(f"deepvision-synth:{seed}:{index}")
-        family = names[rng.randrange(len(names))]
-        mc = rng.random() < mc_share
-        draft = FAMILIES[family](rng)
-        yield _to_problem(draft, family, index, seed, rng, mc)
+    seen: set[str] = set()
+    index = 0
+    while index < start + n:
+        # Re-draw on an exact repeat of an earlier problem (small families repeat otherwise).
+        for attempt in range(_MAX_ATTEMPTS):
+            rng = random.Random(f"deepvision-synth:{seed}:{index}:{attempt}")
+            family = names[rng.randrange(len(names))]
+            mc = rng.random() < mc_share
+            problem = _to_problem(FAMILIES[family](rng), family, index, seed, rng, mc)
+            if problem.id not in seen:
+                break
+        else:
+            raise UsageError(
+                f"could not draw a new distinct problem at index {index} after {_MAX_ATTEMPTS} "
+                "tries; use more families or fewer problems"
+            )
+        seen.add(problem.id)
+        if index >= start:
+            yield problem
+        index += 1

@@ -54,10 +54,15 @@ def bar_chart(rng: random.Random) -> Draft:
     names, noun, unit, title = rng.choice(
         [
             (["Mon", "Tue", "Wed", "Thu", "Fri"], "day", "books", "Books borrowed per day"),
-            (["Apples", "Pears", "Plums", "Kiwis", "Limes"], "fruit", "boxes", "Boxes of fruit sold"),
-            (["Class A", "Class B", "Class C", "Class D", "Class E"], "class", "students", "Students in the choir"),
+            (["Apples", "Pears", "Plums", "Kiwis", "Limes"], "fruit", "boxes", "Fruit sold"),
+            (
+                ["Class A", "Class B", "Class C", "Class D", "Class E"],
+                "class",
+                "students",
+                "Choir members",
+            ),
         ]
-    )  # fmt: skip
+    )
     k = rng.choice([4, 5])
     names = names[:k]
     step = rng.choice([1, 2, 5])
@@ -131,9 +136,12 @@ def bar_chart(rng: random.Random) -> Draft:
 
 def pie_chart(rng: random.Random) -> Draft:
     labels = rng.choice(
-        [["Football", "Tennis", "Swimming", "Running"], ["Rice", "Noodles", "Bread", "Soup"],
-         ["Bus", "Bike", "Walk", "Car"]]
-    )  # fmt: skip
+        [
+            ["Football", "Tennis", "Swimming", "Running"],
+            ["Rice", "Noodles", "Bread", "Soup"],
+            ["Bus", "Bike", "Walk", "Car"],
+        ]
+    )
     while True:
         cuts = sorted(rng.sample(range(2, 20), 3))
         parts = [b - a for a, b in zip([0, *cuts], [*cuts, 20], strict=True)]
@@ -262,7 +270,12 @@ def line_graph(rng: random.Random) -> Draft:
             "At what value of x does it cross the x-axis?"
         )
     main, eq = ans.frac_forms(value)
-    wrong = [value + 1, -value if value else Fraction(2), value - Fraction(1, 2), 1 / value if value else Fraction(3)]
+    wrong = [
+        value + 1,
+        -value if value else Fraction(2),
+        value - Fraction(1, 2),
+        1 / value if value else Fraction(3),
+    ]
     dis = [ans.frac_latex(w) for w in dict.fromkeys(wrong) if w != value][:3]
     return Draft(text, main, eq, dis, c.png(), topic, know, visual, "fraction")
 
@@ -284,25 +297,39 @@ def parabola(rng: random.Random) -> Draft:
             "What are the coordinates of the vertex?",
             f"({h},{k})",
             [f"({h}, {k})"],
-            [f"({x},{y})" for x, y in [(k, h), (-h, k), (h, -k), (h + 1, k)] if (x, y) != (h, k)][:3],
-            c.png(), topic, ["Vertex of a Parabola", "Reading Coordinates"], visual, "coordinates",
-        )  # fmt: skip
+            [f"({x},{y})" for x, y in [(k, h), (-h, k), (h, -k), (h + 1, k)] if (x, y) != (h, k)][
+                :3
+            ],
+            c.png(),
+            topic,
+            ["Vertex of a Parabola", "Reading Coordinates"],
+            visual,
+            "coordinates",
+        )
     if which == "axis":
         return Draft(
             "What is the equation of the axis of symmetry of the parabola shown?",
             f"x={h}",
             [f"x = {h}"],
             [f"x={v}" for v in _int_distractors(rng, h, [-h, k, h + 1])],
-            c.png(), topic, ["Axis of Symmetry", "Vertex of a Parabola"], visual, "equation",
-        )  # fmt: skip
+            c.png(),
+            topic,
+            ["Axis of Symmetry", "Vertex of a Parabola"],
+            visual,
+            "equation",
+        )
     word = "minimum" if a > 0 else "maximum"
     return Draft(
         f"What is the {word} value of the quadratic function whose graph is shown?",
         str(k),
         [],
         _int_distractors(rng, k, [h, -k, k + 1], lo=-99),
-        c.png(), topic, [f"{word.title()} Value of a Quadratic Function"], visual, "integer",
-    )  # fmt: skip
+        c.png(),
+        topic,
+        [f"{word.title()} Value of a Quadratic Function"],
+        visual,
+        "integer",
+    )
 
 
 # ------------------------------------------------------------------ geometry
@@ -345,7 +372,7 @@ def triangle_angles(rng: random.Random) -> Draft:
     pts = [(0.0, 0.0), (1.0, 0.0), apex]
     if exterior:
         pts.append((1.35, 0.0))
-    scr = _fit(pts, (70, 50, 490 if exterior else 490, 370))
+    scr = _fit(pts, (70, 50, 490, 370))
     P, Q, R = scr[0], scr[1], scr[2]
     c = Canvas(560, 420)
     c.polygon([P, Q, R], outline=BLACK, width=2.5)
@@ -363,7 +390,9 @@ def triangle_angles(rng: random.Random) -> Draft:
         x = A + C
         know = ["Exterior Angle Theorem of a Triangle"]
         dis = [180 - x, x - 10, A]
-        text = "In the figure, side AB is extended beyond B. Find the measure of angle x in degrees."
+        text = (
+            "In the figure, side AB is extended beyond B. Find the measure of angle x in degrees."
+        )
     else:
         shown = rng.sample([("A", A), ("B", B), ("C", C)], 3)
         (n1, v1), (n2, v2), (n3, x) = shown
@@ -384,12 +413,15 @@ def right_triangle(rng: random.Random) -> Draft:
     a, b = rng.randint(2, 12), rng.randint(2, 12)
     find_leg = rng.random() < 0.35
     pts = _fit([(0, 0), (a, 0), (0, b)], (90, 60, 470, 360))
-    O, X, Y = pts
+    origin, X, Y = pts
     c = Canvas(560, 420)
-    c.polygon([O, X, Y], outline=BLACK, width=2.5)
+    c.polygon([origin, X, Y], outline=BLACK, width=2.5)
     s = 14
-    c.polyline([(O[0] + s, O[1]), (O[0] + s, O[1] - s), (O[0], O[1] - s)], 1.5)
-    c.text(((O[0] + X[0]) / 2, O[1] + 18), str(a), 18)
+    c.polyline(
+        [(origin[0] + s, origin[1]), (origin[0] + s, origin[1] - s), (origin[0], origin[1] - s)],
+        1.5,
+    )
+    c.text(((origin[0] + X[0]) / 2, origin[1] + 18), str(a), 18)
     hyp_at = ((X[0] + Y[0]) / 2 + 22, (X[1] + Y[1]) / 2 - 14)
     if not find_leg:
         c.text(hyp_at, "x", 18)
@@ -399,7 +431,7 @@ def right_triangle(rng: random.Random) -> Draft:
             c.text(hyp_at, str(k), 18)
         else:
             c.radical(hyp_at, str(m), 18, coef=str(k) if k > 1 else "")
-    c.text((O[0] - 18, (O[1] + Y[1]) / 2), "x" if find_leg else str(b), 18)
+    c.text((origin[0] - 18, (origin[1] + Y[1]) / 2), "x" if find_leg else str(b), 18)
     topic = ("Geometry", "Plane Geometry", "Triangles", "Pythagorean Theorem")
     visual = {"planar_geometry": ["Right Triangle", "Right Angle Mark"]}
     know = ["Pythagorean Theorem", "Simplifying Square Roots"]
@@ -411,7 +443,10 @@ def right_triangle(rng: random.Random) -> Draft:
     else:
         main, eq = ans.sqrt_forms(a * a + b * b)
         wrong = [a * a + b * b + 1, a * a + b * b - 2, (a + b) ** 2]
-        text = "In the right triangle, the legs have the lengths shown. Find the length x of the hypotenuse."
+        text = (
+            "In the right triangle, the legs have the lengths shown. "
+            "Find the length x of the hypotenuse."
+        )
     dis = [d for d in dict.fromkeys(ans.sqrt_forms(w)[0] for w in wrong) if d != main]
     while len(dis) < 3:
         dis.append(str(a + b + len(dis)))
@@ -443,7 +478,9 @@ def circle_measures(rng: random.Random) -> Draft:
     else:
         main, eq = ans.pi_forms(2 * r)
         dis = [ans.pi_forms(v)[0] for v in _distinct_ints(2 * r, [r * r, r, 4 * r])]
-        text = "Find the circumference of the circle in centimetres. Give your answer in terms of π."
+        text = (
+            "Find the circumference of the circle in centimetres. Give your answer in terms of π."
+        )
         know = ["Circumference of a Circle"]
     return Draft(text, main, eq, dis[:3], c.png(), topic, know, visual, "pi")
 
@@ -473,25 +510,43 @@ def parallel_lines(rng: random.Random) -> Draft:
     mark(p1, gi, f"{size[gi]}°")
     mark(p2, xi, "x")
     x = size[xi]
-    topic = ("Geometry", "Plane Geometry", "Intersecting and Parallel Lines", "Angles Formed by Parallel Lines")
+    topic = (
+        "Geometry",
+        "Plane Geometry",
+        "Intersecting and Parallel Lines",
+        "Angles Formed by Parallel Lines",
+    )
     visual = {"planar_geometry": ["Parallel Lines", "Transversal", "Angle"]}
     know = ["Properties of Parallel Lines"] + (
         ["Corresponding and Alternate Angles"] if size[gi] == x else ["Supplementary Angles"]
     )
     main, eq = ans.degrees_forms(x)
-    text = "Lines a and b are parallel and are cut by a transversal. Find the measure of angle x in degrees."
+    text = (
+        "Lines a and b are parallel and are cut by a transversal. "
+        "Find the measure of angle x in degrees."
+    )
     return Draft(
-        text, main, eq, _int_distractors(rng, x, [180 - x, 90 - x if x < 90 else x - 90, x + 10], lo=1),
-        c.png(), topic, know, visual, "angle",
-    )  # fmt: skip
+        text,
+        main,
+        eq,
+        _int_distractors(rng, x, [180 - x, 90 - x if x < 90 else x - 90, x + 10], lo=1),
+        c.png(),
+        topic,
+        know,
+        visual,
+        "angle",
+    )
 
 
 def _dashed(c: Canvas, a: Point, b: Point, dash: float = 8) -> None:
     n = max(1, int(math.dist(a, b) // dash))
     for i in range(0, n, 2):
         t0, t1 = i / n, min(1.0, (i + 1) / n)
-        c.line((a[0] + (b[0] - a[0]) * t0, a[1] + (b[1] - a[1]) * t0),
-               (a[0] + (b[0] - a[0]) * t1, a[1] + (b[1] - a[1]) * t1), 1.5)  # fmt: skip
+        c.line(
+            (a[0] + (b[0] - a[0]) * t0, a[1] + (b[1] - a[1]) * t0),
+            (a[0] + (b[0] - a[0]) * t1, a[1] + (b[1] - a[1]) * t1),
+            1.5,
+        )
 
 
 def cuboid(rng: random.Random) -> Draft:
@@ -529,7 +584,15 @@ def cuboid(rng: random.Random) -> Draft:
     topic = ("Geometry", "Solid Geometry", "Cuboids and Cubes", topic_last)
     visual = {"solid_geometry": ["Cuboid", "Hidden Edges"]}
     return Draft(
-        text, str(v), [], _int_distractors(rng, v, dis, lo=1), c.png(), topic, know, visual, "integer"
+        text,
+        str(v),
+        [],
+        _int_distractors(rng, v, dis, lo=1),
+        c.png(),
+        topic,
+        know,
+        visual,
+        "integer",
     )
 
 
@@ -541,9 +604,20 @@ def _shape(c: Canvas, kind: str, at: Point, r: float, color) -> None:
     if kind == "circle":
         c.circle(at, r, fill=color, outline=BLACK, width=1.5)
     elif kind == "square":
-        c.rect((x - r * 0.85, y - r * 0.85), (x + r * 0.85, y + r * 0.85), fill=color, outline=BLACK, width=1.5)
+        c.rect(
+            (x - r * 0.85, y - r * 0.85),
+            (x + r * 0.85, y + r * 0.85),
+            fill=color,
+            outline=BLACK,
+            width=1.5,
+        )
     else:
-        c.polygon([(x, y - r), (x + r * 0.95, y + r * 0.75), (x - r * 0.95, y + r * 0.75)], fill=color, outline=BLACK, width=1.5)
+        c.polygon(
+            [(x, y - r), (x + r * 0.95, y + r * 0.75), (x - r * 0.95, y + r * 0.75)],
+            fill=color,
+            outline=BLACK,
+            width=1.5,
+        )
 
 
 def shape_count(rng: random.Random) -> Draft:
@@ -559,13 +633,24 @@ def shape_count(rng: random.Random) -> Draft:
     n = sum(1 for _, k, col in items if k == target_kind and col == target_color)
     same_kind = sum(1 for _, k, _ in items if k == target_kind)
     same_color = sum(1 for _, _, col in items if col == target_color)
-    topic = ("Fundamental Mathematical Skills", "Counting", "Counting Objects", "Counting by Attributes")
+    topic = (
+        "Fundamental Mathematical Skills",
+        "Counting",
+        "Counting Objects",
+        "Counting by Attributes",
+    )
     visual = {"schematic_diagrams": ["Shape Arrangement"]}
     return Draft(
         f"How many {target_color} {target_kind}s are there in the picture?",
-        str(n), [], _int_distractors(rng, n, [same_kind, same_color, len(items)], lo=0),
-        c.png(), topic, ["Counting", "Classifying Shapes and Colours"], visual, "integer",
-    )  # fmt: skip
+        str(n),
+        [],
+        _int_distractors(rng, n, [same_kind, same_color, len(items)], lo=0),
+        c.png(),
+        topic,
+        ["Counting", "Classifying Shapes and Colours"],
+        visual,
+        "integer",
+    )
 
 
 def fraction_bar(rng: random.Random) -> Draft:
@@ -576,24 +661,44 @@ def fraction_bar(rng: random.Random) -> Draft:
     x0, x1, y0, y1 = 40, 520, 70, 170
     w = (x1 - x0) / n
     for i in range(n):
-        c.rect((x0 + i * w, y0), (x0 + (i + 1) * w, y1),
-               fill=PALETTE[0] if i in shaded else "white", outline=BLACK, width=2)  # fmt: skip
+        c.rect(
+            (x0 + i * w, y0),
+            (x0 + (i + 1) * w, y1),
+            fill=PALETTE[0] if i in shaded else "white",
+            outline=BLACK,
+            width=2,
+        )
     c.text((280, 30), "The strip is divided into equal parts.", 17)
     q = Fraction(k, n)
     main, eq = ans.frac_forms(q)
     if q.denominator != n:
         eq.append(f"{k}/{n}")
-    wrong = [Fraction(n - k, n), Fraction(k, n + 1) if k < n + 1 else Fraction(1, n), Fraction(1, n)]
+    wrong = [
+        Fraction(n - k, n),
+        Fraction(k, n + 1) if k < n + 1 else Fraction(1, n),
+        Fraction(1, n),
+    ]
     dis = [ans.frac_latex(w) for w in dict.fromkeys(wrong) if w != q]
     while len(dis) < 3:
         dis.append(ans.frac_latex(Fraction(k + len(dis), n + 3)))
-    topic = ("Fundamental Mathematical Skills", "Fractions", "Understanding Fractions", "Fractions of a Whole")
+    topic = (
+        "Fundamental Mathematical Skills",
+        "Fractions",
+        "Understanding Fractions",
+        "Fractions of a Whole",
+    )
     visual = {"schematic_diagrams": ["Fraction Strip"]}
     return Draft(
         "What fraction of the strip is shaded? Give the fraction in lowest terms.",
-        main, eq, dis[:3], c.png(), topic, ["Meaning of Fractions", "Simplifying Fractions"],
-        visual, "fraction",
-    )  # fmt: skip
+        main,
+        eq,
+        dis[:3],
+        c.png(),
+        topic,
+        ["Meaning of Fractions", "Simplifying Fractions"],
+        visual,
+        "fraction",
+    )
 
 
 FAMILIES: dict[str, Callable[[random.Random], Draft]] = {
