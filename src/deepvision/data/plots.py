@@ -9,9 +9,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from deepvision.data.stats import DatasetStats  # noqa: E402
+from deepvision.data.stats import DatasetStats
 
 _CATEGORY_COLORS = {
     "planar_geometry": "#1f77b4",
