@@ -1,0 +1,333 @@
+"""`deepvision data ...`: validate, describe, select, export and synthesize Problems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from deepvision.cli.common import console, info, inputs_or_sample, split_list
+from deepvision.data import export as export_mod
+from deepvision.data import select, stats
+from deepvision.data import validate as validate_mod
+from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT
+from deepvision.data.sources import DEFAULT_BATCH_SIZE
+from deepvision.data.writer import prepare_output
+from deepvision.errors import UsageError
+
+app = typer.Typer(
+    help=(
+        "Read, check, describe, select and export Problems. Inputs: DeepVision-103K parquet, "
+        "a folder of parquet shards, a `datasets` save_to_disk folder, or JSONL. With no "
+        "input, commands use the embedded sample."
+    ),
+    no_args_is_help=True,
+)
+
+FILES = typer.Argument(None, help="Input files or folders (default: the embedded sample).")
+OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing outputs.")
+REJECTS = typer.Option(None, "--rejects", help="Write unreadable rows and reasons here (JSONL).")
+BATCH = typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", help="Rows per batch (bounds memory).")
+
+
+def _outputs(overwrite: bool, *paths: Path | None) -> None:
+    for p in paths:
+        if p is not None:
+            prepare_output(p, overwrite)
+
+
+def _accounting(rows_in: int, parts: list[tuple[str, int]], rejected: int, examples: list[str]):
+    detail = " + ".join(f"{n} {name}" for name, n in parts)
+    info(f"rows in: {rows_in} = {detail} + {rejected} rejected")
+    for line in examples[:10]:
+        info(f"  [yellow]rejected[/] {line}")
+    if rejected > len(examples[:10]):
+        info(f"  ... {rejected - len(examples[:10])} more; use --rejects PATH to keep them all")
+
+
+@app.command("validate")
+def validate_cmd(
+    files: list[Path] = FILES,
+    rejects: Path = REJECTS,
+    fast_images: bool = typer.Option(
+        False, "--fast-images", help="Check image structure/checksums only, no full decode."
+    ),
+    workers: int = typer.Option(0, "--workers", help="Image decoding processes (0: all cores)."),
+    max_report: int = typer.Option(50, "--max-report", help="Problems to list on the terminal."),
+    batch_size: int = BATCH,
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Check schema, images, placeholders, answers, pass rates, annotations and unique ids.
+
+    Exit code 1 if any row is rejected.
+
+    Example: deepvision data validate math-77k.parquet --rejects bad.jsonl
+    """
+    _outputs(overwrite, rejects)
+    paths = inputs_or_sample(files)
+    report = validate_mod.validate(
+        paths,
+        rejects_path=rejects,
+        decode_images=not fast_images,
+        workers=workers or None,
+        batch_size=batch_size,
+        max_examples=max_report,
+    )
+    for line in report.examples:
+        console.print(f"[red]✗[/] {line}", highlight=False, soft_wrap=True)
+    if report.rejected > len(report.examples):
+        console.print(f"... and more: {report.rejected} rejected rows in all")
+    if report.issues_by_column:
+        t = Table("column", "issues", title="Issues by column")
+        for col, n in report.issues_by_column.most_common():
+            t.add_row(col, str(n))
+        console.print(t)
+    verdict = "[green]valid[/]" if report.ok else "[red]INVALID[/]"
+    console.print(
+        f"{verdict}: rows in {report.rows_in} = {report.valid} valid + {report.rejected} rejected"
+        + (f"; rejects written to {rejects}" if rejects else "")
+    )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("stats")
+def stats_cmd(
+    files: list[Path] = FILES,
+    out: Path = typer.Option(..., "--out", help="Folder for stats.json, summary.md and plots."),
+    batch_size: int = BATCH,
+) -> None:
+    """Describe a dataset: topics, knowledge points, visual elements, pass rates, answer kinds.
+
+    Example: deepvision data stats math-77k.parquet --out runs/stats
+    """
+    paths = inputs_or_sample(files)
+    result = stats.collect_stats(paths, batch_size)
+    written = stats.write_stats(result, out, [str(p) for p in paths])
+    t = Table("level-1 topic", "problems", title=f"{result.rows} problems")
+    for k, v in result.topic_level(1).most_common():
+        t.add_row(k, str(v))
+    console.print(t)
+    console.print(f"wrote {', '.join(str(p) for p in written)}")
+    if result.rejected:
+        for r in result.rejects[:10]:
+            info(f"  [yellow]not counted[/] {r.describe()}")
+        info(f"{result.rejected} unreadable rows were not counted; run 'data validate' for all")
+        raise typer.Exit(1)
+
+
+def _selection_summary(
+    report: select.SelectionReport, dropped_name: str, files: dict[str, Path]
+) -> None:
+    parts = [(f"written to {files[k]}", v) for k, v in report.written.items()]
+    parts.append((dropped_name, report.dropped))
+    _accounting(report.rows_in, parts, report.rejected, report.reject_examples)
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+@app.command("filter")
+def filter_cmd(
+    files: list[Path] = FILES,
+    out: Path = typer.Option(..., "--out", help="Output parquet (same columns as the input)."),
+    pass_rate: str = typer.Option(
+        None, "--pass-rate", help="Inclusive range 1/8..7/8, open 4/8.., or one value 3/8."
+    ),
+    topic: list[str] = typer.Option(
+        None, "--topic", help="Topic path prefix, e.g. Geometry/Plane Geometry."
+    ),
+    source: list[str] = typer.Option(None, "--source", help="data_source values."),
+    visual_element: list[str] = typer.Option(
+        None, "--visual-element", help="Visual-element category or type, e.g. data_charts, Circle."
+    ),
+    answer_kind: list[str] = typer.Option(
+        None, "--answer-kind", help="integer, fraction, option_letters, text, ..."
+    ),
+    rejects: Path = REJECTS,
+    batch_size: int = BATCH,
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Keep the problems that meet every given criterion (any listed value per criterion).
+
+    Example: deepvision data filter in.parquet --pass-rate 1/8..7/8 --topic Geometry --out g.parquet
+    """
+    _outputs(overwrite, out, rejects)
+    flt = select.Filter(
+        pass_rate=pass_rate,
+        topics=split_list(topic),
+        sources=split_list(source),
+        visual_elements=split_list(visual_element),
+        answer_kinds=split_list(answer_kind),
+    )
+    report = select.filter_problems(inputs_or_sample(files), out, flt, rejects, batch_size)
+    _selection_summary(report, "filtered out", {"out": out})
+
+
+@app.command("sample")
+def sample_cmd(
+    files: list[Path] = FILES,
+    out: Path = typer.Option(..., "--out", help="Output parquet."),
+    n: int = typer.Option(..., "--n", help="Number of problems to keep."),
+    by: str = typer.Option("topic1", "--by", help=f"Strata: {', '.join(select.STRATA)}."),
+    seed: int = typer.Option(0, "--seed"),
+    rejects: Path = REJECTS,
+    batch_size: int = BATCH,
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Deterministic stratified sample: each stratum keeps its share of n.
+
+    Example: deepvision data sample math-77k.parquet --n 1000 --by topic2 --out small.parquet
+    """
+    _outputs(overwrite, out, rejects)
+    report = select.sample_problems(inputs_or_sample(files), out, n, by, seed, rejects, batch_size)
+    _selection_summary(report, "not sampled", {"out": out})
+
+
+@app.command("split")
+def split_cmd(
+    files: list[Path] = FILES,
+    train: Path = typer.Option(..., "--train", help="Output parquet for the train part."),
+    test: Path = typer.Option(..., "--test", help="Output parquet for the test part."),
+    test_size: float = typer.Option(0.1, "--test-size", help="Share (<1) or count (>=1)."),
+    by: str = typer.Option("topic1", "--by", help=f"Strata: {', '.join(select.STRATA)}."),
+    seed: int = typer.Option(0, "--seed"),
+    rejects: Path = REJECTS,
+    batch_size: int = BATCH,
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Deterministic train/test split, stratified by topic (or another key).
+
+    Example: deepvision data split all.parquet --train tr.parquet --test te.parquet --test-size 0.05
+    """
+    if train.resolve() == test.resolve():
+        raise UsageError("--train and --test must be different files")
+    _outputs(overwrite, train, test, rejects)
+    report = select.split_problems(
+        inputs_or_sample(files), train, test, test_size, by, seed, rejects, batch_size
+    )
+    _selection_summary(report, "dropped", {"train": train, "test": test})
+
+
+@app.command("dedup")
+def dedup_cmd(
+    files: list[Path] = FILES,
+    out: Path = typer.Option(..., "--out", help="Output parquet, one problem per group."),
+    groups: Path = typer.Option(
+        None, "--groups", help="Duplicate groups (JSONL); default OUT.groups.jsonl."
+    ),
+    rejects: Path = REJECTS,
+    batch_size: int = BATCH,
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Exact dedup on normalized question text plus image bytes; keeps the first of each group.
+
+    Example: deepvision data dedup math-77k.parquet visual_logic-26k.parquet --out all.parquet
+    """
+    groups = groups or out.with_name(out.stem + ".groups.jsonl")
+    _outputs(overwrite, out, groups, rejects)
+    report, n_groups = select.dedup_problems(
+        inputs_or_sample(files), out, groups, rejects, batch_size
+    )
+    info(f"{n_groups} duplicate groups; written to {groups}")
+    _selection_summary(report, "duplicates dropped", {"out": out})
+
+
+@app.command("export")
+def export_cmd(
+    files: list[Path] = FILES,
+    to: str = typer.Option(..., "--to", help="verl | trl | easyr1 | jsonl"),
+    out: Path = typer.Option(..., "--out", help="Output file (.parquet, or .jsonl for jsonl)."),
+    system_prompt: str = typer.Option(None, "--system-prompt", help="System prompt text."),
+    system_prompt_file: Path = typer.Option(
+        None, "--system-prompt-file", help="Read it from a file."
+    ),
+    no_system_prompt: bool = typer.Option(False, "--no-system-prompt", help="No system message."),
+    inline_images: bool = typer.Option(
+        False, "--inline-images", help="jsonl: images as data URIs instead of a folder."
+    ),
+    rejects: Path = REJECTS,
+    batch_size: int = BATCH,
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Export to a trainer's format or to inference JSONL.
+
+    verl: RLHFDataset layout (prompt with one <image> per image, images, reward_model, extra_info).
+    trl: conversational prompt (no <image> text), images, answer columns for rewards.
+    easyr1: problem with <image>, answer, images.  jsonl: one line per problem, images in a folder.
+
+    Example: deepvision data export math-77k.parquet --to verl --out train.parquet
+    """
+    if (
+        sum(
+            x is not None and x is not False
+            for x in (system_prompt, system_prompt_file, no_system_prompt or None)
+        )
+        > 1
+    ):
+        raise UsageError(
+            "give at most one of --system-prompt, --system-prompt-file, --no-system-prompt"
+        )
+    prompt = DEFAULT_SYSTEM_PROMPT
+    if system_prompt is not None:
+        prompt = system_prompt
+    elif system_prompt_file is not None:
+        try:
+            prompt = system_prompt_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read --system-prompt-file {system_prompt_file}: {exc.strerror}"
+            ) from None
+    elif no_system_prompt:
+        prompt = None
+    if to not in export_mod.FORMATS:
+        raise UsageError(f"--to must be one of {', '.join(export_mod.FORMATS)}, not {to!r}")
+    _outputs(overwrite, out, rejects)
+    opts = export_mod.ExportOptions(system_prompt=prompt, inline_images=inline_images)
+    report = export_mod.export(inputs_or_sample(files), out, to, opts, rejects, batch_size)
+    _accounting(
+        report.rows_in,
+        [(f"written to {out}", report.written)],
+        report.rejected,
+        report.reject_examples,
+    )
+    if report.images_dir is not None:
+        info(f"images in {report.images_dir}")
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+@app.command("synth")
+def synth_cmd(
+    out: Path = typer.Option(..., "--out", help="Output parquet (DeepVision layout)."),
+    n: int = typer.Option(200, "--n", help="Number of problems."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same bytes."),
+    families: list[str] = typer.Option(
+        None, "--families", help="Subset of families (default: all)."
+    ),
+    mc_share: float = typer.Option(0.3, "--mc-share", help="Share of multiple-choice problems."),
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Generate verifiable visual problems (charts, graphs, geometry, counting, fractions).
+
+    Example: deepvision data synth --n 1000 --seed 7 --out synth.parquet
+    """
+    from deepvision.data.synth import FAMILIES, generate
+    from deepvision.data.writer import ProblemWriter
+    from deepvision.progress import progress_bar
+
+    if n < 1:
+        raise UsageError(f"--n must be >= 1, got {n}")
+    _outputs(overwrite, out)
+    chosen = split_list(families) or None
+    with ProblemWriter(out) as writer, progress_bar("synth", n) as bar:
+        batch = []
+        for p in generate(n, seed, chosen, mc_share):
+            batch.append(p)
+            if len(batch) == 128:
+                writer.write(batch)
+                bar.advance(len(batch))
+                batch = []
+        writer.write(batch)
+        bar.advance(len(batch))
+    info(f"wrote {n} problems to {out} (families: {', '.join(chosen or FAMILIES)})")

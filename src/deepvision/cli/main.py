@@ -1,0 +1,93 @@
+"""The `deepvision` command: groups of thin commands over the library."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from deepvision import __version__
+from deepvision.cli.common import err_console
+from deepvision.cli.data import app as data_app
+from deepvision.errors import DeepVisionError
+from deepvision.progress import set_quiet
+
+app = typer.Typer(
+    name="deepvision",
+    help=(
+        "RLVR toolkit for multimodal math: read, check, describe and export DeepVision-103K "
+        "style data; generate verifiable visual problems.\n\n"
+        "Start with:  deepvision data stats --out runs/stats   (runs on the embedded sample)"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(data_app, name="data")
+
+# Groups of the later capabilities; each lists its commands once they exist.
+_PLANNED = {
+    "verify": "Answer verification: is a model's final answer the reference? (planned, issue #3)",
+    "judge": "Judge evaluation outputs with rules and an LLM second opinion. (planned, issue #3)",
+    "infer": "Async batched inference against OpenAI-compatible servers. (planned, issue #4)",
+    "serve": "Launch vLLM or `transformers serve` endpoints. (planned, issue #4)",
+    "eval": "Seven-benchmark evaluation with reports. (planned, issue #5)",
+    "train": "GSPO recipes on verl and TRL; tiny offline models. (planned, issue #6)",
+    "curate": "Curation pipeline: validity, difficulty, correctness, dedup. (planned, issue #7)",
+}
+for _name, _help in _PLANNED.items():
+    app.add_typer(typer.Typer(help=_help, no_args_is_help=True), name=_name)
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"deepvision {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or info logs."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    set_quiet(quiet)
+    _state["debug"] = debug
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except DeepVisionError as exc:
+        if _state["debug"]:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # click's own usage errors carry their exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

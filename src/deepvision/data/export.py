@@ -1,0 +1,291 @@
+"""`data export`: Problems to the trainers' formats (verl, TRL, EasyR1) and inference JSONL."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT, build_messages, user_text
+from deepvision.data.reader import Reject, iter_problem_batches, open_sources
+from deepvision.data.sources import DEFAULT_BATCH_SIZE
+from deepvision.data.writer import RejectWriter, TableWriter, _AtomicFile
+from deepvision.errors import UsageError
+from deepvision.progress import progress_bar
+from deepvision.records import (
+    IMAGE_PLACEHOLDER,
+    IMAGE_TYPE,
+    MESSAGES_TYPE,
+    PROMPT,
+    REWARD_MODEL_TYPE,
+    Problem,
+    RowIssue,
+)
+
+FORMATS = ("verl", "trl", "easyr1", "jsonl")
+
+_STR_LIST = pa.list_(pa.string())
+VERL_SCHEMA = pa.schema(
+    [
+        ("data_source", pa.string()),
+        ("prompt", MESSAGES_TYPE),
+        ("images", pa.list_(pa.struct([("bytes", pa.binary())]))),
+        ("ability", pa.string()),
+        ("reward_model", REWARD_MODEL_TYPE),
+        (
+            "extra_info",
+            pa.struct(
+                [
+                    ("index", pa.int64()),
+                    ("id", pa.string()),
+                    ("question", pa.string()),
+                    ("answer", pa.string()),
+                    ("equivalent_answers", _STR_LIST),
+                    ("options", _STR_LIST),
+                    ("topic", _STR_LIST),
+                ]
+            ),
+        ),
+    ]
+)
+TRL_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("prompt", MESSAGES_TYPE),
+        ("images", IMAGE_TYPE),
+        ("answer", pa.string()),
+        ("equivalent_answers", _STR_LIST),
+        ("options", _STR_LIST),
+        ("data_source", pa.string()),
+    ]
+)
+EASYR1_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("problem", pa.string()),
+        ("answer", pa.string()),
+        ("images", IMAGE_TYPE),
+    ]
+)
+
+
+def _hf_feature(t: pa.DataType, images: bool = False) -> Any:
+    """The `datasets` feature spec of an Arrow type; image lists become Image features."""
+    if images:
+        return [{"_type": "Image"}]
+    if pa.types.is_list(t):
+        return [_hf_feature(t.value_type)]
+    if pa.types.is_struct(t):
+        return {f.name: _hf_feature(f.type) for f in t}
+    dtype = {"string": "string", "int64": "int64", "binary": "binary"}[str(t)]
+    return {"dtype": dtype, "_type": "Value"}
+
+
+def with_hf_features(schema: pa.Schema) -> pa.Schema:
+    """Attach `datasets` metadata so that `load_dataset('parquet')` decodes images to PIL."""
+    features = {f.name: _hf_feature(f.type, images=f.name == "images") for f in schema}
+    meta = {b"huggingface": json.dumps({"info": {"features": features}}).encode()}
+    return schema.with_metadata(meta)
+
+
+@dataclass
+class ExportOptions:
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
+    inline_images: bool = False  # jsonl: data URIs instead of an images folder
+
+
+@dataclass
+class ExportReport:
+    rows_in: int = 0
+    written: int = 0
+    rejected: int = 0
+    reject_examples: list[str] = field(default_factory=list)
+    images_dir: Path | None = None
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_in == self.written + self.rejected
+
+
+def _verl_row(p: Problem, index: int, opts: ExportOptions) -> dict[str, Any]:
+    return {
+        "data_source": p.data_source or "deepvision",
+        "prompt": build_messages(p, opts.system_prompt),
+        "images": [{"bytes": im.bytes} for im in p.images],
+        "ability": p.ability or "math",
+        "reward_model": {
+            "ground_truth": p.answer,
+            "equivalent_answers": p.equivalent_answers,
+            "style": "rule",
+        },
+        "extra_info": {
+            "index": index,
+            "id": p.id,
+            "question": p.question,
+            "answer": p.answer,
+            "equivalent_answers": p.equivalent_answers,
+            "options": p.options,
+            "topic": p.topic,
+        },
+    }
+
+
+def _trl_row(p: Problem, index: int, opts: ExportOptions) -> dict[str, Any]:
+    messages = build_messages(p, opts.system_prompt)
+    # TRL inserts the images into the user turn itself; a literal placeholder would stay text.
+    for m in messages:
+        m["content"] = m["content"].replace(IMAGE_PLACEHOLDER, "").strip()
+    return {
+        "id": p.id,
+        "prompt": messages,
+        "images": [{"bytes": im.bytes, "path": None} for im in p.images],
+        "answer": p.answer,
+        "equivalent_answers": p.equivalent_answers,
+        "options": p.options,
+        "data_source": p.data_source,
+    }
+
+
+def _easyr1_row(p: Problem, index: int, opts: ExportOptions) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "problem": user_text(p),
+        "answer": p.answer,
+        "images": [{"bytes": im.bytes, "path": None} for im in p.images],
+    }
+
+
+_TABLES: dict[str, tuple[pa.Schema, Callable[[Problem, int, ExportOptions], dict]]] = {
+    "verl": (VERL_SCHEMA, _verl_row),
+    "trl": (with_hf_features(TRL_SCHEMA), _trl_row),
+    "easyr1": (with_hf_features(EASYR1_SCHEMA), _easyr1_row),
+}
+
+
+def _image_ext(data: bytes | None) -> str:
+    head = (data or b"")[:12]
+    if head.startswith(b"\x89PNG"):
+        return "png"
+    if head.startswith(b"\xff\xd8"):
+        return "jpg"
+    if head.startswith(b"GIF8"):
+        return "gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return "bin"
+
+
+class _JsonlExport:
+    """One JSON line per problem; images written once each to a folder beside the file."""
+
+    def __init__(self, out: Path, opts: ExportOptions) -> None:
+        self.out, self.opts = out, opts
+        self.images_dir = None if opts.inline_images else out.with_name(out.stem + "_images")
+        if self.images_dir is not None:
+            self.images_dir.mkdir(parents=True, exist_ok=True)
+        self._file = _AtomicFile(out)
+        self._fh = self._file.tmp.open("w", encoding="utf-8")
+
+    def _image_ref(self, data: bytes | None) -> str:
+        ext = _image_ext(data)
+        if self.images_dir is None:
+            mime = {"jpg": "jpeg"}.get(ext, ext)
+            return f"data:image/{mime};base64," + base64.b64encode(data or b"").decode()
+        import hashlib
+
+        name = f"{hashlib.sha1(data or b'').hexdigest()[:20]}.{ext}"
+        target = self.images_dir / name
+        if not target.exists():  # content-addressed: identical images are written once
+            tmp = target.with_name(name + ".tmp")
+            tmp.write_bytes(data or b"")
+            tmp.replace(target)
+        return f"{self.images_dir.name}/{name}"
+
+    def write(self, p: Problem, index: int) -> None:
+        rec = {
+            "id": p.id,
+            "question": p.question,
+            "options": p.options,
+            "answer": p.answer,
+            "equivalent_answers": p.equivalent_answers,
+            "images": [self._image_ref(im.bytes) for im in p.images],
+            "messages": build_messages(p, self.opts.system_prompt),
+            "data_source": p.data_source,
+            "topic": p.topic,
+            "knowledge_points": p.knowledge_points,
+            "visual_elements": p.visual_elements,
+            "pass_rate": str(p.pass_rate) if p.pass_rate else None,
+            "image_necessity": p.image_necessity,
+        }
+        self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+    def close(self, ok: bool) -> None:
+        self._fh.close()
+        if ok:
+            self._file.commit()
+        else:
+            self._file.discard()
+
+
+def export(
+    inputs: Iterable[str | Path],
+    out: Path,
+    to: str,
+    opts: ExportOptions | None = None,
+    rejects: Path | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> ExportReport:
+    if to not in FORMATS:
+        raise UsageError(f"unknown export format {to!r}; use one of {', '.join(FORMATS)}")
+    opts = opts or ExportOptions()
+    sources = open_sources(inputs)
+    report = ExportReport()
+    reject_writer = RejectWriter(rejects) if rejects else None
+    if to == "jsonl":
+        sink = _JsonlExport(out, opts)
+        report.images_dir = sink.images_dir
+    else:
+        schema, encode = _TABLES[to]
+        table = TableWriter(out, schema)
+    total = sum(s.num_rows or 0 for s in sources) or None
+    ok = False
+    try:
+        with progress_bar(f"export {to}", total) as bar:
+            for batch in iter_problem_batches(sources, batch_size):
+                bad = list(batch.rejects)
+                rows = []
+                for p, sr in zip(batch.problems, batch.rows, strict=True):
+                    index = report.written + len(rows)
+                    try:
+                        if to == "jsonl":
+                            sink.write(p, index)
+                            rows.append(None)
+                        else:
+                            rows.append(encode(p, index, opts))
+                    except ValueError as exc:  # placeholder/image count mismatch
+                        bad.append(Reject(sr.file, sr.row, [RowIssue(PROMPT, str(exc))], sr.fields))
+                if to != "jsonl" and rows:
+                    table.write_rows(rows)
+                report.written += len(rows)
+                report.rejected += len(bad)
+                report.rows_in += len(batch.problems) + len(batch.rejects)
+                report.reject_examples += [r.describe() for r in bad][
+                    : 20 - len(report.reject_examples)
+                ]
+                if reject_writer is not None:
+                    reject_writer.write(bad)
+                bar.advance(len(batch.problems) + len(batch.rejects))
+        ok = True
+    finally:
+        if to == "jsonl":
+            sink.close(ok)
+        else:
+            table.close() if ok else table.abort()
+        if reject_writer is not None:
+            reject_writer.close()
+    return report
