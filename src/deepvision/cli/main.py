@@ -64,9 +64,12 @@ def root(
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Entry point; `argv` defaults to the process arguments."""
     try:
-        app(standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
+        if isinstance(result, int) and result:
+            sys.exit(result)
     except DeepVisionError as exc:
         if _state["debug"]:
             raise
@@ -80,14 +83,12 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click's own usage errors carry their exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # Usage errors of click (typer may vendor its own copy) know how to show themselves.
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
         raise
-
 
 if __name__ == "__main__":
     main()

@@ -95,9 +95,25 @@ class ParquetSource(Source):
         self.num_rows = self._pf.metadata.num_rows
 
     def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[RowBatch]:
-        yield from _arrow_batches(
-            str(self.path), self._pf.iter_batches(batch_size=batch_size), batch_size
-        )
+        # One row group at a time: memory is bounded by it, and a corrupt one is named.
+        start = 0
+        meta = self._pf.metadata
+        for rg in range(meta.num_row_groups):
+            n = meta.row_group(rg).num_rows
+            try:
+                parts = list(self._pf.iter_batches(batch_size=batch_size, row_groups=[rg]))
+            except (pa.ArrowException, OSError) as exc:
+                raise DataError(
+                    f"cannot read row group {rg} (rows {start}-{start + n - 1}); the file is "
+                    f"truncated or corrupt: {exc}".strip(),
+                    file=str(self.path),
+                ) from None
+            for rb in parts:
+                rows = rb.to_pylist()
+                yield RowBatch(
+                    [SourceRow(str(self.path), start + i, fields=x) for i, x in enumerate(rows)]
+                )
+                start += rb.num_rows
 
 
 class ParquetShardsSource(Source):

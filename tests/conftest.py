@@ -1,0 +1,125 @@
+"""Fixtures: DeepVision-layout files generated in code (synthetic problems, real schema)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from deepvision import records as r
+from deepvision.data.synth import generate
+
+# The columns of the released math-77k.parquet, in its order (no id, no options).
+DEEPVISION_SCHEMA = pa.schema([f for f in r.PROBLEM_SCHEMA if f.name not in (r.ID, r.OPTIONS)])
+
+
+def png_bytes(color=(200, 30, 30), size=(32, 24)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def deepvision_row(
+    question: str = "In the figure, find x.",
+    answer: str = "18.5",
+    n_images: int = 1,
+    **overrides,
+) -> dict:
+    """One raw row exactly as in math-77k.parquet (JSON annotation strings and all)."""
+    images = [{"bytes": png_bytes((40 * i, 90, 160)), "path": f"img_{i}.png"} for i in range(n_images)]
+    row = {
+        r.QUESTION: question,
+        r.IMAGES: images,
+        r.DATA_SOURCE: "math-77k",
+        r.ABILITY: "math",
+        r.DOMAIN_ANNO: json.dumps(
+            {
+                "Knowledge": ["Area of Triangle", "Properties of Rhombus"],
+                "Level_1": "Geometry",
+                "Level_2": "Plane Geometry",
+                "Level_3": "Basic Plane Figures",
+                "Level_4": "Triangle",
+            }
+        ),
+        r.PROMPT: [
+            {"content": "Think step by step.", "role": "system"},
+            {"content": "<image>" * n_images + (question or ""), "role": "user"},
+        ],
+        r.REWARD_MODEL: {
+            "ground_truth": answer,
+            "equivalent_answers": ["37/2", "18.5"],
+            "style": "rule",
+        },
+        r.PASS_RATE: "2/8",
+        r.VISION_ANNO: json.dumps(
+            {"visual_elements": {"planar_geometry": ["Triangle", "Angles"], "data_charts": []}}
+        ),
+        r.NECESSITY_ANNO: json.dumps(
+            {"image_necessity": "required", "visual_complexity": {"score": 3}}
+        ),
+    }
+    row.update(overrides)
+    return row
+
+
+def write_rows(path: Path, rows: list[dict], schema: pa.Schema = DEEPVISION_SCHEMA) -> Path:
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def synth_problems():
+    return list(generate(60, seed=3))
+
+
+@pytest.fixture
+def synth_file(tmp_path, synth_problems) -> Path:
+    """Our Problem parquet (DeepVision layout + id + options) of 60 synthetic problems."""
+    from deepvision.data.writer import ProblemWriter
+
+    path = tmp_path / "synth.parquet"
+    with ProblemWriter(path) as w:
+        w.write(synth_problems)
+    return path
+
+
+@pytest.fixture
+def deepvision_file(tmp_path) -> Path:
+    """A small file in the released layout: hash ids, JSON annotation strings."""
+    rows = [
+        deepvision_row(question=f"Question {i}: find x.", answer=str(i), n_images=1 + i % 2)
+        for i in range(12)
+    ]
+    return write_rows(tmp_path / "math-77k.parquet", rows)
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `deepvision ARGS...` through its real entry point; returns code, stdout, stderr."""
+    from deepvision.cli.main import main
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run
