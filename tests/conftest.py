@@ -31,7 +31,9 @@ def deepvision_row(
     **overrides,
 ) -> dict:
     """One raw row exactly as in math-77k.parquet (JSON annotation strings and all)."""
-    images = [{"bytes": png_bytes((40 * i, 90, 160)), "path": f"img_{i}.png"} for i in range(n_images)]
+    images = [
+        {"bytes": png_bytes((40 * i, 90, 160)), "path": f"img_{i}.png"} for i in range(n_images)
+    ]
     row = {
         r.QUESTION: question,
         r.IMAGES: images,

@@ -6,7 +6,13 @@ import pytest
 
 from conftest import deepvision_row, png_bytes
 from deepvision import records as r
-from deepvision.records import PassRate, ProblemImage, content_hash, problem_from_row, problem_to_row
+from deepvision.records import (
+    PassRate,
+    ProblemImage,
+    content_hash,
+    problem_from_row,
+    problem_to_row,
+)
 
 
 def test_row_parses_into_typed_fields():
@@ -25,7 +31,11 @@ def test_row_parses_into_typed_fields():
 
 def test_empty_sentinel_means_no_equivalent_answers():
     row = deepvision_row()
-    row[r.REWARD_MODEL] = {"ground_truth": "B", "equivalent_answers": ["__EMPTY__"], "style": "rule"}
+    row[r.REWARD_MODEL] = {
+        "ground_truth": "B",
+        "equivalent_answers": ["__EMPTY__"],
+        "style": "rule",
+    }
     p, _ = problem_from_row(row)
     assert p.equivalent_answers == []
     assert p.all_answers == ["B"]

@@ -27,7 +27,12 @@ def test_our_problem_parquet_round_trip_keeps_every_field(synth_file, synth_prob
     back = list(iter_problems([synth_file]))
     assert [p.id for p in back] == [p.id for p in synth_problems]
     for a, b in zip(back, synth_problems, strict=True):
-        assert (a.question, a.answer, a.options, a.topic) == (b.question, b.answer, b.options, b.topic)
+        assert (a.question, a.answer, a.options, a.topic) == (
+            b.question,
+            b.answer,
+            b.options,
+            b.topic,
+        )
         assert a.visual_elements == b.visual_elements
         assert a.images[0].bytes == b.images[0].bytes
 
@@ -57,7 +62,9 @@ def test_parquet_shards_folder(tmp_path):
     folder = tmp_path / "shards"
     folder.mkdir()
     write_rows(folder / "part-0.parquet", [deepvision_row(question="q0")])
-    write_rows(folder / "part-1.parquet", [deepvision_row(question="q1"), deepvision_row(question="q2")])
+    write_rows(
+        folder / "part-1.parquet", [deepvision_row(question="q1"), deepvision_row(question="q2")]
+    )
     src = open_source(folder)
     assert isinstance(src, ParquetShardsSource)
     assert [p.question for p in iter_problems([folder])] == ["q0", "q1", "q2"]
@@ -65,6 +72,7 @@ def test_parquet_shards_folder(tmp_path):
 
 def test_datasets_save_to_disk_folder(tmp_path):
     import datasets
+
     rows = [deepvision_row(question=f"q{i}") for i in range(5)]
     ds = datasets.Dataset.from_list(rows)
     ds.save_to_disk(str(tmp_path / "saved"))

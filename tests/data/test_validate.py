@@ -84,7 +84,9 @@ def test_missing_required_column_is_a_file_error(cli, tmp_path):
 
 
 def test_wrong_column_type_is_a_file_error(cli, tmp_path):
-    schema = pa.schema([pa.field(r.QUESTION, pa.int64()) if f.name == r.QUESTION else f for f in DEEPVISION_SCHEMA])
+    schema = pa.schema(
+        [pa.field(r.QUESTION, pa.int64()) if f.name == r.QUESTION else f for f in DEEPVISION_SCHEMA]
+    )
     row = deepvision_row()
     row[r.QUESTION] = 7
     path = write_rows(tmp_path / "type.parquet", [row], schema)

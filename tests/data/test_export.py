@@ -1,0 +1,101 @@
+"""`data export`: what each trainer reads is what it expects."""
+
+import json
+
+import datasets
+import pyarrow.parquet as pq
+from PIL import Image
+
+from conftest import deepvision_row, write_rows
+from deepvision import records as r
+from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT
+from deepvision.data.reader import iter_problems
+
+
+def _export(cli, src, tmp_path, fmt, *extra):
+    out = tmp_path / (f"{fmt}.jsonl" if fmt == "jsonl" else f"{fmt}.parquet")
+    res = cli("data", "export", src, "--to", fmt, "--out", out, *extra)
+    assert res.code == 0, res.text
+    return out
+
+
+def test_verl_layout(cli, tmp_path, deepvision_file):
+    out = _export(cli, deepvision_file, tmp_path, "verl")
+    ds = datasets.load_dataset("parquet", data_files=str(out), split="train")
+    assert set(ds.column_names) == {
+        "data_source",
+        "prompt",
+        "images",
+        "ability",
+        "reward_model",
+        "extra_info",
+    }
+    for i, row in enumerate(ds):
+        user = row["prompt"][-1]
+        assert row["prompt"][0] == {"role": "system", "content": DEFAULT_SYSTEM_PROMPT}
+        assert user["role"] == "user"
+        assert user["content"].count("<image>") == len(row["images"]) == 1 + i % 2
+        assert set(row["images"][0]) == {"bytes"}
+        assert row["reward_model"]["style"] == "rule"
+        assert row["reward_model"]["ground_truth"] == str(i)
+        assert row["extra_info"]["index"] == i and row["extra_info"]["id"]
+        assert row["extra_info"]["equivalent_answers"] == ["37/2", "18.5"]
+
+
+def test_verl_adds_placeholders_and_options_to_bare_questions(cli, tmp_path, synth_file):
+    out = _export(cli, synth_file, tmp_path, "verl", "--system-prompt", "Be brief.")
+    rows = pq.read_table(out).to_pylist()
+    assert rows[0]["prompt"][0]["content"] == "Be brief."
+    mc = next(x for x in rows if x["extra_info"]["options"])
+    assert "A. " in mc["prompt"][-1]["content"] and mc["reward_model"]["ground_truth"] in "ABCD"
+
+
+def test_trl_layout_has_no_placeholder_text_and_pil_images(cli, tmp_path, deepvision_file):
+    out = _export(cli, deepvision_file, tmp_path, "trl", "--no-system-prompt")
+    ds = datasets.load_dataset("parquet", data_files=str(out), split="train")
+    row = ds[1]
+    assert [m["role"] for m in row["prompt"]] == ["user"]
+    assert "<image>" not in row["prompt"][0]["content"]
+    assert len(row["images"]) == 2 and all(isinstance(im, Image.Image) for im in row["images"])
+    assert row["answer"] == "1" and row["equivalent_answers"] == ["37/2", "18.5"]
+
+
+def test_easyr1_layout(cli, tmp_path, deepvision_file):
+    out = _export(cli, deepvision_file, tmp_path, "easyr1")
+    ds = datasets.load_dataset("parquet", data_files=str(out), split="train")
+    assert {"problem", "answer", "images"} <= set(ds.column_names)
+    assert ds[1]["problem"].count("<image>") == len(ds[1]["images"]) == 2
+
+
+def test_jsonl_writes_each_image_once_and_reads_back(cli, tmp_path):
+    rows = [deepvision_row(question=f"q{i}") for i in range(4)]  # all share one image
+    src = write_rows(tmp_path / "in.parquet", rows)
+    out = _export(cli, src, tmp_path, "jsonl")
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["question"] for x in lines] == ["q0", "q1", "q2", "q3"]
+    assert {"id", "question", "options", "answer", "images", "messages"} <= set(lines[0])
+    images = list((tmp_path / "jsonl_images").iterdir())
+    assert len(images) == 1 and lines[0]["images"] == [f"jsonl_images/{images[0].name}"]
+    back = list(iter_problems([out]))
+    assert back[2].images[0].bytes == rows[2][r.IMAGES][0]["bytes"]
+    assert back[2].pass_rate.correct == 2 and back[2].topic[0] == "Geometry"
+
+
+def test_jsonl_inline_images(cli, tmp_path, deepvision_file):
+    out = _export(cli, deepvision_file, tmp_path, "jsonl", "--inline-images")
+    first = json.loads(out.read_text().splitlines()[0])
+    assert first["images"][0].startswith("data:image/png;base64,")
+    assert not (tmp_path / "jsonl_images").exists()
+
+
+def test_placeholder_mismatch_rows_are_rejected_not_exported(cli, tmp_path):
+    bad = deepvision_row(question="two images, one placeholder", n_images=2)
+    bad[r.PROMPT] = [{"content": "<image>Find x.", "role": "user"}]
+    src = write_rows(tmp_path / "in.parquet", [deepvision_row(), bad])
+    out, rej = tmp_path / "v.parquet", tmp_path / "rej.jsonl"
+    res = cli("data", "export", src, "--to", "verl", "--out", out, "--rejects", rej)
+    assert res.code == 1
+    assert f"rows in: 2 = 1 written to {out} + 1 rejected" in res.err
+    assert "1 <image> placeholder(s) but the problem has 2 image(s)" in res.err
+    assert pq.read_metadata(out).num_rows == 1
+    assert json.loads(rej.read_text())["row"] == 1

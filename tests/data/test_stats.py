@@ -1,0 +1,70 @@
+"""`data stats`: the numbers, the files, readable plots."""
+
+import json
+
+from PIL import Image
+
+from conftest import deepvision_row, write_rows
+from deepvision import records as r
+from deepvision.data.answer_kind import answer_kind
+
+
+def test_answer_kinds_of_k12_answers():
+    cases = {
+        "B": "option_letters",
+        "A, C": "option_letters",
+        "①②③": "circled_numbers",
+        "-12": "integer",
+        "1,000": "integer",
+        "3.25": "decimal",
+        "\\frac{3}{4}": "fraction",
+        "7/2": "fraction",
+        "(0, 12.5)": "interval_set",
+        "\\{1,2\\}": "interval_set",
+        "2\\sqrt{5}": "expression",
+        "y=2x+1": "expression",
+        "Apples": "text",
+        "等腰三角形": "text",
+    }
+    assert {a: answer_kind(a) for a in cases} == cases
+
+
+def test_stats_counts_and_outputs(cli, tmp_path):
+    rows = [deepvision_row(question=f"q{i}", answer=str(i)) for i in range(6)]
+    rows[0][r.PASS_RATE] = "0/8"
+    rows[1][r.PASS_RATE] = "7/8"
+    rows[2][r.DOMAIN_ANNO] = json.dumps({"Knowledge": ["Slope"], "Level_1": "Algebra"})
+    rows[3][r.REWARD_MODEL] = {
+        "ground_truth": "C",
+        "equivalent_answers": ["__EMPTY__"],
+        "style": "rule",
+    }
+    path = write_rows(tmp_path / "in.parquet", rows)
+    out = tmp_path / "stats"
+    res = cli("data", "stats", path, "--out", out)
+    assert res.code == 0, res.text
+    d = json.loads((out / "stats.json").read_text())
+    assert d["rows"] == 6
+    assert d["topics"]["level_1"] == {"Geometry": 5, "Algebra": 1}
+    assert d["topics"]["level_4"] == {"Geometry/Plane Geometry/Basic Plane Figures/Triangle": 5}
+    assert d["knowledge_points"]["top"]["Area of Triangle"] == 5
+    assert d["pass_rate"]["histogram"] == {"0/8": 1, "2/8": 4, "7/8": 1}
+    assert list(d["pass_rate"]["histogram"]) == ["0/8", "2/8", "7/8"]  # ordered by value
+    assert d["answer_kinds"] == {"integer": 5, "option_letters": 1}
+    assert d["visual_elements"]["types"]["planar_geometry/Triangle"] == 6
+    assert d["image_width"]["max"] == 32
+    summary = (out / "summary.md").read_text()
+    assert "| Geometry | 5 |" in summary and "![topics](topics.png)" in summary
+    for name in ("topics", "visual_elements", "pass_rate", "answer_kinds"):
+        im = Image.open(out / f"{name}.png")
+        assert im.width > 600 and im.height > 300
+        # A readable plot has ink on it: many distinct colours, not a blank canvas.
+        assert len(im.convert("RGB").getcolors(1 << 20)) > 50
+
+
+def test_stats_on_the_embedded_sample(cli, tmp_path):
+    res = cli("data", "stats", "--out", tmp_path / "s")
+    assert res.code == 0
+    d = json.loads((tmp_path / "s" / "stats.json").read_text())
+    assert d["rows"] == 240 and len(d["topics"]["level_1"]) == 4
+    assert d["pass_rate"]["missing"] == 240  # generated problems have no rollouts yet
