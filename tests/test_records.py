@@ -99,5 +99,5 @@ def test_edited_fields_are_re_encoded():
     ],
 )
 def test_bad_cells_are_reported_with_their_column(column, value, needle):
-    p, issues = problem_from_row(deepvision_row(**{column: value}))
+    _, issues = problem_from_row(deepvision_row(**{column: value}))
     assert any(i.column == column and needle in i.reason for i in issues), issues

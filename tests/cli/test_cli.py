@@ -35,7 +35,7 @@ def test_data_errors_exit_1_without_traceback_and_debug_shows_it(tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 1
     assert res.stderr.count("\n") <= 2 and str(bad) in res.stderr and "Traceback" not in res.stderr
-    debug = subprocess.run(cmd[:3] + ["--debug"] + cmd[3:], capture_output=True, text=True)
+    debug = subprocess.run([*cmd[:3], "--debug", *cmd[3:]], capture_output=True, text=True)
     assert "Traceback" in debug.stderr
 
 
