@@ -4,11 +4,8 @@
 # Outputs go to runs/quickstart/ (replaced on each run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${PYTHON:-python3}"
-"$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e .
+source scripts/_venv.sh
+ensure_venv
 dv=.venv/bin/deepvision
 out=runs/quickstart
 mkdir -p "$out"

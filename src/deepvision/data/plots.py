@@ -24,6 +24,12 @@ _CATEGORY_COLORS = {
 _DOMAIN_CMAPS = ["Blues", "Oranges", "Greens", "Purples", "Reds", "Greys"]
 
 
+def _save(fig, path: Path) -> Path:
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def _empty(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=14, color="#555")
     ax.set_axis_off()
@@ -43,9 +49,7 @@ def topic_sunburst(stats: DatasetStats, path: Path) -> Path:
             _ring(ax, stats, (name,), n, total, 0, cmap, width, start=_start(level1, i, total))
         ax.set(aspect="equal")
         ax.set_title(f"Topics by level (inner: level 1; {total} problems)", fontsize=15, pad=24)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _start(items, i, total) -> float:
@@ -119,9 +123,7 @@ def visual_elements_bar(stats: DatasetStats, path: Path, top: int = 30) -> Path:
         ax.set_xlabel("problems")
         ax.set_title(f"Visual element types (top {len(items)})")
         ax.spines[["top", "right"]].set_visible(False)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def pass_rate_hist(stats: DatasetStats, path: Path) -> Path:
@@ -138,9 +140,7 @@ def pass_rate_hist(stats: DatasetStats, path: Path) -> Path:
         missing = f"; {stats.no_pass_rate} without" if stats.no_pass_rate else ""
         ax.set_title(f"Pass-rate histogram{missing}")
         ax.spines[["top", "right"]].set_visible(False)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def answer_kinds_bar(stats: DatasetStats, path: Path) -> Path:
@@ -154,9 +154,7 @@ def answer_kinds_bar(stats: DatasetStats, path: Path) -> Path:
         ax.set_title("Answer kinds")
         ax.tick_params(axis="x", rotation=25)
         ax.spines[["top", "right"]].set_visible(False)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def write_all(stats: DatasetStats, out_dir: Path) -> list[Path]:
