@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 ensure_venv dev
-.venv/bin/ruff check src tests benchmarks
-.venv/bin/ruff format --check src tests benchmarks
+lint=(src tests)
+if compgen -G "benchmarks/*.py" > /dev/null; then lint+=(benchmarks); fi
+.venv/bin/ruff check "${lint[@]}"
+.venv/bin/ruff format --check "${lint[@]}"
 exec .venv/bin/python -m pytest "$@"
