@@ -32,6 +32,9 @@ class DataError(DeepVisionError):
         self.column = column
         super().__init__(self._format())
 
+    def __reduce__(self):  # keep the place across process boundaries (worker pools)
+        return (_rebuild_data_error, (self.reason, self.file, self.row, self.column))
+
     def _format(self) -> str:
         where = []
         if self.file is not None:
@@ -41,3 +44,7 @@ class DataError(DeepVisionError):
         if self.column is not None:
             where.append(f"column '{self.column}'")
         return f"{', '.join(where)}: {self.reason}" if where else self.reason
+
+
+def _rebuild_data_error(reason: str, file: str | None, row: int | None, column: str | None):
+    return DataError(reason, file=file, row=row, column=column)

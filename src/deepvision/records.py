@@ -350,11 +350,15 @@ def _snapshot(p: Problem, names: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(getattr(p, n) for n in names)
 
 
-def problem_from_row(row: Mapping[str, Any]) -> tuple[Problem | None, list[RowIssue]]:
+def problem_from_row(
+    row: Mapping[str, Any], with_id: bool = True
+) -> tuple[Problem | None, list[RowIssue]]:
     """Parse one DeepVision-layout row; return the Problem (None if unusable) and every issue.
 
     Issues in optional annotation columns are reported but do not make the row unusable for
     reading commands; `data validate` treats every issue as a reason to reject the row.
+    A row without an id gets its content hash, or "" with `with_id=False` (saves hashing the
+    image bytes where ids are not used).
     """
     issues: list[RowIssue] = []
     for col in REQUIRED_COLUMNS:
@@ -395,7 +399,7 @@ def problem_from_row(row: Mapping[str, Any]) -> tuple[Problem | None, list[RowIs
 
     if any(i.column in REQUIRED_COLUMNS for i in issues):
         return None, issues
-    pid = row.get(ID) or content_hash(question, images)
+    pid = row.get(ID) or (content_hash(question, images) if with_id else "")
     problem = Problem(
         id=pid,
         question=question,

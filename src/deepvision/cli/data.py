@@ -29,6 +29,7 @@ FILES = typer.Argument(None, help="Input files or folders (default: the embedded
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing outputs.")
 REJECTS = typer.Option(None, "--rejects", help="Write unreadable rows and reasons here (JSONL).")
 BATCH = typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", help="Rows per batch (bounds memory).")
+WORKERS = typer.Option(0, "--workers", help="Processes for parquet inputs (0: all cores).")
 
 
 def _outputs(overwrite: bool, *paths: Path | None) -> None:
@@ -97,13 +98,14 @@ def stats_cmd(
     files: list[Path] = FILES,
     out: Path = typer.Option(..., "--out", help="Folder for stats.json, summary.md and plots."),
     batch_size: int = BATCH,
+    workers: int = WORKERS,
 ) -> None:
     """Describe a dataset: topics, knowledge points, visual elements, pass rates, answer kinds.
 
     Example: deepvision data stats math-77k.parquet --out runs/stats
     """
     paths = inputs_or_sample(files)
-    result = stats.collect_stats(paths, batch_size)
+    result = stats.collect_stats(paths, batch_size, workers or None)
     written = stats.write_stats(result, out, [str(p) for p in paths])
     t = Table("level-1 topic", "problems", title=f"{result.rows} problems")
     for k, v in result.topic_level(1).most_common():
@@ -248,6 +250,7 @@ def export_cmd(
     ),
     rejects: Path = REJECTS,
     batch_size: int = BATCH,
+    workers: int = WORKERS,
     overwrite: bool = OVERWRITE,
 ) -> None:
     """Export to a trainer's format or to inference JSONL.
@@ -284,7 +287,9 @@ def export_cmd(
         raise UsageError(f"--to must be one of {', '.join(export_mod.FORMATS)}, not {to!r}")
     _outputs(overwrite, out, rejects)
     opts = export_mod.ExportOptions(system_prompt=prompt, inline_images=inline_images)
-    report = export_mod.export(inputs_or_sample(files), out, to, opts, rejects, batch_size)
+    report = export_mod.export(
+        inputs_or_sample(files), out, to, opts, rejects, batch_size, workers or None
+    )
     _accounting(
         report.rows_in,
         [(f"written to {out}", report.written)],

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +14,14 @@ from typing import Any
 import pyarrow as pa
 
 from deepvision.data.schema import check_schema
-from deepvision.data.sources import DEFAULT_BATCH_SIZE, Source, SourceRow, open_source
+from deepvision.data.sources import (
+    DEFAULT_BATCH_SIZE,
+    Part,
+    RowBatch,
+    Source,
+    SourceRow,
+    open_source,
+)
 from deepvision.errors import DataError
 from deepvision.records import Problem, RowIssue, problem_from_row
 
@@ -34,7 +44,7 @@ class Reject:
 
 @dataclass
 class ProblemBatch:
-    source: Source
+    source: Source | Part
     problems: list[Problem] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     # The source row of each problem, aligned with `problems` (its place and raw fields).
@@ -55,27 +65,73 @@ def open_sources(paths: Iterable[str | Path]) -> list[Source]:
     return sources
 
 
-def parse_row(src_row: SourceRow) -> tuple[Problem | None, list[RowIssue]]:
+def parse_row(src_row: SourceRow, with_id: bool = True) -> tuple[Problem | None, list[RowIssue]]:
     if src_row.fields is None:
         return None, [RowIssue(None, src_row.error or "unreadable row")]
-    return problem_from_row(src_row.fields)
+    return problem_from_row(src_row.fields, with_id=with_id)
+
+
+def _problem_batch(src: Source | Part, rb: RowBatch, with_id: bool = True) -> ProblemBatch:
+    out = ProblemBatch(source=src)
+    for sr in rb.rows:
+        problem, issues = parse_row(sr, with_id)
+        if issues or problem is None:
+            out.rejects.append(Reject(sr.file, sr.row, issues, sr.fields))
+        else:
+            out.problems.append(problem)
+            out.rows.append(sr)
+    return out
 
 
 def iter_problem_batches(
-    sources: Iterable[Source], batch_size: int = DEFAULT_BATCH_SIZE
+    sources: Iterable[Source], batch_size: int = DEFAULT_BATCH_SIZE, with_id: bool = True
 ) -> Iterator[ProblemBatch]:
-    """Yield Problems batch by batch; any row with an issue goes to the batch's rejects."""
+    """Yield Problems batch by batch; any row with an issue goes to the batch's rejects.
+
+    `with_id=False` skips hashing the content of rows that have no id (their id is "")."""
     for src in sources:
         for rb in src.batches(batch_size):
-            out = ProblemBatch(source=src)
-            for sr in rb.rows:
-                problem, issues = parse_row(sr)
-                if issues or problem is None:
-                    out.rejects.append(Reject(sr.file, sr.row, issues, sr.fields))
-                else:
-                    out.problems.append(problem)
-                    out.rows.append(sr)
-            yield out
+            yield _problem_batch(src, rb, with_id)
+
+
+def _map_part(part: Part, fn: Callable, batch_size: int, with_id: bool) -> list:
+    return [fn(_problem_batch(part, rb, with_id)) for rb in part.batches(batch_size)]
+
+
+def map_batches(
+    sources: list[Source],
+    fn: Callable[[ProblemBatch], Any],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int | None = None,
+    with_id: bool = True,
+) -> Iterator[Any]:
+    """`fn(batch)` for every ProblemBatch of the inputs, in input order.
+
+    Sources that split into parts (parquet row groups) are read and mapped in `workers`
+    processes (default: all cores), a few parts in flight at a time so memory stays bounded;
+    `fn` must be picklable (a module-level function or a partial of one). Other sources, and
+    `workers=1`, run in this process."""
+    workers = workers or os.cpu_count() or 1
+    parts = [part for src in sources for part in src.parts()]
+    if workers <= 1 or len(parts) <= 1:
+        for part in parts:
+            for rb in part.batches(batch_size):
+                yield fn(_problem_batch(part, rb, with_id))
+        return
+    with ProcessPoolExecutor(min(workers, len(parts))) as pool:
+        pending: deque = deque()
+        todo = iter(parts)
+        for part in todo:
+            pending.append(pool.submit(_map_part, part, fn, batch_size, with_id))
+            if len(pending) >= workers + 1:
+                break
+        while pending:
+            results = pending.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(pool.submit(_map_part, nxt, fn, batch_size, with_id))
+            yield from results
 
 
 def iter_problems(paths: Iterable[str | Path], batch_size: int = DEFAULT_BATCH_SIZE):

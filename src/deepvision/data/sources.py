@@ -53,6 +53,10 @@ class Source(abc.ABC):
     def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[RowBatch]:
         """Yield the rows in order, `batch_size` at a time."""
 
+    def parts(self) -> list[Part]:
+        """Picklable pieces that other processes can read alone, in order (whole by default)."""
+        return [WholeSource(self)]
+
     @property
     def size_bytes(self) -> int:
         files = [self.path] if self.path.is_file() else list(self.path.rglob("*"))
@@ -77,6 +81,36 @@ def _arrow_batches(
         ) from None
 
 
+class Part(abc.ABC):
+    """A piece of a source that a worker process can read on its own."""
+
+    @abc.abstractmethod
+    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[RowBatch]: ...
+
+
+@dataclass
+class WholeSource(Part):
+    source: Source
+
+    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[RowBatch]:
+        return self.source.batches(batch_size)
+
+
+PART_ROWS = 256  # rows per parquet Part: enough work to amortize a trip to a worker
+
+
+@dataclass
+class ParquetPart(Part):
+    """Consecutive row groups of one parquet file; the file is opened where it is read."""
+
+    path: Path
+    row_groups: list[int]
+    start: int  # row index of the first row
+
+    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[RowBatch]:
+        return ParquetSource(self.path).batches(batch_size, self.row_groups, self.start)
+
+
 class ParquetSource(Source):
     """One parquet file (the DeepVision-103K layout, or any Problem parquet)."""
 
@@ -94,11 +128,28 @@ class ParquetSource(Source):
         self.schema = self._pf.schema_arrow
         self.num_rows = self._pf.metadata.num_rows
 
-    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[RowBatch]:
-        # One row group at a time: memory is bounded by it, and a corrupt one is named.
-        start = 0
+    def parts(self) -> list[Part]:
         meta = self._pf.metadata
+        parts: list[Part] = []
+        groups: list[int] = []
+        start = rows = 0
         for rg in range(meta.num_row_groups):
+            groups.append(rg)
+            rows += meta.row_group(rg).num_rows
+            if rows - start >= PART_ROWS or rg == meta.num_row_groups - 1:
+                parts.append(ParquetPart(self.path, groups, start))
+                groups, start = [], rows
+        return parts
+
+    def batches(
+        self,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        row_groups: list[int] | None = None,
+        start: int = 0,
+    ) -> Iterator[RowBatch]:
+        # One row group at a time: memory is bounded by it, and a corrupt one is named.
+        meta = self._pf.metadata
+        for rg in range(meta.num_row_groups) if row_groups is None else row_groups:
             n = meta.row_group(rg).num_rows
             try:
                 parts = list(self._pf.iter_batches(batch_size=batch_size, row_groups=[rg]))
@@ -138,6 +189,9 @@ class ParquetShardsSource(Source):
     def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[RowBatch]:
         for shard in self.shards:
             yield from shard.batches(batch_size)
+
+    def parts(self) -> list[Part]:
+        return [part for shard in self.shards for part in shard.parts()]
 
 
 class HFDiskSource(Source):

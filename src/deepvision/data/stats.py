@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,12 +15,26 @@ import numpy as np
 from PIL import Image
 
 from deepvision.data.answer_kind import answer_kind
-from deepvision.data.reader import Reject, iter_problem_batches, open_sources
+from deepvision.data.reader import ProblemBatch, Reject, map_batches, open_sources
 from deepvision.data.sources import DEFAULT_BATCH_SIZE
 from deepvision.progress import progress_bar
 from deepvision.records import Problem
 
 TOP_KNOWLEDGE = 30
+MAX_REJECT_EXAMPLES = 50
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header (PNG read directly, other formats by PIL); None if the
+    bytes are not an image."""
+    if data[:8] == _PNG_MAGIC and data[12:16] == b"IHDR" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.width, img.height
+    except (OSError, ValueError, SyntaxError):
+        return None
 
 
 @dataclass
@@ -63,13 +78,24 @@ class DatasetStats:
         self.images_per_problem[len(p.images)] += 1
         self.question_chars.append(len(p.question))
         for im in p.images:
-            try:
-                with Image.open(io.BytesIO(im.bytes or b"")) as img:
-                    self.image_widths.append(img.width)
-                    self.image_heights.append(img.height)
-            except (OSError, ValueError, SyntaxError):
+            size = _image_size(im.bytes or b"")
+            if size is None:
                 self.undecodable_images += 1
+            else:
+                self.image_widths.append(size[0])
+                self.image_heights.append(size[1])
             self.image_kb.append(len(im.bytes or b"") / 1024)
+
+    def merge(self, other: DatasetStats) -> None:
+        """Add the counts of `other` (gathered over other rows) to these."""
+        for name in self.__dataclass_fields__:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if name == "rejects":
+                mine.extend(theirs[: max(0, MAX_REJECT_EXAMPLES - len(mine))])
+            elif isinstance(mine, Counter | array):
+                mine += theirs
+            else:
+                setattr(self, name, mine + theirs)
 
     def topic_level(self, level: int) -> Counter:
         return Counter({"/".join(k): v for k, v in self.topics.items() if len(k) == level})
@@ -120,17 +146,29 @@ class DatasetStats:
         }
 
 
-def collect_stats(paths: list[str | Path], batch_size: int = DEFAULT_BATCH_SIZE) -> DatasetStats:
+def _batch_stats(batch: ProblemBatch) -> DatasetStats:
+    part = DatasetStats()
+    for p in batch.problems:
+        part.add(p)
+    part.rejected = len(batch.rejects)
+    part.rejects = batch.rejects[:MAX_REJECT_EXAMPLES]
+    return part
+
+
+def collect_stats(
+    paths: list[str | Path], batch_size: int = DEFAULT_BATCH_SIZE, workers: int | None = None
+) -> DatasetStats:
+    """Statistics of every readable row of the inputs (parquet read in `workers` processes)."""
     sources = open_sources(paths)
     stats = DatasetStats()
     total = sum(s.num_rows or 0 for s in sources) or None
     with progress_bar("stats", total) as bar:
-        for batch in iter_problem_batches(sources, batch_size):
-            for p in batch.problems:
-                stats.add(p)
-            stats.rejected += len(batch.rejects)
-            stats.rejects.extend(batch.rejects[: max(0, 50 - len(stats.rejects))])
-            bar.advance(len(batch.problems) + len(batch.rejects))
+        parts = map_batches(
+            sources, _batch_stats, batch_size=batch_size, workers=workers, with_id=False
+        )
+        for part in parts:
+            stats.merge(part)
+            bar.advance(part.rows + part.rejected)
     return stats
 
 

@@ -44,13 +44,37 @@ class _AtomicFile:
         self.tmp.unlink(missing_ok=True)
 
 
+def _leaves(t: pa.DataType, path: str) -> list[tuple[str, pa.DataType]]:
+    """Parquet leaf column paths of an Arrow field (how per-column options name them)."""
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _leaves(t.value_type, f"{path}.list.element")
+    if pa.types.is_struct(t):
+        return [leaf for f in t for leaf in _leaves(f.type, f"{path}.{f.name}")]
+    if pa.types.is_map(t):
+        return []  # not named here: written uncompressed (no map columns in our layouts)
+    return [(path, t)]
+
+
+def _compression(schema: pa.Schema) -> dict[str, str]:
+    """zstd for every column but binary ones: image bytes are compressed already, and zstd
+    would only spend time on them."""
+    codecs = {}
+    for f in schema:
+        for path, t in _leaves(f.type, f.name):
+            binary = pa.types.is_binary(t) or pa.types.is_large_binary(t)
+            codecs[path] = "none" if binary else "zstd"
+    return codecs
+
+
 class TableWriter:
     """Append Arrow record batches to a parquet file in bounded row groups."""
 
     def __init__(self, path: str | Path, schema: pa.Schema) -> None:
         self._file = _AtomicFile(Path(path))
         self.schema = schema
-        self._writer = pq.ParquetWriter(str(self._file.tmp), schema, compression="zstd")
+        self._writer = pq.ParquetWriter(
+            str(self._file.tmp), schema, compression=_compression(schema)
+        )
         self.rows = 0
 
     def write_batch(self, batch: pa.RecordBatch) -> None:

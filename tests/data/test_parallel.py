@@ -1,0 +1,79 @@
+"""Parquet inputs are read in worker processes by parts; results match a one-process run."""
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import DEEPVISION_SCHEMA, deepvision_row
+from deepvision import records as r
+from deepvision.data import sources
+from deepvision.data.export import export
+from deepvision.data.reader import map_batches, open_sources
+from deepvision.data.stats import collect_stats
+from deepvision.errors import DataError
+
+
+@pytest.fixture
+def many_parts(tmp_path, monkeypatch):
+    """40 rows in row groups of 5, split into parts of 10 rows; row 27 has a bad pass rate."""
+    monkeypatch.setattr(sources, "PART_ROWS", 10)
+    rows = [deepvision_row(question=f"Q{i}: find x.", answer=str(i)) for i in range(40)]
+    rows[27][r.PASS_RATE] = "most of them"
+    path = tmp_path / "many.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=DEEPVISION_SCHEMA), path, row_group_size=5)
+    return path
+
+
+def _first_question(batch):
+    return [p.question for p in batch.problems], [j.row for j in batch.rejects]
+
+
+def test_parts_are_mapped_in_input_order(many_parts):
+    srcs = open_sources([many_parts])
+    assert len(srcs[0].parts()) == 4
+    got = list(map_batches(srcs, _first_question, batch_size=4, workers=2))
+    questions = [q for qs, _ in got for q in qs]
+    assert questions == [f"Q{i}: find x." for i in range(40) if i != 27]
+    assert [row for _, rej in got for row in rej] == [27]
+
+
+def test_parallel_export_equals_single_process(many_parts, tmp_path):
+    one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
+    rej = tmp_path / "rejects.jsonl"
+    export([many_parts], one, "verl", workers=1)
+    rep2 = export([many_parts], two, "verl", rejects=rej, workers=2)
+    assert (rep2.rows_in, rep2.written, rep2.rejected) == (40, 39, 1)
+    assert pq.read_table(one).equals(pq.read_table(two))
+    extra = pq.read_table(two).column("extra_info").to_pylist()
+    assert [e["index"] for e in extra] == list(range(39))  # numbered in the output
+    assert [e["question"] for e in extra][27] == "Q28: find x."
+    saved = [json.loads(line) for line in rej.read_text().splitlines()]
+    assert [s["row"] for s in saved] == [27]
+    assert saved[0]["data"]["question"] == "Q27: find x."
+
+
+def test_parallel_stats_equal_single_process(many_parts):
+    one = collect_stats([many_parts], workers=1)
+    two = collect_stats([many_parts], workers=2)
+    assert two.rows == one.rows == 39 and two.rejected == one.rejected == 1
+    assert two.topics == one.topics and two.answer_kinds == one.answer_kinds
+    assert list(two.question_chars) == list(one.question_chars)
+    assert list(two.image_widths) == list(one.image_widths) == [32] * 39
+    assert [j.row for j in two.rejects] == [27]
+
+
+def test_corrupt_row_group_is_named_from_a_worker(many_parts, tmp_path):
+    data = bytearray(many_parts.read_bytes())
+    meta = pq.ParquetFile(many_parts).metadata
+    col = meta.row_group(5).column(1)  # images of rows 25-29
+    start = col.data_page_offset
+    data[start : start + col.total_compressed_size] = b"\xff" * col.total_compressed_size
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(DataError) as err:
+        export([bad], tmp_path / "out.parquet", "verl", workers=2)
+    assert err.value.file == str(bad)
+    assert "row group 5 (rows 25-29)" in err.value.reason
+    assert not (tmp_path / "out.parquet").exists()
