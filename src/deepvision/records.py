@@ -172,6 +172,41 @@ def content_hash(question: str, images: Iterable[ProblemImage]) -> str:
 # ---------------------------------------------------------------- row -> Problem
 
 
+@dataclass
+class Verdict:
+    """The decision on one answer: correct or not, the answer extracted from the response,
+    how it was decided (`rule` methods such as `choice`, `number`, `exact`, `symbolic`, or
+    `llm`) and why, in a few words. On disk (JSONL) it is keyed like the completion it judges."""
+
+    correct: bool
+    extracted: str | None
+    method: str
+    reason: str = ""
+    problem_id: str | None = None
+    sample: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "problem_id": self.problem_id,
+            "sample": self.sample,
+            "correct": self.correct,
+            "extracted": self.extracted,
+            "method": self.method,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Verdict:
+        return cls(
+            correct=bool(obj["correct"]),
+            extracted=obj.get("extracted"),
+            method=str(obj.get("method", "")),
+            reason=str(obj.get("reason", "")),
+            problem_id=obj.get("problem_id"),
+            sample=obj.get("sample"),
+        )
+
+
 @dataclass(frozen=True)
 class RowIssue:
     """One thing wrong with one row: the column (None for the whole row) and why."""

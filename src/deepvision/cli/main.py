@@ -10,6 +10,8 @@ import typer
 from deepvision import __version__
 from deepvision.cli.common import err_console
 from deepvision.cli.data import app as data_app
+from deepvision.cli.verify import app as verify_app
+from deepvision.cli.verify import judge_cmd
 from deepvision.errors import DeepVisionError
 from deepvision.progress import set_quiet
 
@@ -25,11 +27,11 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(data_app, name="data")
+app.add_typer(verify_app, name="verify")
+app.command("judge")(judge_cmd)
 
 # Groups of the later capabilities; each lists its commands once they exist.
 _PLANNED = {
-    "verify": "Answer verification: is a model's final answer the reference? (planned, issue #3)",
-    "judge": "Judge evaluation outputs with rules and an LLM second opinion. (planned, issue #3)",
     "infer": "Async batched inference against OpenAI-compatible servers. (planned, issue #4)",
     "serve": "Launch vLLM or `transformers serve` endpoints. (planned, issue #4)",
     "eval": "Seven-benchmark evaluation with reports. (planned, issue #5)",

@@ -1,0 +1,302 @@
+"""Is the answer right? Rules first (letters, numbers, exact strings, lists, intervals, text),
+math-verify in the worker pool for the rest; a timeout or a parse failure counts as wrong."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from deepvision.records import Verdict
+from deepvision.verify.extract import FALLBACKS, extract_answer
+from deepvision.verify.normalize import (
+    LETTERS,
+    circled_of,
+    clean,
+    inequality_to_interval,
+    is_wordy,
+    letters_of,
+    numbers_equal,
+    split_items,
+    strip_assignment,
+    text_key,
+    to_number,
+)
+from deepvision.verify.pool import SymbolicPool, default_pool
+
+Options = Sequence[str] | Mapping[str, str] | None
+_MAX_ANSWER_CHARS = 2000
+
+
+def option_map(options: Options) -> dict[str, str]:
+    """Options as letter -> text (a list is lettered A, B, C, ... in order)."""
+    if not options:
+        return {}
+    if isinstance(options, Mapping):
+        return {str(k).strip().upper()[:1]: str(v) for k, v in options.items()}
+    return {LETTERS[i]: str(v) for i, v in enumerate(options) if i < len(LETTERS)}
+
+
+@dataclass
+class _Ctx:
+    pool: SymbolicPool | None
+    timeout: float | None
+    notes: list[str] = field(default_factory=list)
+
+
+def _ratio(s: str) -> tuple[Fraction, ...] | None:
+    parts = s.split(":")
+    if len(parts) < 2:
+        return None
+    nums = [to_number(x) for x in parts]
+    if any(n is None or n.value == 0 for n in nums):
+        return None
+    first = nums[0].value  # type: ignore[union-attr]
+    return tuple(n.value / first for n in nums)  # type: ignore[union-attr]
+
+
+def _interval(s: str) -> tuple[str, str, str, str] | None:
+    t = inequality_to_interval(s) or s
+    m = re.fullmatch(r"\s*([(\[])\s*([^,]+?)\s*,\s*([^,]+?)\s*([)\]])\s*", t)
+    if not m:
+        return None
+    return m.group(1), m.group(2), m.group(3), m.group(4)
+
+
+def _is_tuple(s: str) -> bool:
+    return bool(re.fullmatch(r"\(.*,.*\)", s.strip())) and s.count("(") == 1
+
+
+def _strip_outer(s: str) -> str:
+    s = s.strip()
+    if len(s) >= 2 and s[0] + s[-1] in ("()", "{}", "[]") and s.count(s[0]) == 1:
+        return s[1:-1]
+    if s.startswith("\\{") and s.endswith("\\}"):
+        return s[2:-2]
+    return s
+
+
+def _equal(p: str, g: str, ctx: _Ctx, depth: int = 0) -> tuple[bool, str, str]:
+    """(equal, method, reason) for two cleaned answers (no option letters involved)."""
+    if p == g:
+        return True, "exact", "same answer"
+    if "=" not in p or "=" not in g:
+        p, g = strip_assignment(p), strip_assignment(g)
+        if p == g:
+            return True, "exact", "same answer after dropping the variable"
+    pn, gn = to_number(p), to_number(g)
+    if pn is not None and gn is not None:
+        if numbers_equal(pn, gn):
+            return True, "number", "same value"
+        return False, "number", f"value {p} differs from {g}"
+    pr, gr = _ratio(p), _ratio(g)
+    if gr is not None and (pr is not None or pn is not None):
+        if pr is not None:
+            ok = len(pr) == len(gr) and pr == gr
+        else:
+            ok = len(gr) == 2 and pn is not None and pn.value == 1 / gr[1]
+        return ok, "ratio", "same ratio" if ok else "different ratio"
+    if pr is not None and gn is not None:
+        return len(pr) == 2 and 1 / pr[1] == gn.value, "ratio", "ratio vs value"
+    gi, pi = _interval(g), _interval(p)
+    if (
+        gi is not None
+        and pi is not None
+        and (
+            gi[0] + gi[3] != "()"
+            or pi[0] + pi[3] != "()"
+            or inequality_to_interval(p)
+            or inequality_to_interval(g)
+        )
+    ):
+        if gi[0] != pi[0] or gi[3] != pi[3]:
+            return False, "interval", "different interval ends (open/closed)"
+        ok = all(_equal(a, b, ctx, depth + 1)[0] for a, b in ((pi[1], gi[1]), (pi[2], gi[2])))
+        return ok, "interval", "same interval" if ok else "different interval"
+    if depth < 2:
+        ordered = _is_tuple(g)
+        g_items = split_items(_strip_outer(g) if not ordered or _is_tuple(p) else g)
+        p_items = split_items(_strip_outer(p) if not ordered or _is_tuple(p) else p)
+        if len(g_items) > 1 or len(p_items) > 1:
+            if len(g_items) != len(p_items):
+                what = "partial answer" if len(p_items) < len(g_items) else "extra items"
+                return (
+                    False,
+                    "list",
+                    f"{what}: {len(p_items)} item(s), reference has {len(g_items)}",
+                )
+            if ordered and _is_tuple(p):
+                ok = all(
+                    _equal(a, b, ctx, depth + 1)[0] for a, b in zip(p_items, g_items, strict=True)
+                )
+                return ok, "list", "same tuple" if ok else "different tuple"
+            left = list(g_items)
+            for item in p_items:
+                hit = next(
+                    (k for k, gg in enumerate(left) if _equal(item, gg, ctx, depth + 1)[0]), None
+                )
+                if hit is None:
+                    return False, "list", f"item {item!r} is not in the reference"
+                left.pop(hit)
+            return True, "list", "same items"
+    if is_wordy(g) or is_wordy(p):
+        ok = text_key(p) == text_key(g)
+        return ok, "text", "same text" if ok else "different text"
+    if gn is not None and gn.degree and "\\pi" in p:
+        g = f"\\frac{{{gn.value}\\pi}}{{180}}"
+    elif pn is not None and pn.degree and "\\pi" in g:
+        p = f"\\frac{{{pn.value}\\pi}}{{180}}"
+    elif pn is not None and pn.unit:
+        p = str(pn.value)
+    if ctx.pool is None:
+        return False, "rule", "no rule decides and symbolic comparison is off"
+    res = ctx.pool.compare(g, p, ctx.timeout)
+    if res.timed_out:
+        ctx.notes.append("timeout")
+    return bool(res.equal), "symbolic", res.reason
+
+
+def compare_answers(
+    pred: str, gold: str, options: Options = None, ctx: _Ctx | None = None
+) -> tuple[bool, str, str]:
+    """(correct, method, reason) for an extracted answer against one reference answer."""
+    ctx = ctx or _Ctx(default_pool(), None)
+    p, g = clean(pred), clean(gold)
+    if not p:
+        return False, "empty", "no answer"
+    if len(p) > _MAX_ANSWER_CHARS:
+        return False, "rule", "answer longer than any reference"
+    opts = option_map(options)
+    gl = letters_of(g, strict=True)
+    if gl is not None and (opts or len(g.replace(" ", "")) <= 4):
+        pl = letters_of(p)
+        if pl is not None and (
+            len(pl) > 1
+            or not opts
+            or p.strip("().: ").upper() in opts
+            or len(p) <= 3
+            or p[:6].lower() in ("option", "choice")
+            or re.match(r"^\(?[A-J]\)?[.:)]", p)
+        ):
+            ok = pl == gl
+            return ok, "choice", f"chose {''.join(sorted(pl))}, reference {''.join(sorted(gl))}"
+        if opts:  # the option's text or value instead of its letter
+            chosen = {k for k, text in opts.items() if _equal(p, clean(text), ctx)[0]}
+            if chosen:
+                ok = chosen == set(gl)
+                return ok, "choice", f"answer matches option {''.join(sorted(chosen))}"
+        return False, "choice", "no option letter found in the answer"
+    gc = circled_of(g)
+    if gc is not None:
+        pc = circled_of(p)
+        ok = pc == gc
+        return ok, "choice", "same statements" if ok else "different statements"
+    return _equal(p, g, ctx)
+
+
+def check(
+    pred: str | None,
+    gold: str,
+    *,
+    equivalents: Iterable[str] = (),
+    options: Options = None,
+    extract: bool | None = None,
+    fallbacks: Sequence[str] = FALLBACKS,
+    pool: SymbolicPool | None = None,
+    timeout: float | None = None,
+    symbolic: bool = True,
+) -> Verdict:
+    """Verdict on `pred` against `gold` (or any of `equivalents`).
+
+    `pred` is a whole response or an answer: with `extract=None` the final answer is taken
+    from the last `\\boxed{}` when the text has one (or a `</think>`), else the text itself is
+    the answer. Symbolic comparisons run in worker processes with a hard time limit
+    (`timeout`, default the pool's); a timeout counts as wrong."""
+    text = pred or ""
+    if extract or (
+        extract is None and ("\\boxed" in text or "\\fbox" in text or "</think>" in text)
+    ):
+        answer = extract_answer(text, fallbacks)
+    else:
+        answer = text.replace("\x00", "").strip() or None
+    if not answer:
+        return Verdict(False, None, "rule", "no final answer found")
+    ctx = _Ctx((pool or default_pool()) if symbolic else None, timeout)
+    golds = [gold, *[e for e in equivalents if e and e != gold]]
+    first: tuple[bool, str, str] | None = None
+    for g in golds:
+        ok, method, reason = compare_answers(answer, str(g), options, ctx)
+        if ok:
+            return Verdict(True, answer, method, reason)
+        first = first or (ok, method, reason)
+    assert first is not None
+    method, reason = first[1], first[2]
+    if "timeout" in ctx.notes:
+        reason = f"{reason}; timed out counts as wrong"
+    return Verdict(False, answer, method, reason)
+
+
+@dataclass
+class Item:
+    """One thing to verify (see `verify_batch`)."""
+
+    pred: str | None
+    gold: str
+    equivalents: tuple[str, ...] = ()
+    options: tuple[str, ...] | None = None
+    extract: bool | None = None  # True: `pred` is a whole response (no box: no answer)
+
+
+def verify_batch(
+    items: Iterable[Item | Mapping],
+    *,
+    pool: SymbolicPool | None = None,
+    timeout: float | None = None,
+    threads: int | None = None,
+) -> list[Verdict]:
+    """Verdicts for many items, in order. Repeated (answer, reference) pairs are decided once;
+    symbolic comparisons run on all the pool's workers at the same time."""
+    pool = pool or default_pool()
+    norm: list[Item] = []
+    for it in items:
+        if isinstance(it, Mapping):
+            opts = it.get("options")
+            it = Item(
+                it.get("pred"),
+                str(it["gold"]),
+                tuple(it.get("equivalents") or ()),
+                tuple(opts) if isinstance(opts, list | tuple) else opts,
+                it.get("extract"),
+            )
+        norm.append(it)
+
+    def key(it: Item) -> tuple:
+        answer = extract_answer(it.pred) if it.pred and "\\boxed" in it.pred else it.pred
+        opts = tuple(sorted(it.options.items())) if isinstance(it.options, Mapping) else it.options
+        return (answer, it.gold, it.equivalents, opts, it.extract or "\\boxed" in (it.pred or ""))
+
+    keyed = [key(it) for it in norm]
+    unique: dict[tuple, Item] = {}
+    for k, it in zip(keyed, norm, strict=True):
+        unique.setdefault(k, it)
+
+    def run(it: Item) -> Verdict:
+        return check(
+            it.pred,
+            it.gold,
+            equivalents=it.equivalents,
+            options=it.options,
+            extract=it.extract,
+            pool=pool,
+            timeout=timeout,
+        )
+
+    n_threads = threads or max(2, 2 * pool.size)
+    if len(unique) <= 1 or n_threads <= 1:
+        decided = {k: run(it) for k, it in unique.items()}
+    else:
+        with ThreadPoolExecutor(n_threads) as ex:
+            decided = dict(zip(unique, ex.map(run, unique.values()), strict=True))
+    return [decided[k] for k in keyed]

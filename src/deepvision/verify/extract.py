@@ -1,0 +1,109 @@
+"""Find the final answer in a model response: the last `\\boxed{...}` / `\\fbox{...}`.
+
+Linear in the response length whatever it holds (1 MB responses, thousands of unbalanced
+braces); never raises on any string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+BOX_COMMANDS = ("\\boxed", "\\fbox")
+FALLBACKS = ("answer_is", "answer_line")  # tried in this order when no box is found
+_MAX_BOX_CHARS = 2000  # a boxed answer longer than this is not an answer
+_MAX_TRIES = 8  # boxes tried from the end (an unclosed last box falls back to the one before)
+
+_THINK_END = "</think>"
+_ANSWER_IS = re.compile(
+    r"(?:final answer|the answer|answer)\s*(?:is|:)\s*[:：]?\s*"
+    r"\$*([^\n$]{1,200}?)\$*\s*(?:\.\s*)?$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_ANSWER_LINE = re.compile(
+    r"^\s*(?:\*\*)?(?:final answer|answer|答案)(?:\*\*)?"
+    r"\s*[:：]\s*(.{1,200})$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def strip_thinking(text: str) -> str:
+    """Drop a `<think>...</think>` block: everything up to the last `</think>`."""
+    cut = text.rfind(_THINK_END)
+    return text[cut + len(_THINK_END) :] if cut >= 0 else text
+
+
+def _box_content(text: str, start: int) -> str | None:
+    """The braced argument right after position `start`, or None if not closed in time."""
+    i = start
+    n = len(text)
+    while i < n and text[i] == " ":
+        i += 1
+    if i >= n:
+        return None
+    if text[i] != "{":
+        # `\boxed 5`: a single token up to the next space or `$`.
+        m = re.match(r"[^\s${}]+", text[i : i + 100])
+        return m.group(0) if m else None
+    depth = 0
+    end = min(n, i + _MAX_BOX_CHARS + 2)
+    for j in range(i, end):
+        c = text[j]
+        if c == "{" and text[j - 1] != "\\":
+            depth += 1
+        elif c == "}" and text[j - 1] != "\\":
+            depth -= 1
+            if depth == 0:
+                return text[i + 1 : j]
+    return None
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last closed `\\boxed{}` or `\\fbox{}` (nested braces kept)."""
+    positions = []
+    for cmd in BOX_COMMANDS:
+        pos = len(text)
+        for _ in range(_MAX_TRIES):
+            pos = text.rfind(cmd, 0, pos)
+            if pos < 0:
+                break
+            positions.append((pos, pos + len(cmd)))
+    for _, after in sorted(positions, reverse=True)[:_MAX_TRIES]:
+        content = _box_content(text, after)
+        if content is not None:
+            return content.strip()
+    return None
+
+
+def _tail_match(pattern: re.Pattern[str], text: str) -> str | None:
+    # Only the end of a long response can hold its final answer; bound the regex work.
+    tail = text[-4000:]
+    found = None
+    for m in pattern.finditer(tail):
+        found = m.group(1)
+    return found.strip().rstrip(".").strip() if found else None
+
+
+def extract_answer(text: str | None, fallbacks: Sequence[str] = FALLBACKS) -> str | None:
+    """The final answer of a response, or None when it has none.
+
+    The last `\\boxed{}`/`\\fbox{}` after any thinking block; else, in `fallbacks` order,
+    "the answer is X" and an "Answer: X" line (pass `fallbacks=()` for boxes only)."""
+    if not text:
+        return None
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    body = strip_thinking(text)
+    boxed = last_boxed(body)
+    if boxed is not None:
+        return boxed
+    for name in fallbacks:
+        if name == "answer_is":
+            found = _tail_match(_ANSWER_IS, body)
+        elif name == "answer_line":
+            found = _tail_match(_ANSWER_LINE, body)
+        else:
+            raise ValueError(f"unknown fallback {name!r}; known: {', '.join(FALLBACKS)}")
+        if found:
+            return found
+    return None

@@ -1,0 +1,196 @@
+"""RL rewards built on `check`: verl 0.9 custom reward functions and TRL reward callables.
+
+verl (config):
+    reward.custom_reward_function.path=<site-packages>/deepvision/verify/rewards.py
+    reward.custom_reward_function.name=compute_score        # or compute_score_batch
+TRL:
+    GRPOTrainer(..., reward_funcs=[deepvision.verify.rewards.accuracy_reward])
+
+Both read the equivalent answers and options that `deepvision data export` writes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from deepvision.verify.check import Item, check, verify_batch
+
+_CHARS_PER_TOKEN = 3.5  # used only when the caller gives no token count
+
+
+def _answers(extra_info: Mapping[str, Any] | None) -> tuple[tuple[str, ...], Any]:
+    info = extra_info or {}
+    equivalents = info.get("equivalent_answers") or ()
+    if not equivalents and isinstance(info.get("reward_model"), Mapping):
+        equivalents = info["reward_model"].get("equivalent_answers") or ()
+    return tuple(str(e) for e in equivalents), info.get("options") or None
+
+
+def format_ok(solution_str: str) -> bool:
+    """One final `\\boxed{}` after the reasoning, and a closed think block if one was opened."""
+    if "<think>" in solution_str and "</think>" not in solution_str:
+        return False
+    return len(re.findall(r"\\boxed\s*\{", solution_str)) >= 1
+
+
+def overlong_penalty(length: float, max_len: int, buffer_len: int, factor: float) -> float:
+    """DAPO's soft overlong punishment: 0 up to max_len - buffer_len, then linear to -factor."""
+    if buffer_len <= 0:
+        return 0.0
+    expected = max_len - buffer_len
+    if length <= expected:
+        return 0.0
+    return -min(1.0, (length - expected) / buffer_len) * factor
+
+
+def _score(
+    solution_str: str,
+    ground_truth: str,
+    extra_info: Mapping[str, Any] | None,
+    acc: bool,
+    extracted: str | None,
+    format_weight: float,
+    max_response_len: int | None,
+    overlong_buffer_len: int,
+    overlong_penalty_factor: float,
+    response_length: int | None,
+) -> dict[str, Any]:
+    score = 1.0 if acc else 0.0
+    out: dict[str, Any] = {"score": score, "acc": acc, "pred": extracted or ""}
+    if format_weight:
+        fmt = format_ok(solution_str)
+        out["format"] = fmt
+        score = (1 - format_weight) * score + format_weight * (1.0 if fmt else 0.0)
+    if max_response_len and overlong_buffer_len:
+        length = response_length
+        if length is None:
+            length = (extra_info or {}).get("response_length")
+        if length is None:
+            length = len(solution_str) / _CHARS_PER_TOKEN
+        pen = overlong_penalty(
+            length, max_response_len, overlong_buffer_len, overlong_penalty_factor
+        )
+        out["overlong_penalty"] = pen
+        score += pen
+    out["score"] = score
+    return out
+
+
+def compute_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: str,
+    extra_info: Mapping[str, Any] | None = None,
+    *,
+    format_weight: float = 0.0,
+    max_response_len: int | None = None,
+    overlong_buffer_len: int = 0,
+    overlong_penalty_factor: float = 1.0,
+    response_length: int | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """verl custom reward: {"score", "acc", "pred"} (+ "format", "overlong_penalty" when on).
+
+    score is 1.0 for a right final answer, else 0.0; with `format_weight` w it becomes
+    (1 - w) * acc + w * format; with `max_response_len` and `overlong_buffer_len` (tokens;
+    estimated from characters when verl gives no length) DAPO's overlong penalty is added.
+    Safe in verl's naive, dapo and batch managers and in remote (Ray) reward workers."""
+    equivalents, options = _answers(extra_info)
+    v = check(
+        solution_str, str(ground_truth), equivalents=equivalents, options=options, extract=True
+    )
+    return _score(
+        solution_str,
+        ground_truth,
+        extra_info,
+        v.correct,
+        v.extracted,
+        format_weight,
+        max_response_len,
+        overlong_buffer_len,
+        overlong_penalty_factor,
+        response_length,
+    )
+
+
+def compute_score_batch(
+    data_sources: Sequence[str],
+    solution_strs: Sequence[str],
+    ground_truths: Sequence[str],
+    extra_infos: Sequence[Mapping[str, Any] | None] | None = None,
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """verl BatchRewardManager variant: all items at once (repeated answers decided once,
+    symbolic work spread over every core)."""
+    infos = list(extra_infos) if extra_infos is not None else [None] * len(solution_strs)
+    items = []
+    for sol, gt, info in zip(solution_strs, ground_truths, infos, strict=True):
+        eq, opts = _answers(info)
+        opts = tuple(opts) if isinstance(opts, list) else opts
+        items.append(Item(sol or "", str(gt), eq, opts, extract=True))
+    verdicts = verify_batch(items)
+    fmt_kw = {
+        k: kwargs[k]
+        for k in (
+            "format_weight",
+            "max_response_len",
+            "overlong_buffer_len",
+            "overlong_penalty_factor",
+        )
+        if k in kwargs
+    }
+    return [
+        _score(
+            sol or "",
+            str(gt),
+            info,
+            v.correct,
+            v.extracted,
+            fmt_kw.get("format_weight", 0.0),
+            fmt_kw.get("max_response_len"),
+            fmt_kw.get("overlong_buffer_len", 0),
+            fmt_kw.get("overlong_penalty_factor", 1.0),
+            None,
+        )
+        for sol, gt, info, v in zip(solution_strs, ground_truths, infos, verdicts, strict=True)
+    ]
+
+
+def _completion_text(c: Any) -> str:
+    if isinstance(c, str):
+        return c
+    if isinstance(c, Sequence) and c and isinstance(c[-1], Mapping):
+        content = c[-1].get("content", "")
+        if isinstance(content, list):  # multimodal content parts
+            return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+        return str(content or "")
+    return str(c or "")
+
+
+def accuracy_reward(
+    prompts: Sequence[Any],
+    completions: Sequence[Any],
+    answer: Sequence[str],
+    equivalent_answers: Sequence[Sequence[str] | None] | None = None,
+    options: Sequence[Sequence[str] | None] | None = None,
+    **kwargs: Any,
+) -> list[float]:
+    """TRL reward: 1.0 per completion whose final boxed answer is right, else 0.0.
+
+    Dataset columns arrive as keyword arguments (`answer`, `equivalent_answers`, `options`,
+    as written by `deepvision data export --to trl`)."""
+    n = len(completions)
+    eqs = equivalent_answers or [None] * n
+    opts = options or [None] * n
+    items = [
+        Item(_completion_text(c), str(a), tuple(e or ()), tuple(o) if o else None, extract=True)
+        for c, a, e, o in zip(completions, answer, eqs, opts, strict=True)
+    ]
+    return [1.0 if v.correct else 0.0 for v in verify_batch(items)]
+
+
+def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    """TRL reward: 1.0 when the completion ends in a boxed answer (and closes its thinking)."""
+    return [1.0 if format_ok(_completion_text(c)) else 0.0 for c in completions]

@@ -1,0 +1,111 @@
+"""Symbolic equivalence with math-verify, run inside a worker process (see `pool.py`).
+
+math-verify's own signal-based timeouts are switched off: the pool enforces the time limit by
+killing the worker. Run as `python -m deepvision.verify.symbolic` it serves JSON lines on
+stdin/stdout: {"g": gold, "p": pred} -> {"ok": true|false|null, "r": reason}.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from functools import lru_cache
+from typing import Any
+
+_MAX_CHARS = 1000  # longer answers are not compared symbolically
+_REL_TOL = 1e-12
+
+
+def _mv():
+    import math_verify  # imported lazily: heavy (sympy)
+
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    return math_verify
+
+
+@lru_cache(maxsize=4096)
+def parse_answer(text: str) -> tuple[Any, ...]:
+    """math-verify's parse of one answer (already extracted), cached: each gold parses once."""
+    mv = _mv()
+    config = [mv.LatexExtractionConfig(boxed_match_priority=0), mv.ExprExtractionConfig()]
+    return tuple(mv.parse(f"\\boxed{{{text}}}", config, parsing_timeout=None))
+
+
+def _whole(parsed: tuple[Any, ...], text: str) -> bool:
+    """math-verify read the whole answer (not a prefix cut at a command it does not know)."""
+    if len(parsed) < 2 or not isinstance(parsed[-1], str):
+        return bool(parsed)
+    squash = lambda s: "".join(s.split())  # noqa: E731
+    return squash(parsed[-1]) == squash(text) or len(squash(parsed[-1])) >= len(squash(text))
+
+
+def _numeric_mismatch(a: Any, b: Any) -> bool:
+    """Both are plain numbers whose high-precision values differ (math-verify compares at a
+    few decimals, so 1/2004! and 1/2006! would otherwise both be 0)."""
+    try:
+        import sympy
+
+        if not (isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr)):
+            return False
+        if a.free_symbols or b.free_symbols:
+            return False
+        va, vb = sympy.N(a, 40), sympy.N(b, 40)
+        if not (va.is_real and vb.is_real):
+            return False
+        scale = max(abs(va), abs(vb))
+        return bool(scale != 0 and abs(va - vb) > _REL_TOL * scale)
+    except Exception:
+        return False
+
+
+def symbolic_equal(gold: str, pred: str) -> tuple[bool | None, str]:
+    """(equal, reason); None when either side does not parse."""
+    if len(gold) > _MAX_CHARS or len(pred) > _MAX_CHARS:
+        return None, "answer too long for symbolic comparison"
+    mv = _mv()
+    g, p = parse_answer(gold), parse_answer(pred)
+    if not g or not p:
+        return None, "does not parse as math"
+    if not _whole(g, gold) or not _whole(p, pred):
+        return None, "math-verify read only part of the answer"
+    if not mv.verify(list(g), list(p), timeout_seconds=None):
+        return False, "not equivalent (math-verify)"
+    if _numeric_mismatch(g[0], p[0]):
+        return False, "different values at high precision"
+    return True, "equivalent (math-verify)"
+
+
+def _limit_memory(max_bytes: int) -> None:
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def serve(max_memory_mb: int) -> None:
+    _limit_memory(max_memory_mb * 2**20)
+    _mv()
+    import sympy  # noqa: F401  (warm the import before the first request)
+
+    out = sys.stdout
+    out.write('{"ready": true}\n')
+    out.flush()
+    for line in sys.stdin:
+        try:
+            req = json.loads(line)
+            ok, reason = symbolic_equal(req["g"], req["p"])
+        except MemoryError:
+            ok, reason = None, "out of memory in symbolic comparison"
+        except RecursionError:
+            ok, reason = None, "expression nested too deeply"
+        except Exception as exc:  # any parser/sympy failure is an answer, not a crash
+            ok, reason = None, f"symbolic comparison failed: {type(exc).__name__}"
+        out.write(json.dumps({"ok": ok, "r": reason}) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]) if len(sys.argv) > 1 else 2048)
