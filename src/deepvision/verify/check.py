@@ -4,6 +4,7 @@ math-verify in the worker pool for the rest; a timeout or a parse failure counts
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,6 +45,18 @@ class _Ctx:
     pool: SymbolicPool | None
     timeout: float | None
     notes: list[str] = field(default_factory=list)
+    deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        limit = (
+            self.timeout
+            if self.timeout is not None
+            else (self.pool.timeout if self.pool is not None else 0.0)
+        )
+        self.deadline = time.monotonic() + limit
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
 
 
 def _ratio(s: str) -> tuple[Fraction, ...] | None:
@@ -152,7 +165,11 @@ def _equal(p: str, g: str, ctx: _Ctx, depth: int = 0) -> tuple[bool, str, str]:
         p = str(pn.value)
     if ctx.pool is None:
         return False, "rule", "no rule decides and symbolic comparison is off"
-    res = ctx.pool.compare(g, p, ctx.timeout)
+    left = ctx.remaining()
+    if left <= 0:
+        ctx.notes.append("timeout")
+        return False, "symbolic", "time limit used up by earlier comparisons"
+    res = ctx.pool.compare(g, p, left)
     if res.timed_out:
         ctx.notes.append("timeout")
     return bool(res.equal), "symbolic", res.reason

@@ -17,6 +17,7 @@ import select
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 
 DEFAULT_TIMEOUT_S = 3.0
@@ -52,23 +53,25 @@ class _Worker:
             return None
         return self.proc.stdout.readline()
 
-    def wait_ready(self) -> None:
+    def wait_ready(self, timeout: float = _START_TIMEOUT_S) -> bool:
+        """True once the worker has said it is ready; False if not within `timeout`."""
         if not self.ready:
-            line = self._readline(_START_TIMEOUT_S)
+            line = self._readline(timeout)
+            if line is None:
+                return False
             if not line:
-                self.kill()
                 raise RuntimeError("symbolic worker did not start (is math-verify installed?)")
             self.ready = True
+        return True
 
     def ask(self, gold: str, pred: str, timeout: float) -> SymbolicResult | None:
         """The answer, or None when the worker overran `timeout` or died."""
         assert self.proc.stdin is not None
         try:
-            self.wait_ready()
             self.proc.stdin.write(json.dumps({"g": gold, "p": pred}) + "\n")
             self.proc.stdin.flush()
             line = self._readline(timeout)
-        except (OSError, ValueError, RuntimeError):
+        except (OSError, ValueError):
             return None
         if not line:
             return None
@@ -120,14 +123,19 @@ class SymbolicPool:
             self._all.append(w)
         return w
 
-    def _take(self) -> _Worker:
+    def _take(self, timeout: float) -> _Worker | None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("SymbolicPool is closed")
             start = self._idle.empty() and self._started < self.size
             if start:
                 self._started += 1
-        return self._new_worker() if start else self._idle.get()
+        if start:
+            return self._new_worker()
+        try:
+            return self._idle.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            return None
 
     def _give_back(self, w: _Worker) -> None:
         if w.alive():
@@ -146,20 +154,27 @@ class SymbolicPool:
             self._idle.put(self._new_worker())
 
     def compare(self, gold: str, pred: str, timeout: float | None = None) -> SymbolicResult:
+        """Equal or not within `timeout` seconds (default: the pool's), all waiting included:
+        for a free worker, for a fresh worker to start, and for the answer."""
         limit = self.timeout if timeout is None else timeout
-        w = self._take()
+        deadline = time.monotonic() + limit
+        timed_out = SymbolicResult(None, f"timed out after {limit:g} s", timed_out=True)
+        w = self._take(limit)
+        if w is None:
+            return timed_out
         try:
-            w.wait_ready()
+            ready = w.wait_ready(max(0.0, deadline - time.monotonic()))
         except RuntimeError as exc:
             self._replace(w)
             return SymbolicResult(None, str(exc))
-        result = w.ask(gold, pred, limit)
+        if not ready:  # still starting (after a replacement): let it finish for the next call
+            self._idle.put(w)
+            return timed_out
+        result = w.ask(gold, pred, max(0.0, deadline - time.monotonic()))
         if result is None:
-            timed_out = w.alive()
+            alive = w.alive()
             self._replace(w)
-            if timed_out:
-                return SymbolicResult(None, f"timed out after {limit:g} s", timed_out=True)
-            return SymbolicResult(None, "symbolic worker died (replaced)")
+            return timed_out if alive else SymbolicResult(None, "symbolic worker died (replaced)")
         self._give_back(w)
         return result
 

@@ -1,0 +1,71 @@
+"""RL rewards: verl's compute_score (single and batched) and TRL reward callables."""
+
+import pickle
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+from deepvision.verify import rewards
+
+
+def test_verl_compute_score_reads_equivalents_and_options_from_extra_info():
+    info = {"equivalent_answers": ["37/2"], "options": ["18", "18.5", "19"]}
+    out = rewards.compute_score("deepvision", r"so \boxed{\frac{37}{2}}", "18.5", info)
+    assert out == {"score": 1.0, "acc": True, "pred": r"\frac{37}{2}"}
+    assert rewards.compute_score("d", r"\boxed{B}", "B", {"options": ["1", "2"]})["acc"]
+    assert rewards.compute_score("d", r"\boxed{2}", "B", {"options": ["1", "2"]})["acc"]
+    miss = rewards.compute_score("d", "I think 18.5 but no box", "18.5", None)
+    assert (miss["score"], miss["pred"]) == (0.0, "")
+
+
+def test_format_and_overlong_terms_are_off_by_default_and_work_when_on():
+    plain = rewards.compute_score("d", r"\boxed{1}", "1")
+    assert set(plain) == {"score", "acc", "pred"}
+    fmt = rewards.compute_score("d", r"<think>...", "1", format_weight=0.1)
+    assert fmt["format"] is False and fmt["score"] == 0.0
+    long = rewards.compute_score(
+        "d",
+        r"\boxed{1}",
+        "1",
+        max_response_len=100,
+        overlong_buffer_len=20,
+        response_length=95,
+    )
+    assert long["overlong_penalty"] == -0.75 and long["score"] == 0.25
+
+
+def test_batched_variant_matches_single_calls():
+    sols = [r"\boxed{0.5}", r"\boxed{1/2}", r"\boxed{2}", "no answer"] * 8
+    gts = ["\\frac{1}{2}"] * len(sols)
+    batch = rewards.compute_score_batch(["d"] * len(sols), sols, gts, [None] * len(sols))
+    single = [rewards.compute_score("d", s, g) for s, g in zip(sols, gts, strict=True)]
+    assert [b["score"] for b in batch] == [s["score"] for s in single] == [1, 1, 0, 0] * 8
+
+
+def _score_in_worker(sol):
+    return rewards.compute_score("d", sol, "x^2-1")["score"]
+
+
+def test_works_in_threads_and_processes_like_verl_reward_managers():
+    sols = [r"\boxed{(x-1)(x+1)}", r"\boxed{x^2+1}"] * 4
+    with ThreadPoolExecutor(4) as ex:
+        assert list(ex.map(_score_in_worker, sols)) == [1.0, 0.0] * 4
+    with ProcessPoolExecutor(2) as ex:
+        assert list(ex.map(_score_in_worker, sols)) == [1.0, 0.0] * 4
+    pickle.dumps(rewards.compute_score)  # Ray ships the function by reference
+
+
+def test_trl_reward_signature_and_conversational_completions():
+    completions = [
+        [{"role": "assistant", "content": r"... \boxed{C}"}],
+        [{"role": "assistant", "content": r"... \boxed{A}"}],
+        r"plain text \boxed{12}",
+    ]
+    got = rewards.accuracy_reward(
+        prompts=[None] * 3,
+        completions=completions,
+        answer=["C", "B", "B"],
+        options=[None, None, ["10", "12"]],
+        equivalent_answers=[[], [], []],
+        image=None,  # other dataset columns arrive too and are ignored
+    )
+    assert got == [1.0, 0.0, 1.0]
+    assert rewards.format_reward(completions=completions) == [1.0, 1.0, 1.0]
