@@ -14,6 +14,7 @@ $dv data validate
 $dv data stats --out "$out/stats"
 $dv data export --to verl --out "$out/train_verl.parquet" --overwrite
 $dv data export --to jsonl --out "$out/problems.jsonl" --overwrite
+$dv verify check 'so the area is \boxed{\frac{37}{2}}' --gold 18.5
 { set +x; } 2>/dev/null
 echo
 echo "Done. Open $out/stats/summary.md and the plots in $out/stats/;"
