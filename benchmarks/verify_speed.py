@@ -27,25 +27,40 @@ from deepvision.verify.rewards import compute_score_batch
 ROOT = Path(__file__).resolve().parent.parent
 DEVSET = ROOT / "tests" / "verify" / "devset.jsonl"
 
-# (gold, right answers, wrong answers) by kind
-KINDS = [
-    ("B", ["B", "(B)", "B."], ["A", "C"]),
-    ("AC", ["AC", "A, C"], ["A", "ABC"]),
-    ("42", ["42", "42.0"], ["24", "41"]),
-    ("3.75", ["3.75", "\\frac{15}{4}"], ["3.57", "3.7"]),
-    ("\\frac{3}{4}", ["\\frac{3}{4}", "0.75", "3/4"], ["\\frac{4}{3}", "0.7"]),
-    ("2\\sqrt{3}", ["2\\sqrt{3}", "\\sqrt{12}"], ["3\\sqrt{2}", "\\sqrt{6}"]),
-    ("4\\pi", ["4\\pi", "4π"], ["2\\pi", "12.56"]),
-    ("(1,2)", ["(1,2)", "(1, 2)"], ["(2,1)", "(1,3)"]),
-    ("(0,12.5)", ["(0,12.5)", "0<x<12.5"], ["[0,12.5]", "(0,12)"]),
-    ("y=2x+1", ["y=2x+1", "2x-y+1=0"], ["y=2x-1", "y=x+1"]),
-    ("3:4", ["3:4", "6:8"], ["4:3", "3:5"]),
-    ("5cm", ["5", "5 \\text{cm}"], ["5m", "6"]),
-    ("30^\\circ", ["30°", "30"], ["60°", "45^\\circ"]),
-    ("25\\%", ["25%", "0.25"], ["20%", "0.2"]),
-    ("x^2-1", ["(x-1)(x+1)", "x^2-1"], ["x^2+1", "(x-1)^2"]),
-    ("rectangle", ["Rectangle", "\\text{rectangle}"], ["square", "rhombus"]),
-]
+
+def _kinds(r: random.Random) -> list[tuple[str, list[str], list[str]]]:
+    """(gold, right answers, wrong answers) for each answer kind, with fresh random values."""
+    n, m, k = r.randint(2, 999), r.randint(2, 97), r.randint(2, 12)
+    a, b = r.randint(1, 40), r.randint(41, 90)
+    letters = "ABCD"
+    L = r.choice(letters)
+    L2 = "".join(sorted(r.sample(letters, 2)))
+    return [
+        (L, [L, f"({L})", f"{L}."], [x for x in letters if x != L][:2]),
+        (L2, [L2, ", ".join(L2)], [L2[0], "ABC" if L2 != "ABC" else "ABD"]),
+        (str(n), [str(n), f"{n}.0"], [str(n + 1), str(-n)]),
+        (f"{n}.25", [f"{n}.25", f"\\frac{{{4 * n + 1}}}{{4}}"], [f"{n}.2", f"{n}.52"]),
+        (
+            f"\\frac{{{m}}}{{{m + 1}}}",
+            [f"\\frac{{{2 * m}}}{{{2 * m + 2}}}", f"{m}/{m + 1}"],
+            [f"\\frac{{{m + 1}}}{{{m}}}", f"{m}/{m + 2}"],
+        ),
+        (
+            f"{k}\\sqrt{{3}}",
+            [f"{k}\\sqrt{{3}}", f"\\sqrt{{{3 * k * k}}}"],
+            [f"{k}\\sqrt{{2}}", f"\\sqrt{{{3 * k}}}"],
+        ),
+        (f"{k}\\pi", [f"{k}\\pi", f"{k}π"], [f"{k + 1}\\pi", f"{3.14 * k:.2f}"]),
+        (f"({a},{b})", [f"({a},{b})", f"({a}, {b})"], [f"({b},{a})", f"({a},{b + 1})"]),
+        (f"({a},{b})", [f"{a}<x<{b}"], [f"[{a},{b}]", f"({a},{b - 1})"]),
+        (f"y={k}x+{a}", [f"y={k}x+{a}", f"{k}x-y+{a}=0"], [f"y={k}x-{a}", f"y={k + 1}x+{a}"]),
+        (f"{a}:{b}", [f"{a}:{b}", f"{2 * a}:{2 * b}"], [f"{b}:{a}", f"{a}:{b + 1}"]),
+        (f"{n}cm", [str(n), f"{n} \\text{{cm}}"], [f"{n}m", str(n + 1)]),
+        (f"{a}^\\circ", [f"{a}°", str(a)], [f"{b}°", f"{a + 1}^\\circ"]),
+        (f"{a}\\%", [f"{a}%", f"{a / 100}"], [f"{a + 5}%", f"{a / 10}"]),
+        (f"x^2-{k * k}", [f"(x-{k})(x+{k})", f"x^2-{k * k}"], [f"x^2+{k * k}", f"(x-{k})^2"]),
+        ("rectangle", ["Rectangle", "\\text{rectangle}"], ["square", "rhombus"]),
+    ]
 
 
 def reasoning(rng: random.Random, answer: str) -> str:
@@ -78,7 +93,8 @@ def make_items(n: int, seed: int = 0) -> tuple[list[dict], int]:
             )
         labeled = len(items)
     while len(items) < n:
-        gold, right, wrong = KINDS[rng.randrange(len(KINDS))]
+        kinds = _kinds(rng)
+        gold, right, wrong = kinds[rng.randrange(len(kinds))]
         ok = rng.random() < 0.6
         pred = rng.choice(right if ok else wrong)
         items.append(
@@ -135,9 +151,11 @@ def main() -> None:
     logging.disable(logging.WARNING)
     print(f"machine: {machine()}")
     items, labeled = make_items(args.n)
+    distinct = len({(it["gold"], it["pred"]) for it in items})
+    print(f"{len(items)} responses, {distinct} distinct (reference, answer) pairs")
 
     pool = SymbolicPool(timeout=3.0)
-    pool.compare("1", "1")  # start the workers (process start is not per-item work)
+    pool.start()  # start the workers (process start is not per-item work)
     t = time.perf_counter()
     ours = verify_batch(
         [
@@ -186,7 +204,8 @@ def main() -> None:
     rng = random.Random(1)
     sols, gts = [], []
     for _ in range(512):
-        gold, right, wrong = KINDS[rng.randrange(len(KINDS))]
+        kinds = _kinds(rng)
+        gold, right, wrong = kinds[rng.randrange(len(kinds))]
         group = [rng.choice(right + wrong) for _ in range(3)]
         texts = {a: reasoning(rng, a) for a in group}
         for _ in range(16):
@@ -214,7 +233,7 @@ def main() -> None:
     ]
     worst = 0.0
     slow = SymbolicPool(workers=2, timeout=2.0)
-    slow.compare("1", "1")
+    slow.start()
     for b in bad:
         for gold, pred in ((b, "1"), ("1", b), (b, b + "+1")):
             t = time.perf_counter()

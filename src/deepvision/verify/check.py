@@ -4,7 +4,6 @@ math-verify in the worker pool for the rest; a timeout or a parse failure counts
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,18 +44,12 @@ class _Ctx:
     pool: SymbolicPool | None
     timeout: float | None
     notes: list[str] = field(default_factory=list)
-    deadline: float = 0.0
-
-    def __post_init__(self) -> None:
-        limit = (
-            self.timeout
-            if self.timeout is not None
-            else (self.pool.timeout if self.pool is not None else 0.0)
-        )
-        self.deadline = time.monotonic() + limit
+    used: float = 0.0  # seconds of symbolic comparison this check has spent
 
     def remaining(self) -> float:
-        return self.deadline - time.monotonic()
+        if self.timeout is not None:
+            return self.timeout - self.used
+        return (self.pool.timeout if self.pool is not None else 0.0) - self.used
 
 
 def _ratio(s: str) -> tuple[Fraction, ...] | None:
@@ -170,6 +163,7 @@ def _equal(p: str, g: str, ctx: _Ctx, depth: int = 0) -> tuple[bool, str, str]:
         ctx.notes.append("timeout")
         return False, "symbolic", "time limit used up by earlier comparisons"
     res = ctx.pool.compare(g, p, left)
+    ctx.used += res.elapsed
     if res.timed_out:
         ctx.notes.append("timeout")
     return bool(res.equal), "symbolic", res.reason

@@ -12,7 +12,6 @@ import atexit
 import contextlib
 import json
 import os
-import queue
 import select
 import subprocess
 import sys
@@ -30,6 +29,7 @@ class SymbolicResult:
     equal: bool | None  # None: could not decide (parse failure, timeout, crash)
     reason: str
     timed_out: bool = False
+    elapsed: float = 0.0  # seconds of comparison
 
 
 class _Worker:
@@ -99,7 +99,7 @@ class _Worker:
 
 class SymbolicPool:
     """Thread-safe: `compare()` may be called from many threads at once (one item per
-    worker at a time; callers wait for a free worker)."""
+    worker at a time; callers wait for a free worker, preferring workers already started)."""
 
     def __init__(
         self,
@@ -110,78 +110,91 @@ class SymbolicPool:
         self.size = max(1, workers or os.cpu_count() or 1)
         self.timeout = timeout
         self.max_memory_mb = max_memory_mb
-        self._idle: queue.Queue[_Worker] = queue.Queue()
-        self._lock = threading.Lock()
-        self._started = 0
+        self._cond = threading.Condition()
+        self._idle: list[_Worker] = []
         self._all: list[_Worker] = []
-        self.replaced = 0
+        self._started = False
         self._closed = False
+        self.replaced = 0
 
-    def _new_worker(self) -> _Worker:
-        w = _Worker(self.max_memory_mb)
-        with self._lock:
-            self._all.append(w)
-        return w
-
-    def _take(self, timeout: float) -> _Worker | None:
-        with self._lock:
+    def start(self) -> SymbolicPool:
+        """Start every worker now and wait until they are ready (else: on first use)."""
+        with self._cond:
             if self._closed:
                 raise RuntimeError("SymbolicPool is closed")
-            start = self._idle.empty() and self._started < self.size
-            if start:
-                self._started += 1
-        if start:
-            return self._new_worker()
-        try:
-            return self._idle.get(timeout=max(0.0, timeout))
-        except queue.Empty:
-            return None
+            fresh = [] if self._started else [_Worker(self.max_memory_mb) for _ in range(self.size)]
+            self._started = True
+            self._all += fresh
+        for w in fresh:
+            with contextlib.suppress(RuntimeError):  # a worker that failed is replaced on use
+                w.wait_ready()
+        with self._cond:
+            self._idle += fresh
+            self._cond.notify_all()
+        return self
 
-    def _give_back(self, w: _Worker) -> None:
-        if w.alive():
-            self._idle.put(w)
-            return
-        self._replace(w)
+    def _take(self) -> _Worker:
+        if not self._started:
+            self.start()
+        with self._cond:
+            while not self._idle:
+                if self._closed:
+                    raise RuntimeError("SymbolicPool is closed")
+                self._cond.wait(1.0)
+            for k, w in enumerate(self._idle):  # a worker that is ready, if any
+                if w.ready or w.wait_ready(0):
+                    return self._idle.pop(k)
+            return self._idle.pop(0)
+
+    def _put(self, w: _Worker) -> None:
+        with self._cond:
+            self._idle.append(w)
+            self._cond.notify()
 
     def _replace(self, w: _Worker) -> None:
         w.kill()
-        with self._lock:
+        with self._cond:
             if w in self._all:
                 self._all.remove(w)
             self.replaced += 1
-            closed = self._closed
-        if not closed:
-            self._idle.put(self._new_worker())
+            if self._closed:
+                return
+            fresh = _Worker(self.max_memory_mb)  # starts now, ready by the next call
+            self._all.append(fresh)
+        self._put(fresh)
 
     def compare(self, gold: str, pred: str, timeout: float | None = None) -> SymbolicResult:
-        """Equal or not within `timeout` seconds (default: the pool's), all waiting included:
-        for a free worker, for a fresh worker to start, and for the answer."""
+        """Equal or not, decided within `timeout` seconds (default: the pool's) of comparison
+        time. Waiting for a free worker, or for a replacement worker to start, is not counted:
+        it is not the item's doing."""
         limit = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        timed_out = SymbolicResult(None, f"timed out after {limit:g} s", timed_out=True)
-        w = self._take(limit)
-        if w is None:
-            return timed_out
+        w = self._take()
         try:
-            ready = w.wait_ready(max(0.0, deadline - time.monotonic()))
+            w.wait_ready()
         except RuntimeError as exc:
             self._replace(w)
             return SymbolicResult(None, str(exc))
-        if not ready:  # still starting (after a replacement): let it finish for the next call
-            self._idle.put(w)
-            return timed_out
-        result = w.ask(gold, pred, max(0.0, deadline - time.monotonic()))
+        t0 = time.monotonic()
+        result = w.ask(gold, pred, max(0.0, limit))
+        elapsed = time.monotonic() - t0
         if result is None:
             alive = w.alive()
             self._replace(w)
-            return timed_out if alive else SymbolicResult(None, "symbolic worker died (replaced)")
-        self._give_back(w)
+            if alive:
+                return SymbolicResult(None, f"timed out after {limit:g} s", True, elapsed)
+            return SymbolicResult(None, "symbolic worker died (replaced)", False, elapsed)
+        result.elapsed = elapsed
+        if w.alive():
+            self._put(w)
+        else:
+            self._replace(w)
         return result
 
     def close(self) -> None:
-        with self._lock:
+        with self._cond:
             self._closed = True
-            workers, self._all = self._all, []
+            workers, self._all, self._idle = self._all, [], []
+            self._cond.notify_all()
         for w in workers:
             w.kill()
 
