@@ -21,6 +21,7 @@ from deepvision.verify.normalize import (
     numbers_equal,
     split_items,
     strip_assignment,
+    strip_unit,
     text_key,
     to_number,
 )
@@ -147,6 +148,7 @@ def _equal(p: str, g: str, ctx: _Ctx, depth: int = 0) -> tuple[bool, str, str]:
                     return False, "list", f"item {item!r} is not in the reference"
                 left.pop(hit)
             return True, "list", "same items"
+    p, g = strip_unit(p), strip_unit(g)
     if is_wordy(g) or is_wordy(p):
         ok = text_key(p) == text_key(g)
         return ok, "text", "same text" if ok else "different text"

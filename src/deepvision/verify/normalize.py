@@ -15,7 +15,9 @@ _WRAPPERS = re.compile(
     r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|operatorname|mbox|rm)\s*\{([^{}]*)\}"
 )
 _SPACING = re.compile(r"\\[,;:!> ]|\\q?quad|\\displaystyle|\\left|\\right|\\big|\\Big|~")
-_DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree|\^\s*\{\\text\{o\}\}|度")
+_DEGREE = re.compile(
+    r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree|\^\s*\{\\text\{o\}\}|度|(?<=\d)\s*degrees?\b"
+)
 _UNITS = (
     r"km|cm|mm|dm|m|kg|mg|g|ml|mL|l|L|s|sec|min|h|hr|hours?|minutes?|seconds?|days?|yuan|dollars?"
     r"|units?|meters?|cm\^2|cm\^3|m\^2|m\^3|km\^2|mm\^2|cm²|cm³|m²|m³|km/h|m/s"
@@ -78,6 +80,17 @@ def clean(text: str) -> str:
     s = re.sub(r"\s+", " ", s).strip()
     s = s.rstrip(".").strip()
     return s
+
+
+_UNIT_SUFFIX = re.compile(
+    rf"^(.*?[\d}}]|.*?\\pi)\s*(?:\\,)?\s*(?:{_UNITS})(?:\^\{{?[23]\}}?|[²³])?\s*$"
+)
+
+
+def strip_unit(s: str) -> str:
+    """`16\\pi cm^2` -> `16\\pi`: a unit after a number or an expression ending in one."""
+    m = _UNIT_SUFFIX.match(s)
+    return m.group(1).strip() if m else s
 
 
 def strip_assignment(s: str) -> str:
@@ -192,7 +205,7 @@ def letters_of(text: str, strict: bool = False) -> frozenset[str] | None:
     if m and (
         s[0] == "("
         or (s[:1].isupper() and not s[1:2].isalpha())
-        or s[:6].lower() in ("option", "choice", "answer", "the op")
+        or s[:6].lower() in ("option", "choice", "answer", "the op", "the an")
     ):
         return frozenset(m.group(1).upper())
     return None
