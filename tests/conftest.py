@@ -125,3 +125,13 @@ def cli(capsys):
         return CliResult(code, out, err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def pool():
+    """Two symbolic-comparison workers shared by the verify tests."""
+    from deepvision.verify import SymbolicPool
+
+    p = SymbolicPool(workers=2, timeout=3.0)
+    yield p
+    p.close()
