@@ -1,0 +1,229 @@
+"""An OpenAI-compatible test server with fault injection (tests, benchmarks, dry runs).
+
+    python -m deepvision.llm.fake_server --port 8000 [--fail-rate 0.1] [--reset-rate 0.02] ...
+
+GET /v1/models and /health; POST /v1/chat/completions answers at once with a deterministic text
+(`--reply`, default: a boxed echo of the request number). Faults are drawn per request from a
+seeded generator: HTTP 500, 429 with Retry-After, a connection reset, a malformed body, a slow
+reply; `--ignore-n` answers one choice whatever `n` asks. Binds 127.0.0.1 unless --host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Faults:
+    fail_rate: float = 0.0  # HTTP 500
+    rate_limit_rate: float = 0.0  # HTTP 429 + Retry-After
+    retry_after: float = 0.05
+    reset_rate: float = 0.0  # close the connection without answering
+    malformed_rate: float = 0.0  # 200 with a body that is not JSON
+    slow_rate: float = 0.0
+    slow_s: float = 2.0
+    bad_request_rate: float = 0.0  # HTTP 400 (not retryable), like a context-length error
+    ignore_n: bool = False
+    reply: str = ""
+    seed: int = 0
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    by_outcome: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, outcome: str) -> int:
+        with self.lock:
+            self.requests += 1
+            self.by_outcome[outcome] = self.by_outcome.get(outcome, 0) + 1
+            return self.requests
+
+
+class FakeServer:
+    """Start with `FakeServer(faults).start()`; `.url` is the /v1 base URL; `.stop()`."""
+
+    def __init__(self, faults: Faults | None = None, host: str = "127.0.0.1", port: int = 0):
+        self.faults = faults or Faults()
+        self.stats = Stats()
+        self._rng = random.Random(self.faults.seed)
+        self._rng_lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, code: int, payload: bytes, headers: dict[str, str] | None = None):
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") in ("/v1/models", "/health", "/v1/health"):
+                    body = {"object": "list", "data": [{"id": "fake-model", "object": "model"}]}
+                    self._send(200, json.dumps(body).encode())
+                else:
+                    self._send(404, b'{"error": "not found"}')
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if self.path.rstrip("/") != "/v1/chat/completions":
+                    self._send(404, b'{"error": "not found"}')
+                    return
+                server.handle_completion(self, raw)
+
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_port
+        self.url = f"http://{host}:{self.port}/v1"
+        self._thread: threading.Thread | None = None
+
+    def _draw(self) -> str:
+        f = self.faults
+        with self._rng_lock:
+            x = self._rng.random()
+        for name, rate in (
+            ("500", f.fail_rate),
+            ("429", f.rate_limit_rate),
+            ("reset", f.reset_rate),
+            ("malformed", f.malformed_rate),
+            ("slow", f.slow_rate),
+            ("400", f.bad_request_rate),
+        ):
+            if x < rate:
+                return name
+            x -= rate
+        return "ok"
+
+    def handle_completion(self, h: BaseHTTPRequestHandler, raw: bytes) -> None:
+        outcome = self._draw()
+        number = self.stats.count(outcome)
+        if outcome == "reset":
+            with contextlib.suppress(OSError):
+                h.connection.shutdown(socket.SHUT_RDWR)
+            h.close_connection = True
+            return
+        if outcome == "500":
+            h._send(500, b'{"error": {"message": "injected failure"}}')  # type: ignore[attr-defined]
+            return
+        if outcome == "429":
+            h._send(
+                429,
+                b'{"error": {"message": "rate limited"}}',  # type: ignore[attr-defined]
+                {"Retry-After": str(self.faults.retry_after)},
+            )
+            return
+        if outcome == "400":
+            msg = b'{"error": {"message": "This model\'s maximum context length is 32768 tokens"}}'
+            h._send(400, msg)  # type: ignore[attr-defined]
+            return
+        if outcome == "malformed":
+            h._send(200, b'{"choices": [ {"message"')  # type: ignore[attr-defined]
+            return
+        if outcome == "slow":
+            time.sleep(self.faults.slow_s)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            h._send(400, b'{"error": {"message": "request body is not JSON"}}')  # type: ignore[attr-defined]
+            return
+        n = 1 if self.faults.ignore_n else int(body.get("n") or 1)
+        images = sum(
+            1
+            for m in body.get("messages", [])
+            if isinstance(m.get("content"), list)
+            for p in m["content"]
+            if p.get("type") == "image_url"
+        )
+        choices = [
+            {
+                "index": i,
+                "finish_reason": "stop",
+                "message": {
+                    "role": "assistant",
+                    "content": self.faults.reply
+                    or f"request {number}, {images} image(s): \\boxed{{{i}}}",
+                },
+            }
+            for i in range(n)
+        ]
+        payload = {
+            "id": f"fake-{number}",
+            "object": "chat.completion",
+            "model": body.get("model"),
+            "choices": choices,
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5 * n, "total_tokens": 10 + 5 * n},
+        }
+        h._send(200, json.dumps(payload).encode())  # type: ignore[attr-defined]
+
+    def start(self) -> FakeServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="OpenAI-compatible fake server with fault injection")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8000)
+    for name in (
+        "fail-rate",
+        "rate-limit-rate",
+        "reset-rate",
+        "malformed-rate",
+        "slow-rate",
+        "bad-request-rate",
+    ):
+        ap.add_argument(f"--{name}", type=float, default=0.0)
+    ap.add_argument("--slow-s", type=float, default=2.0)
+    ap.add_argument("--ignore-n", action="store_true")
+    ap.add_argument("--reply", default="")
+    ap.add_argument("--seed", type=int, default=0)
+    a, _unknown = ap.parse_known_args(argv)  # tolerate vllm-style flags when used as a fake vllm
+    faults = Faults(
+        a.fail_rate,
+        a.rate_limit_rate,
+        0.05,
+        a.reset_rate,
+        a.malformed_rate,
+        a.slow_rate,
+        a.slow_s,
+        a.bad_request_rate,
+        a.ignore_n,
+        a.reply,
+        a.seed,
+    )
+    server = FakeServer(faults, a.host, a.port)
+    print(f"fake server listening on {server.url}", flush=True)
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+
+
+if __name__ == "__main__":
+    main()
