@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from deepvision.errors import DataError, UsageError
 from deepvision.llm.client import InferConfig, Request, infer, summary_dict
 from deepvision.llm.messages import sniff_mime
 from deepvision.llm.presets import PRESETS, sampling_params
+from deepvision.llm.serve import BACKENDS, ServeConfig, ServeError, ServerGroup
 from deepvision.progress import progress_bar
 
 
@@ -114,14 +116,21 @@ def infer_cmd(
     system_prompt: str = typer.Option(None, "--system-prompt", help="System prompt text."),
     system_prompt_file: Path = typer.Option(None, "--system-prompt-file"),
     api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env"),
+    backend: str = typer.Option(
+        "vllm",
+        "--backend",
+        help="Without --endpoint: start vllm or transformers servers for --model.",
+    ),
+    tp: int = typer.Option(1, "--tp", help="Without --endpoint: tensor-parallel GPUs per server."),
+    dp: int = typer.Option(1, "--dp", help="Without --endpoint: number of servers."),
+    gpus: str = typer.Option(None, "--gpus", help="Without --endpoint: GPUs to use, e.g. 0-7."),
+    port: int = typer.Option(8000, "--port", help="Without --endpoint: first server port."),
 ) -> None:
     """Generate model responses for problems, resumably (exactly one line per problem).
 
     Example: deepvision infer math-77k.parquet --endpoint http://127.0.0.1:8000/v1
     --model Qwen3-VL-8B-Instruct --preset qwen-instruct --max-tokens 16384 --out runs/out.jsonl
     """
-    if not endpoint:
-        raise UsageError("give at least one --endpoint (start servers with `deepvision serve`)")
     if n < 1:
         raise UsageError("--n must be at least 1")
     try:
@@ -147,7 +156,7 @@ def infer_cmd(
     else:
         requests = _problem_requests(paths, prompt)
     cfg = InferConfig(
-        endpoints=list(endpoint),
+        endpoints=list(endpoint or []),
         model=model,
         concurrency=concurrency,
         n=n,
@@ -157,8 +166,25 @@ def infer_cmd(
         max_attempts=max_attempts,
         api_key=os.environ.get(api_key_env),
     )
-    with progress_bar("infer", None) as bar:
-        s = asyncio.run(infer(requests, out, cfg, progress=bar.advance))
+    group = None
+    if not endpoint:
+        if not Path(model).exists():
+            raise UsageError("give --endpoint URL, or a local model folder as --model to serve it")
+        serve_cfg = ServeConfig(
+            model, backend, tp, dp, gpus, "127.0.0.1", port, out.parent / "serve-logs"
+        )
+        try:
+            group = ServerGroup(serve_cfg).start()
+        except ServeError as exc:
+            raise UsageError(str(exc)) from None
+        cfg.endpoints = group.urls
+        info(f"started {len(group.urls)} {backend} server(s): {', '.join(group.urls)}")
+    try:
+        with progress_bar("infer", None) as bar:
+            s = asyncio.run(infer(requests, out, cfg, progress=bar.advance))
+    finally:
+        if group is not None:
+            group.stop()
     d = summary_dict(s)
     console.print(
         f"done {s.done}, failed {s.failed}, skipped (already done) {s.skipped}, duplicate ids "
@@ -183,3 +209,46 @@ def _is_inference_jsonl(path: Path) -> bool:
                     return False
                 return isinstance(obj, dict) and "messages" in obj
     return False
+
+
+def serve_cmd(
+    model: str = typer.Option(..., "--model", help="Model folder or hub id (served as its name)."),
+    backend: str = typer.Option("vllm", "--backend", help=f"{' | '.join(BACKENDS)}"),
+    tp: int = typer.Option(1, "--tp", help="Tensor-parallel GPUs per instance."),
+    dp: int = typer.Option(1, "--dp", help="Data-parallel instances (one port each)."),
+    gpus: str = typer.Option(None, "--gpus", help="GPUs to spread over, e.g. 0-7."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Bind address (0.0.0.0 to expose)."),
+    port: int = typer.Option(8000, "--port", help="First port; instance k listens on port + k."),
+    log_dir: Path = typer.Option(
+        Path("runs/serve"), "--log-dir", help="One log file per instance."
+    ),
+    health_timeout: float = typer.Option(
+        900.0, "--health-timeout", help="Seconds to wait for /v1/models."
+    ),
+    extra: list[str] = typer.Argument(None, help="Extra server arguments, after --."),
+) -> None:
+    """Start model servers and keep them up until Ctrl-C; all are stopped on exit.
+
+    Example: deepvision serve --model Qwen/Qwen3-VL-8B-Instruct --tp 2 --dp 4 --gpus 0-7
+    -- --max-model-len 40960
+    """
+    cfg = ServeConfig(model, backend, tp, dp, gpus, host, port, log_dir, list(extra or []))
+    try:
+        group = ServerGroup(cfg, health_timeout=health_timeout).start()
+    except ServeError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        console.print("ready: " + " ".join(f"--endpoint {u}" for u in group.urls))
+        while True:
+            dead = group.dead()
+            if dead:
+                inst = dead[0]
+                raise DataError(
+                    f"{inst.name} exited ({inst.proc.returncode}); log "
+                    f"{inst.log_path}:\n{inst.log_tail()}"
+                )
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        info("stopping servers")
+    finally:
+        group.stop()

@@ -10,7 +10,7 @@ import typer
 from deepvision import __version__
 from deepvision.cli.common import err_console
 from deepvision.cli.data import app as data_app
-from deepvision.cli.infer import infer_cmd
+from deepvision.cli.infer import infer_cmd, serve_cmd
 from deepvision.cli.verify import app as verify_app
 from deepvision.cli.verify import judge_cmd
 from deepvision.errors import DeepVisionError
@@ -31,10 +31,10 @@ app.add_typer(data_app, name="data")
 app.add_typer(verify_app, name="verify")
 app.command("judge")(judge_cmd)
 app.command("infer")(infer_cmd)
+app.command("serve")(serve_cmd)
 
 # Groups of the later capabilities; each lists its commands once they exist.
 _PLANNED = {
-    "serve": "Launch vLLM or `transformers serve` endpoints. (planned, issue #4)",
     "eval": "Seven-benchmark evaluation with reports. (planned, issue #5)",
     "train": "GSPO recipes on verl and TRL; tiny offline models. (planned, issue #6)",
     "curate": "Curation pipeline: validity, difficulty, correctness, dedup. (planned, issue #7)",

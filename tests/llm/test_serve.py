@@ -1,0 +1,114 @@
+"""`deepvision serve` / ServerGroup with a fake `vllm` executable on PATH."""
+
+import json
+import os
+import socket
+import sys
+import time
+
+import pytest
+
+from deepvision.llm.serve import ServeConfig, ServeError, ServerGroup, parse_gpus, plan
+
+FAKE = """#!{python}
+import json, os, sys, time
+with open(os.environ["FAKE_VLLM_LOG"], "a") as f:
+    f.write(json.dumps({{"argv": sys.argv[1:], "gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                        "pid": os.getpid()}}) + "\\n")
+port = sys.argv[sys.argv.index("--port") + 1]
+if os.environ.get("FAKE_VLLM_DIE_PORT") == port:
+    print("CUDA out of memory: tried to allocate 20 GiB", flush=True)
+    sys.exit(3)
+time.sleep(float(os.environ.get("FAKE_VLLM_DELAY", "0")))
+from deepvision.llm.fake_server import main
+main(sys.argv[1:])
+"""
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def fake_vllm(tmp_path, monkeypatch):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    exe = bindir / "vllm"
+    exe.write_text(FAKE.format(python=sys.executable))
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    log = tmp_path / "vllm-calls.jsonl"
+    monkeypatch.setenv("FAKE_VLLM_LOG", str(log))
+    return log
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_gpu_specs_and_instance_plan(tmp_path):
+    assert parse_gpus("0-3,6") == ["0", "1", "2", "3", "6"]
+    with pytest.raises(ServeError, match="bad GPU range"):
+        parse_gpus("3-1")
+    insts = plan(ServeConfig("m", tp=2, dp=2, gpus="0-3", port=9000, log_dir=tmp_path))
+    assert [i.env["CUDA_VISIBLE_DEVICES"] for i in insts] == ["0,1", "2,3"]
+    assert [i.port for i in insts] == [9000, 9001]
+    assert insts[0].cmd[:3] == ["vllm", "serve", "m"] and "--tensor-parallel-size" in insts[0].cmd
+    assert insts[0].cmd[insts[0].cmd.index("--host") + 1] == "127.0.0.1"
+    with pytest.raises(ServeError, match="needs 8 GPUs"):
+        plan(ServeConfig("m", tp=4, dp=2, gpus="0-3"))
+
+
+def test_group_starts_waits_logs_and_stops_without_orphans(fake_vllm, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_VLLM_DELAY", "0.5")
+    port = _free_port()
+    cfg = ServeConfig(
+        "tiny-model",
+        tp=1,
+        dp=2,
+        gpus="0-1",
+        port=port,
+        log_dir=tmp_path / "logs",
+        extra_args=["--max-model-len", "4096"],
+    )
+    with ServerGroup(cfg, health_timeout=30) as group:
+        import httpx
+
+        for url in group.urls:
+            assert httpx.get(url + "/models").status_code == 200
+        calls = [json.loads(x) for x in fake_vllm.read_text().splitlines()]
+        assert sorted(c["gpus"] for c in calls) == ["0", "1"]
+        assert (
+            calls[0]["argv"][:2] == ["serve", "tiny-model"]
+            and "--max-model-len" in calls[0]["argv"]
+        )
+        pids = [c["pid"] for c in calls]
+        assert all(_alive(p) for p in pids)
+        assert len(list((tmp_path / "logs").glob("vllm-*.log"))) == 2
+    time.sleep(0.2)
+    assert not any(_alive(p) for p in pids)
+
+
+def test_a_dying_instance_fails_with_its_log_tail(fake_vllm, tmp_path, monkeypatch):
+    port = _free_port()
+    monkeypatch.setenv("FAKE_VLLM_DIE_PORT", str(port + 1))
+    cfg = ServeConfig("m", dp=2, port=port, log_dir=tmp_path / "logs")
+    group = ServerGroup(cfg, health_timeout=30)
+    with pytest.raises(ServeError, match=r"vllm#1 .* exited with code 3") as err:
+        group.start()
+    assert "CUDA out of memory" in str(err.value)
+    survivor = json.loads(fake_vllm.read_text().splitlines()[0])["pid"]
+    time.sleep(0.2)
+    assert not _alive(survivor)  # the healthy one was stopped too
+
+
+def test_missing_executable_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ServeError, match="not found on PATH"):
+        ServerGroup(ServeConfig("m", log_dir=tmp_path / "logs")).start()
