@@ -98,12 +98,16 @@ class Run:
     peak_rss_mb: float
     returncode: int
     stderr: str
+    stdout: str = ""
 
 
 def run_measured(cmd: list[str], poll_s: float = 0.05) -> Run:
-    """Run `cmd`; wall time and the peak summed RSS of its whole process tree."""
+    """Run `cmd`; wall time and the peak summed RSS of its whole process tree (and stdout)."""
+    import tempfile
+
+    out_file = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed below, after the child)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=out_file, stderr=subprocess.PIPE, text=True)
     ps = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
@@ -118,6 +122,9 @@ def run_measured(cmd: list[str], poll_s: float = 0.05) -> Run:
         time.sleep(poll_s)
     wall = time.perf_counter() - t0
     err = proc.stderr.read() if proc.stderr else ""
+    out_file.seek(0)
+    out = out_file.read()
+    out_file.close()
     if proc.returncode not in (0, 1):
         print(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{err}", file=sys.stderr)
-    return Run(wall, peak / 2**20, proc.returncode, err)
+    return Run(wall, peak / 2**20, proc.returncode, err, out)

@@ -35,11 +35,21 @@ TASKS = {
         lambda f, o: [*BASE, "stats", f, str(o / "baseline-stats.json")],
     ),
     "export --to verl": (
-        lambda f, o: [OURS, "-q", "data", "export", f, "--to", "verl", "--out",
-                      str(o / "verl.parquet"), "--overwrite"],
+        lambda f, o: [
+            OURS,
+            "-q",
+            "data",
+            "export",
+            f,
+            "--to",
+            "verl",
+            "--out",
+            str(o / "verl.parquet"),
+            "--overwrite",
+        ],
         lambda f, o: [*BASE, "export", f, str(o / "baseline-verl.parquet")],
     ),
-}  # fmt: skip
+}
 
 
 def main() -> None:
@@ -73,19 +83,25 @@ def main() -> None:
                     print(f"{tool} {task} failed ({run.returncode}) after {run.wall_s:.0f} s")
                 got[tool] = run
                 res = {
-                    "rows": n, "task": task, "tool": tool, "wall_s": round(run.wall_s, 2),
-                    "rows_per_s": round(n / run.wall_s), "mb_per_s": round(mb / run.wall_s, 1),
+                    "rows": n,
+                    "task": task,
+                    "tool": tool,
+                    "wall_s": round(run.wall_s, 2),
+                    "rows_per_s": round(n / run.wall_s),
+                    "mb_per_s": round(mb / run.wall_s, 1),
                     "peak_rss_mb": round(run.peak_rss_mb),
-                }  # fmt: skip
+                }
                 results.append(res)
                 speed = (
                     got["pandas baseline"].wall_s / got["deepvision"].wall_s
                     if tool != "deepvision"
                     else None
                 )
-                row = (f"| {n} | {task} | {tool} | {res['wall_s']:.1f} | {res['rows_per_s']} | "
-                       f"{res['mb_per_s']} | {res['peak_rss_mb']} | "
-                       f"{'' if speed is None else f'{speed:.1f}x'} |")  # fmt: skip
+                row = (
+                    f"| {n} | {task} | {tool} | {res['wall_s']:.1f} | {res['rows_per_s']} | "
+                    f"{res['mb_per_s']} | {res['peak_rss_mb']} | "
+                    f"{'' if speed is None else f'{speed:.1f}x'} |"
+                )
                 lines.append(row)
                 print(row, flush=True)
         shutil.rmtree(work)

@@ -190,6 +190,7 @@ def infer_cmd(
         f"done {s.done}, failed {s.failed}, skipped (already done) {s.skipped}, duplicate ids "
         f"{s.duplicates}; {d['requests_per_s']} requests/s, {d['tokens_per_s']} tokens/s, "
         f"{s.wall_s:.1f} s"
+        + (f"; first request after {s.first_request_s:.2f} s" if s.first_request_s else "")
     )
     if s.duplicates:
         info(f"  [yellow]duplicate ids sent once[/]: {', '.join(s.duplicate_examples)}")
