@@ -319,13 +319,15 @@ async def infer(
                 continue
             except _Failure as exc:
                 ep.failures += 1
-                if ep.failures >= cfg.bench_after:
-                    ep.benched_until = time.monotonic() + cfg.bench_seconds
+                now = time.monotonic()
+                if ep.failures >= cfg.bench_after and ep.benched_until <= now:
+                    ep.benched_until = now + cfg.bench_seconds
                     log.warning(
-                        "endpoint %s benched for %ss after %d failures",
+                        "endpoint %s benched for %ss after %d failures in a row (last: %s)",
                         ep.url,
                         cfg.bench_seconds,
                         ep.failures,
+                        exc,
                     )
                 if exc.retryable and attempt < cfg.max_attempts:
                     delay = exc.retry_after or cfg.backoff * 2 ** (attempt - 1) * (
@@ -357,20 +359,27 @@ async def infer(
             summary.completion_tokens += usage["completion_tokens"]
             finish_one()
 
-    limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
+    ssl_context = httpx.create_ssl_context()  # built once: loading CA certificates is slow
+
+    async def worker(ep: _Endpoint) -> None:
+        # One connection per worker, each in its own client: httpx's shared pool scans every
+        # connection for every request, which costs more than the request at 64+ in flight.
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(limits=limits, verify=ssl_context) as client:
+            await work(client, ep)
+
     try:
-        async with httpx.AsyncClient(limits=limits) as client:
-            workers = [
-                asyncio.create_task(work(client, ep))
-                for ep in endpoints
-                for _ in range(max(1, cfg.concurrency))
-            ]
-            producer = asyncio.create_task(produce())
-            await producer
-            await all_done.wait()
-            for w in workers:
-                w.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+        workers = [
+            asyncio.create_task(worker(ep))
+            for ep in endpoints
+            for _ in range(max(1, cfg.concurrency))
+        ]
+        producer = asyncio.create_task(produce())
+        await producer
+        await all_done.wait()
+        for w in workers:
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
     finally:
         writer.close()
         if err_writer is not None:

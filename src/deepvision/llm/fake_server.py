@@ -91,7 +91,11 @@ class FakeServer:
                     return
                 server.handle_completion(self, raw)
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 1024  # a burst of new connections must not be refused
+            daemon_threads = True
+
+        self.httpd = Server((host, port), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_port
         self.url = f"http://{host}:{self.port}/v1"

@@ -1,0 +1,86 @@
+"""Build a tiny Qwen2.5-VL model offline (random weights, byte-level BPE trained on the spot):
+enough for `transformers serve`, generation and training steps on CPU in tests. Nothing is
+downloaded. Needs the `tiny` extra: torch, torchvision, transformers, tokenizers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+           "<|image_pad|>", "<|video_pad|>"]  # fmt: skip
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' or part['type'] == 'image_url' %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+_CORPUS = [
+    "Find the area of the triangle in the figure. The answer is \\boxed{12}.",
+    "Step by step: the angle is 30 degrees, so x = 60. Final answer \\boxed{60}.",
+    "Which option is correct? A, B, C or D. The answer is B.",
+    "The slope of the line is 2 and the intercept is 1, so y = 2x + 1.",
+] * 50
+
+
+def build_tiny_vlm(out: str | Path, seed: int = 0) -> Path:
+    """Write a tiny Qwen2.5-VL (model, tokenizer, processor) to `out` and return it."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import (
+        PreTrainedTokenizerFast,
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+    )
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=SPECIAL,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())  # fmt: skip
+    bpe.train_from_iterator(_CORPUS, trainer)
+    from tokenizers import decoders
+
+    bpe.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>",
+                                  pad_token="<|endoftext|>", bos_token=None)  # fmt: skip
+    tok.chat_template = CHAT_TEMPLATE
+    image_processor = Qwen2VLImageProcessor(min_pixels=28 * 28 * 4, max_pixels=28 * 28 * 16)
+    try:
+        from transformers import Qwen2VLVideoProcessor
+
+        processor = Qwen2_5_VLProcessor(image_processor, tok, Qwen2VLVideoProcessor(),
+                                        chat_template=CHAT_TEMPLATE)  # fmt: skip
+    except ImportError:  # older transformers: no video processor argument
+        processor = Qwen2_5_VLProcessor(image_processor, tok, chat_template=CHAT_TEMPLATE)
+    ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL}
+    text = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                rope_scaling={"type": "mrope", "mrope_section": [2, 1, 1]},
+                bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
+                pad_token_id=ids["<|endoftext|>"])  # fmt: skip
+    vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=32,
+                  patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
+                  fullatt_block_indexes=[0], window_size=56)  # fmt: skip
+    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision,
+                              image_token_id=ids["<|image_pad|>"],
+                              video_token_id=ids["<|video_pad|>"],
+                              vision_start_token_id=ids["<|vision_start|>"],
+                              vision_end_token_id=ids["<|vision_end|>"])  # fmt: skip
+    for k in ("bos_token_id", "eos_token_id", "pad_token_id", "vocab_size"):
+        setattr(config, k, text[k])
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
