@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,13 @@ class ServeConfig:
     executable: str | None = None  # default: `vllm` or `transformers` on PATH
 
 
+def _executable(name: str) -> str:
+    """`name` from this interpreter's environment when it is there (a venv that is not
+    activated), else from PATH."""
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.exists() else name
+
+
 def plan(cfg: ServeConfig) -> list[Instance]:
     if cfg.backend not in BACKENDS:
         raise ServeError(f"unknown backend {cfg.backend!r}; use one of {', '.join(BACKENDS)}")
@@ -94,7 +102,7 @@ def plan(cfg: ServeConfig) -> list[Instance]:
         raise ServeError(
             f"--tp {cfg.tp} x --dp {cfg.dp} needs {cfg.tp * cfg.dp} GPUs, --gpus gives {len(gpus)}"
         )
-    exe = cfg.executable or cfg.backend
+    exe = cfg.executable or _executable(cfg.backend)
     out = []
     for k in range(cfg.dp):
         port = cfg.port + k
