@@ -42,7 +42,7 @@ def free_port() -> int:
 
 def start_server(port: int, *flags: str) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deepvision.llm.fake_server", "--port", str(port), *flags],
+        [sys.executable, "-m", "deepvision.cli.fake_server", "--port", str(port), *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

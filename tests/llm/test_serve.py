@@ -21,7 +21,7 @@ if os.environ.get("FAKE_VLLM_DIE_PORT") == port:
     print("CUDA out of memory: tried to allocate 20 GiB", flush=True)
     sys.exit(3)
 time.sleep(float(os.environ.get("FAKE_VLLM_DELAY", "0")))
-from deepvision.llm.fake_server import main
+from deepvision.cli.fake_server import main
 main(sys.argv[1:])
 """
 
