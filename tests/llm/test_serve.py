@@ -114,3 +114,35 @@ def test_missing_executable_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ServeError, match="not found on PATH"):
         ServerGroup(ServeConfig("m", log_dir=tmp_path / "logs")).start()
+
+
+PARENT = """
+import sys, time
+from pathlib import Path
+from deepvision.llm.serve import ServeConfig, ServerGroup
+cfg = ServeConfig("m", port=int(sys.argv[1]), log_dir=Path(sys.argv[2]))
+g = ServerGroup(cfg, health_timeout=30)
+g.start()
+print("up", flush=True)
+time.sleep(60)
+"""
+
+
+def test_servers_die_with_a_killed_parent(fake_vllm, tmp_path):
+    import signal
+    import subprocess
+
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(_free_port()), str(tmp_path / "l")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout.readline().strip() == "up"
+    pid = json.loads(fake_vllm.read_text().splitlines()[0])["pid"]
+    assert _alive(pid)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 10
+    while _alive(pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)

@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,6 +235,11 @@ def serve_cmd(
     -- --max-model-len 40960
     """
     cfg = ServeConfig(model, backend, tp, dp, gpus, host, port, log_dir, list(extra or []))
+
+    def on_term(signum, frame):  # `kill` stops the servers like Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         group = ServerGroup(cfg, health_timeout=health_timeout).start()
     except ServeError as exc:

@@ -138,6 +138,16 @@ def plan(cfg: ServeConfig) -> list[Instance]:
     return out
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the server gets SIGTERM when the process that started it dies, even by kill -9."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class ServerGroup:
     """`with ServerGroup(cfg) as group: group.urls` — every instance up, stopped on exit."""
 
@@ -163,6 +173,7 @@ class ServerGroup:
                         stderr=subprocess.STDOUT,
                         stdin=subprocess.DEVNULL,
                         start_new_session=True,
+                        preexec_fn=_die_with_parent,
                     )
                 except FileNotFoundError:
                     hint = _INSTALL_HINT[self.cfg.backend]
