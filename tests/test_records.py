@@ -101,3 +101,26 @@ def test_edited_fields_are_re_encoded():
 def test_bad_cells_are_reported_with_their_column(column, value, needle):
     _, issues = problem_from_row(deepvision_row(**{column: value}))
     assert any(i.column == column and needle in i.reason for i in issues), issues
+
+
+def test_completion_output_line_round_trip():
+    from deepvision.records import Completion
+
+    shared = dict(
+        usage={"prompt_tokens": 3, "completion_tokens": 9},
+        latency_s=0.5,
+        endpoint="http://127.0.0.1:8000/v1",
+        model="m",
+        sampling={"n": 2},
+    )
+    samples = [
+        Completion("p1", 0, "a", "stop", **shared),
+        Completion("p1", 1, "b", "length", **shared),
+    ]
+    line = Completion.to_output_line({"answer": "1"}, samples)
+    assert line["id"] == "p1" and line["answer"] == "1"
+    assert line["model_responses"] == ["a", "b"] and line["finish_reasons"] == ["stop", "length"]
+    assert Completion.from_output_line(line) == samples
+    single = Completion.to_output_line({}, samples[:1])
+    assert single["model_response"] == "a" and "model_responses" not in single
+    assert Completion.from_output_line(single) == samples[:1]

@@ -31,6 +31,7 @@ import httpx
 
 from deepvision.llm.chat import RETRY_STATUS
 from deepvision.llm.messages import ImageSource, openai_messages
+from deepvision.records import Completion
 
 log = logging.getLogger(__name__)
 
@@ -340,20 +341,18 @@ async def infer(
                 continue
             ep.failures = 0
             ep.benched_until = 0.0
-            rec = dict(req.fields)
-            rec["id"] = req.key
-            if cfg.n == 1:
-                rec["model_response"], rec["finish_reason"] = texts[0], finishes[0]
-            else:
-                rec["model_responses"], rec["finish_reasons"] = texts, finishes
-            rec.update(
+            shared = dict(
                 usage=usage,
                 latency_s=round(time.monotonic() - t0, 3),
                 endpoint=ep.url,
                 model=cfg.model,
                 sampling={"n": cfg.n, **cfg.sampling, "max_tokens": cfg.max_tokens},
             )
-            writer.write(rec)
+            samples = [
+                Completion(req.key, k, t, f, **shared)
+                for k, (t, f) in enumerate(zip(texts, finishes, strict=True))
+            ]
+            writer.write(Completion.to_output_line(req.fields, samples))
             summary.done += 1
             summary.prompt_tokens += usage["prompt_tokens"]
             summary.completion_tokens += usage["completion_tokens"]

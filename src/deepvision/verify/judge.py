@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepvision.records import Verdict
+from deepvision.records import Completion, Verdict
 from deepvision.verify.check import Item, verify_batch
 
 REFERENCE_FIELDS = ("answer", "gdt", "ground_truth")
@@ -140,10 +140,8 @@ def _samples(path: Path, summary: JudgeSummary) -> Iterator[_Sample]:
                 _bad(summary, f"line {no}: not a JSON object ({str(exc)[:80]})")
                 continue
             ref = next((obj[k] for k in REFERENCE_FIELDS if obj.get(k) not in (None, "")), None)
-            if "model_responses" in obj and isinstance(obj["model_responses"], list):
-                responses = obj["model_responses"]
-            elif "model_response" in obj:
-                responses = [obj["model_response"]]
+            if isinstance(obj.get("model_responses"), list) or "model_response" in obj:
+                responses = [c.text for c in Completion.from_output_line(obj)]
             else:
                 _bad(summary, f"line {no}: no model_response or model_responses field")
                 continue
