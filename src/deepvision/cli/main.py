@@ -11,6 +11,7 @@ from deepvision import __version__
 from deepvision.cli.common import err_console
 from deepvision.cli.data import app as data_app
 from deepvision.cli.infer import infer_cmd, serve_cmd
+from deepvision.cli.train import app as train_app
 from deepvision.cli.verify import app as verify_app
 from deepvision.cli.verify import judge_cmd
 from deepvision.errors import DeepVisionError
@@ -20,7 +21,8 @@ app = typer.Typer(
     name="deepvision",
     help=(
         "RLVR toolkit for multimodal math: read, check, describe and export DeepVision-103K "
-        "style data; generate verifiable visual problems.\n\n"
+        "style data; generate verifiable visual problems; verify answers; run inference on "
+        "vLLM or transformers servers and judge the outputs.\n\n"
         "Start with:  deepvision data stats --out runs/stats   (runs on the embedded sample)"
     ),
     no_args_is_help=True,
@@ -32,11 +34,11 @@ app.add_typer(verify_app, name="verify")
 app.command("judge")(judge_cmd)
 app.command("infer")(infer_cmd)
 app.command("serve")(serve_cmd)
+app.add_typer(train_app, name="train")
 
 # Groups of the later capabilities; each lists its commands once they exist.
 _PLANNED = {
     "eval": "Seven-benchmark evaluation with reports. (planned, issue #5)",
-    "train": "GSPO recipes on verl and TRL; tiny offline models. (planned, issue #6)",
     "curate": "Curation pipeline: validity, difficulty, correctness, dedup. (planned, issue #7)",
 }
 for _name, _help in _PLANNED.items():
