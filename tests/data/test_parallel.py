@@ -77,3 +77,19 @@ def test_corrupt_row_group_is_named_from_a_worker(many_parts, tmp_path):
     assert err.value.file == str(bad)
     assert "row group 5 (rows 25-29)" in err.value.reason
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_mixed_inputs_keep_their_order_in_parallel(many_parts, tmp_path, cli):
+    jsonl = tmp_path / "more.jsonl"
+    assert cli("data", "export", "--to", "jsonl", "--out", jsonl).code == 0  # the sample, 240 rows
+    one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
+    export([many_parts, jsonl], one, "verl", workers=1)
+    rep = export([jsonl, many_parts], two, "verl", workers=2)
+    assert rep.written == 240 + 39
+    a, b = (
+        pq.read_table(one).column("extra_info").to_pylist(),
+        pq.read_table(two).column("extra_info").to_pylist(),
+    )
+    assert [x["id"] for x in a[:39]] == [x["id"] for x in b[240:]]
+    assert [x["id"] for x in a[39:]] == [x["id"] for x in b[:240]]
+    assert [x["index"] for x in b] == list(range(279))
