@@ -93,3 +93,30 @@ def test_mixed_inputs_keep_their_order_in_parallel(many_parts, tmp_path, cli):
     assert [x["id"] for x in a[:39]] == [x["id"] for x in b[240:]]
     assert [x["id"] for x in a[39:]] == [x["id"] for x in b[:240]]
     assert [x["index"] for x in b] == list(range(279))
+
+
+def test_parallel_validate_matches_one_process_and_keeps_duplicate_rows_whole(
+    tmp_path, monkeypatch
+):
+    from deepvision.data.validate import validate
+
+    monkeypatch.setattr(sources, "PART_ROWS", 10)
+    rows = [deepvision_row(question=f"Q{i}: find x.", answer=str(i)) for i in range(40)]
+    rows[33] = deepvision_row(question="Q3: find x.", answer="3")  # same content as row 3
+    rows[12][r.PASS_RATE] = "most"
+    path = tmp_path / "dups.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=DEEPVISION_SCHEMA), path, row_group_size=5)
+    reports = []
+    for workers in (1, 2):
+        rej = tmp_path / f"rejects-{workers}.jsonl"
+        rep = validate([path], rejects_path=rej, workers=workers)
+        saved = {x["row"]: x for x in map(json.loads, rej.read_text().splitlines())}
+        assert (rep.rows_in, rep.valid, rep.rejected) == (40, 38, 2)
+        assert sorted(saved) == [12, 33]
+        assert saved[33]["data"]["question"] == "Q3: find x."  # the raw row, re-read
+        assert (
+            "first at" in saved[33]["reasons"][0]["reason"]
+            and "row 3" in saved[33]["reasons"][0]["reason"]
+        )
+        reports.append((rep.issues_by_column, sorted(rep.examples)))
+    assert reports[0] == reports[1]

@@ -7,17 +7,15 @@ image decodes; ids are unique across all inputs. Rows in = valid + rejected, alw
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
-from deepvision.data.images import ImageInfo, inspect_many
+from deepvision.data.images import inspect_many
 from deepvision.data.prompts import user_text
-from deepvision.data.reader import Reject, iter_problem_batches, open_sources
-from deepvision.data.sources import DEFAULT_BATCH_SIZE
+from deepvision.data.reader import ProblemBatch, Reject, map_batches, open_sources
+from deepvision.data.sources import DEFAULT_BATCH_SIZE, open_source
 from deepvision.data.writer import RejectWriter
 from deepvision.progress import progress_bar
 from deepvision.records import ID, IMAGES, PROMPT, REWARD_MODEL, Problem, RowIssue
@@ -48,29 +46,41 @@ def semantic_issues(problem: Problem) -> list[RowIssue]:
     return issues
 
 
-class _InlinePool:
-    """Stand-in for a process pool when workers=1: runs the work on submit."""
+@dataclass
+class _Checked:
+    """One batch checked in a worker: its rejects (raw fields kept) and every parsed row's
+    id and place, with whether it already failed a check (ids are compared in the caller)."""
 
-    def submit(self, fn, *args):
-        fut: Future = Future()
-        fut.set_result(fn(*args))
-        return fut
-
-    def shutdown(self) -> None:
-        pass
+    rows_in: int
+    rejects: list[Reject]
+    parsed: list[tuple[str, str, int, bool]]  # (id, file, row, rejected)
 
 
-def _pipelined(pool: Executor | _InlinePool, batches: Iterable, depth: int) -> Iterator:
-    """Yield (batch, image infos) in order, keeping at most `depth` batches in flight."""
-    pending: list = []
-    for batch in batches:
-        items = [[im.bytes for im in p.images] for p in batch.problems]
-        pending.append((batch, pool.submit(inspect_many, items, True)))
-        if len(pending) >= depth:
-            b, fut = pending.pop(0)
-            yield b, fut.result()
-    for b, fut in pending:
-        yield b, fut.result()
+def _check_batch(batch: ProblemBatch, decode: bool) -> _Checked:
+    rejects = list(batch.rejects)
+    infos = inspect_many([[im.bytes for im in p.images] for p in batch.problems], decode)
+    parsed = []
+    for problem, sr, row_infos in zip(batch.problems, batch.rows, infos, strict=True):
+        issues = semantic_issues(problem)
+        for i, info in enumerate(row_infos):
+            if not info.ok:
+                issues.append(RowIssue(IMAGES, f"image {i}: {info.error}"))
+        if issues:
+            rejects.append(Reject(sr.file, sr.row, issues, sr.fields))
+        parsed.append((problem.id, sr.file, sr.row, bool(issues)))
+    return _Checked(len(batch.problems) + len(batch.rejects), rejects, parsed)
+
+
+def _raw_rows(file: str, rows: set[int]) -> dict[int, dict | None]:
+    """Re-read the raw fields of a few rows (duplicates found after their batch was done)."""
+    found: dict[int, dict | None] = {}
+    for rb in open_source(Path(file)).batches():
+        for sr in rb.rows:
+            if sr.row in rows:
+                found[sr.row] = sr.fields
+        if len(found) == len(rows):
+            break
+    return found
 
 
 def validate(
@@ -82,16 +92,16 @@ def validate(
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_examples: int = 50,
 ) -> ValidationReport:
+    """Check every row of `paths`. Rows are parsed and checked (images decoded) in `workers`
+    processes for parquet inputs; ids are compared across all inputs here."""
     sources = open_sources(paths)
     report = ValidationReport()
     first_seen: dict[str, tuple[str, int]] = {}
+    late_dups: list[Reject] = []  # rows valid in their batch, duplicates by id
     rejects = RejectWriter(rejects_path) if rejects_path else None
-    workers = workers or os.cpu_count() or 1
-    pool = ProcessPoolExecutor(workers) if decode_images and workers > 1 else _InlinePool()
     total = sum(s.num_rows or 0 for s in sources) or None
 
-    def reject(batch_rejects: list[Reject], rej: Reject) -> None:
-        batch_rejects.append(rej)
+    def count(rej: Reject) -> None:
         for issue in rej.issues:
             report.issues_by_column[issue.column or "(row)"] += 1
             if len(report.examples) < max_examples:
@@ -99,47 +109,43 @@ def validate(
 
     try:
         with progress_bar("validate", total) as bar:
-            batches = iter_problem_batches(sources, batch_size)
-            if not decode_images:
-                batches = ((b, None) for b in batches)
-            else:
-                batches = _pipelined(pool, batches, depth=2 * max(1, workers))
-            for batch, infos in batches:
-                out: list[Reject] = []
-                for rej in batch.rejects:
-                    reject(out, rej)
-                for k, (problem, sr) in enumerate(zip(batch.problems, batch.rows, strict=True)):
-                    issues = semantic_issues(problem)
-                    row_infos = infos[k] if infos is not None else _structure_only(problem)
-                    for i, info in enumerate(row_infos):
-                        if not info.ok:
-                            issues.append(RowIssue(IMAGES, f"image {i}: {info.error}"))
-                    first = first_seen.setdefault(problem.id, (sr.file, sr.row))
-                    if first != (sr.file, sr.row):
-                        issues.append(
-                            RowIssue(
-                                ID,
-                                f"duplicate id {problem.id!r}, first at {first[0]}, row {first[1]}",
-                            )
-                        )
-                    if issues:
-                        reject(out, Reject(sr.file, sr.row, issues, sr.fields))
+            fn = partial(_check_batch, decode=decode_images)
+            for checked in map_batches(sources, fn, batch_size=batch_size, workers=workers):
+                by_place = {(r.file, r.row): r for r in checked.rejects}
+                for pid, file, row, rejected in checked.parsed:
+                    first = first_seen.setdefault(pid, (file, row))
+                    if first == (file, row):
+                        continue
+                    issue = RowIssue(
+                        ID, f"duplicate id {pid!r}, first at {first[0]}, row {first[1]}"
+                    )
+                    if rejected:
+                        by_place[(file, row)].issues.append(issue)
                     else:
-                        report.valid += 1
-                report.rejected += len(out)
-                report.rows_in += len(batch.rejects) + len(batch.problems)
+                        late_dups.append(Reject(file, row, [issue], None))
+                for rej in checked.rejects:
+                    count(rej)
+                report.rejected += len(checked.rejects)
+                report.rows_in += checked.rows_in
                 if rejects is not None:
-                    rejects.write(out)
-                bar.advance(len(batch.rejects) + len(batch.problems))
+                    rejects.write(checked.rejects)
+                bar.advance(checked.rows_in)
+        for rej in late_dups:
+            count(rej)
+        report.rejected += len(late_dups)
+        if rejects is not None and late_dups:
+            by_file: dict[str, set[int]] = {}
+            for rej in late_dups:
+                by_file.setdefault(rej.file, set()).add(rej.row)
+            raw = {f: _raw_rows(f, rows) for f, rows in by_file.items()}
+            for rej in late_dups:
+                rej.fields = raw[rej.file].get(rej.row)
+            rejects.write(late_dups)
+        report.valid = report.rows_in - report.rejected
     finally:
-        pool.shutdown()
         if rejects is not None:
             rejects.close()
     return report
-
-
-def _structure_only(problem: Problem) -> list[ImageInfo]:
-    return inspect_many([[im.bytes for im in problem.images]], decode=False)[0]
 
 
 __all__ = ["ValidationReport", "semantic_issues", "validate"]
