@@ -1,0 +1,211 @@
+"""Ask a model about many problems through the inference engine, and parse its replies.
+
+Replies go through `llm.client.infer` (continuous batching, exactly-once resumable JSONL).
+A reply that cannot be parsed is never guessed: it is sent again (with a note saying why it
+was refused) up to `retries` times, then reported as unparsed with the raw text. A request
+that fails for good (HTTP errors, timeouts after the client's own retries) is a model error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from deepvision.errors import UsageError
+from deepvision.llm.client import InferConfig, Request, infer, repair_tail
+from deepvision.llm.messages import sniff_mime
+from deepvision.records import IMAGE_PLACEHOLDER, Completion, Problem
+
+T = TypeVar("T")
+
+
+class ParseError(ValueError):
+    """A reply that does not say what was asked, in the form asked; the message says why."""
+
+
+@dataclass
+class ModelConfig:
+    """One model behind one or more OpenAI-compatible endpoints (keys from the environment)."""
+
+    endpoints: list[str]
+    model: str
+    api_key_env: str | None = None
+    concurrency: int = 16
+    max_tokens: int | None = 1024
+    temperature: float = 0.0
+    sampling: dict[str, Any] = field(default_factory=dict)
+    timeout: float = 120.0
+    max_attempts: int = 3
+    backoff: float = 1.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.endpoints, str):
+            self.endpoints = [self.endpoints]
+        if not self.endpoints:
+            raise UsageError(f"model {self.model!r}: no endpoint given")
+
+    def infer_config(self, n: int = 1) -> InferConfig:
+        api_key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        if self.api_key_env and api_key is None:
+            raise UsageError(f"environment variable {self.api_key_env} (API key) is not set")
+        return InferConfig(
+            endpoints=list(self.endpoints),
+            model=self.model,
+            concurrency=self.concurrency,
+            n=n,
+            sampling={"temperature": self.temperature, **self.sampling},
+            max_tokens=self.max_tokens,
+            timeout=self.timeout,
+            max_attempts=self.max_attempts,
+            backoff=self.backoff,
+            api_key=api_key,
+        )
+
+    def public(self) -> dict[str, Any]:
+        """Settings for the resume check and reports (no key values)."""
+        return {
+            "endpoints": self.endpoints,
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "sampling": self.sampling,
+        }
+
+
+@dataclass
+class Answer(Generic[T]):
+    value: T | None = None
+    raw: str | None = None
+    error: str | None = None  # why there is no value
+    kind: str | None = None  # None | "unparsed" | "model_error"
+
+
+def image_sources(p: Problem) -> list:
+    return [(lambda b=im.bytes or b"": (b, sniff_mime(b))) for im in p.images]
+
+
+def judge_request(p: Problem, system: str, user: str) -> Request:
+    """A request that shows the problem's images first, then `user`."""
+    text = IMAGE_PLACEHOLDER * len(p.images) + ("\n" if p.images else "") + user
+    return Request(
+        p.id,
+        {},
+        [{"role": "system", "content": system}, {"role": "user", "content": text}],
+        image_sources(p),
+    )
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+def parse_json_object(text: str) -> dict[str, Any]:
+    """The one JSON object in a reply (fenced or bare, thinking stripped); ParseError else."""
+    text = re.sub(r"<think>.*?</think>", "", text or "", flags=re.DOTALL).strip()
+    candidates = [m.group(1).strip() for m in _FENCE.finditer(text)] or [text]
+    for cand in candidates:
+        start = cand.find("{")
+        if start < 0:
+            continue
+        try:
+            obj, _ = json.JSONDecoder().raw_decode(cand[start:])
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    snippet = (text[:80] + "...") if len(text) > 80 else text
+    raise ParseError(f"no JSON object in the reply: {snippet!r}")
+
+
+def usage_of(path: Path) -> dict[str, int]:
+    total = {"prompt_tokens": 0, "completion_tokens": 0}
+    if path.exists():
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                u = json.loads(line).get("usage") or {}
+                for k in total:
+                    total[k] += int(u.get(k) or 0)
+    return total
+
+
+def _read(path: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    if path.exists():
+        repair_tail(path)
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    rec = json.loads(line)
+                    out[str(rec["id"])] = [c.text for c in Completion.from_output_line(rec)]
+    return out
+
+
+def _errors(path: Path) -> dict[str, str]:
+    errs: dict[str, str] = {}
+    if path.exists():
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    rec = json.loads(line)
+                    errs[str(rec["id"])] = str(rec.get("reason"))
+    return errs
+
+
+def sample(
+    requests: list[Request], prefix: Path, cfg: ModelConfig, n: int
+) -> tuple[dict[str, list[str]], dict[str, str], dict[str, int]]:
+    """n samples per request (resumable in `<prefix>.jsonl`): texts by key, errors by key for
+    the keys without texts, token usage."""
+    out = prefix.with_name(prefix.name + ".jsonl")
+    errors = prefix.with_name(prefix.name + ".errors.jsonl")
+    asyncio.run(infer(requests, out, cfg.infer_config(n), errors=errors))
+    texts = _read(out)
+    errs = {k: v for k, v in _errors(errors).items() if k not in texts}
+    return texts, errs, usage_of(out)
+
+
+def ask(
+    requests: list[Request],
+    prefix: Path,
+    cfg: ModelConfig,
+    parse: Callable[[str], T],
+    retries: int = 2,
+) -> tuple[dict[str, Answer[T]], dict[str, int]]:
+    """One parsed answer per request key; unparsable replies are re-asked `retries` times."""
+    answers: dict[str, Answer[T]] = {}
+    usage = {"prompt_tokens": 0, "completion_tokens": 0}
+    pending = list(requests)
+    for attempt in range(retries + 1):
+        if not pending:
+            break
+        round_prefix = prefix.with_name(f"{prefix.name}.ask{attempt}")
+        texts, errs, u = sample(pending, round_prefix, cfg, 1)
+        for k in usage:
+            usage[k] += u[k]
+        retry: list[Request] = []
+        for req in pending:
+            if req.key in errs or req.key not in texts:
+                answers[req.key] = Answer(error=errs.get(req.key, "no reply"), kind="model_error")
+                continue
+            raw = texts[req.key][0]
+            try:
+                answers[req.key] = Answer(value=parse(raw), raw=raw)
+            except ParseError as exc:
+                answers[req.key] = Answer(raw=raw, error=str(exc), kind="unparsed")
+                note = (
+                    f"Your previous reply could not be used: {exc}. Reply again with only the "
+                    "JSON object asked for."
+                )
+                msgs = [
+                    *req.messages,
+                    {"role": "assistant", "content": raw},
+                    {"role": "user", "content": note},
+                ]
+                retry.append(Request(req.key, req.fields, msgs, req.images))
+        pending = retry
+    return answers, usage

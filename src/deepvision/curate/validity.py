@@ -1,0 +1,143 @@
+"""Stage `validity`: keyword rules, then a VLM's structured answer (how many final answers,
+is the image needed, is the answer objectively checkable). Keeps single-answer,
+image-dependent, checkable problems.
+
+Drop reasons: `keyword:<category>` (detail: the matched text), `multiple_answers`,
+`image_not_required`, `not_checkable`, and for replies that could not be used `unparsed` /
+`model_error` (or kept, with `on_unparsed: keep`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from deepvision.curate.modelcall import (
+    ModelConfig,
+    ParseError,
+    ask,
+    judge_request,
+    parse_json_object,
+)
+from deepvision.curate.prompts import fill, load_prompt
+from deepvision.curate.rules import KeywordRules
+from deepvision.curate.stage import ChunkResult, Outcome, Stage
+from deepvision.errors import UsageError
+from deepvision.records import NECESSITY_ANNO, Problem
+
+VALIDITY = "validity"
+
+
+@dataclass(frozen=True)
+class ValidityAnswer:
+    answers: int
+    image_required: bool
+    checkable: bool
+    reason: str
+
+
+def parse_validity(text: str) -> ValidityAnswer:
+    obj = parse_json_object(text)
+    n = obj.get("answers")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ParseError(f"'answers' must be a non-negative integer, got {n!r}")
+    for key in ("image_required", "checkable"):
+        if not isinstance(obj.get(key), bool):
+            raise ParseError(f"'{key}' must be true or false, got {obj.get(key)!r}")
+    return ValidityAnswer(n, obj["image_required"], obj["checkable"], str(obj.get("reason", "")))
+
+
+def check_policy(value: str) -> str:
+    if value not in ("keep", "drop"):
+        raise UsageError(f"on_unparsed must be keep or drop, got {value!r}")
+    return value
+
+
+class ValidityStage(Stage):
+    name = "validity"
+    columns = (pa.field(VALIDITY, pa.string()), pa.field(NECESSITY_ANNO, pa.string()))
+
+    def __init__(
+        self,
+        model: ModelConfig | None = None,
+        *,
+        keywords: str | Path | None = None,
+        rules_only: bool = False,
+        prompt: str | Path | None = None,
+        user_prompt: str | Path | None = None,
+        retries: int = 2,
+        on_unparsed: str = "drop",
+    ) -> None:
+        if model is None and not rules_only:
+            raise UsageError("validity needs a model endpoint, or rules_only (--rules-only)")
+        self.model = model
+        self.keywords_path = str(keywords) if keywords else None
+        self.rules = KeywordRules.load(keywords)
+        self.rules_only = rules_only
+        self.system = load_prompt("validity", prompt)
+        self.user = load_prompt("validity_user", user_prompt)
+        self.retries = retries
+        self.on_unparsed = check_policy(on_unparsed)
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "model": self.model.public() if self.model else None,
+            "keywords": self.keywords_path,
+            "rules_only": self.rules_only,
+            "system": self.system,
+            "user": self.user,
+            "retries": self.retries,
+            "on_unparsed": self.on_unparsed,
+        }
+
+    def process(self, problems: list[Problem], work: Path) -> ChunkResult:
+        outcomes: list[Outcome | None] = [None] * len(problems)
+        to_ask: list[int] = []
+        for i, p in enumerate(problems):
+            hit = self.rules.match(p.question)
+            if hit:
+                outcomes[i] = Outcome(p, f"keyword:{hit[0]}", hit[1])
+            elif self.rules_only:
+                outcomes[i] = Outcome(p)
+            else:
+                to_ask.append(i)
+        usage: dict[str, int] = {}
+        if to_ask:
+            assert self.model is not None
+            reqs = [
+                judge_request(problems[i], self.system, fill(self.user, problems[i]))
+                for i in to_ask
+            ]
+            answers, usage = ask(reqs, work, self.model, parse_validity, self.retries)
+            for i in to_ask:
+                p = problems[i]
+                a = answers[p.id]
+                if a.value is None:
+                    drop = a.kind if self.on_unparsed == "drop" else None
+                    p.extra[VALIDITY] = json.dumps({"status": a.kind, "error": a.error})
+                    outcomes[i] = Outcome(p, drop, a.error or "", note=a.kind, raw=a.raw)
+                    continue
+                v = a.value
+                p.extra[VALIDITY] = json.dumps(
+                    {
+                        "answers": v.answers,
+                        "image_required": v.image_required,
+                        "checkable": v.checkable,
+                        "reason": v.reason,
+                    },
+                    ensure_ascii=False,
+                )
+                p.image_necessity = "required" if v.image_required else "not_required"
+                drop, detail = None, ""
+                if v.answers != 1:
+                    drop = "multiple_answers" if v.answers > 1 else "no_answer"
+                    detail = f"asks for {v.answers} answers"
+                elif not v.image_required:
+                    drop, detail = "image_not_required", v.reason
+                elif not v.checkable:
+                    drop, detail = "not_checkable", v.reason
+                outcomes[i] = Outcome(p, drop, detail)
+        return ChunkResult([o for o in outcomes if o is not None], usage)
