@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -53,3 +53,27 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[_Bar]:
         transient=False,
     ) as progress:
         yield _Bar(progress, progress.add_task(description, total=total))
+
+
+@contextmanager
+def staged_progress() -> Iterator[Callable[[str, int], None]]:
+    """`with staged_progress() as advance: advance("wemath: infer", k)`: one bar per stage,
+    added when the stage first reports."""
+    if not enabled():
+        yield lambda stage, n: None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    ) as progress:
+        tasks: dict[str, int] = {}
+
+        def advance(stage: str, n: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=None)
+            progress.advance(tasks[stage], n)
+
+        yield advance

@@ -10,6 +10,7 @@ import typer
 from deepvision import __version__
 from deepvision.cli.common import err_console
 from deepvision.cli.data import app as data_app
+from deepvision.cli.eval import app as eval_app
 from deepvision.cli.infer import infer_cmd, serve_cmd
 from deepvision.cli.train import app as train_app
 from deepvision.cli.verify import app as verify_app
@@ -35,10 +36,10 @@ app.command("judge")(judge_cmd)
 app.command("infer")(infer_cmd)
 app.command("serve")(serve_cmd)
 app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
 
 # Groups of the later capabilities; each lists its commands once they exist.
 _PLANNED = {
-    "eval": "Seven-benchmark evaluation with reports. (planned, issue #5)",
     "curate": "Curation pipeline: validity, difficulty, correctness, dedup. (planned, issue #7)",
 }
 for _name, _help in _PLANNED.items():

@@ -107,3 +107,43 @@ def extract_answer(text: str | None, fallbacks: Sequence[str] = FALLBACKS) -> st
         if found:
             return found
     return None
+
+
+_ANSWER_MARK = re.compile(r"answer\s*[:：]", re.IGNORECASE)
+
+
+def answer_after_last_marker(text: str | None) -> str | None:
+    """MMMU-Pro's rule: the text after the last `Answer:` (to the end of its line)."""
+    if not text:
+        return None
+    body = strip_thinking(text.replace("\x00", ""))[-4000:]
+    last = None
+    for m in _ANSWER_MARK.finditer(body):
+        last = m
+    if last is None:
+        return None
+    found = body[last.end() :].strip().split("\n", 1)[0].strip().strip("*$ ").rstrip(".").strip()
+    return found or None
+
+
+def extract_choice(text: str | None, options: Sequence[str]) -> str | None:
+    """A multiple-choice letter named in free text, for responses with no box and no answer
+    line (MMMU's and M3CoT's parsing, without their random guess): the last `(X)` or stand-alone
+    option letter, else the option whose text occurs last; None when nothing is named."""
+    if not text or not options:
+        return None
+    body = strip_thinking(text.replace("\x00", ""))[-4000:]
+    letters = "".join(chr(65 + i) for i in range(min(len(options), 26)))
+    best: tuple[int, str] | None = None
+    for pattern in (rf"\(([{letters}])\)", rf"(?<![A-Za-z])([{letters}])(?:[.):,]|\s|$)"):
+        for m in re.finditer(pattern, body):
+            best = (m.start(), m.group(1))
+        if best:
+            return best[1]
+    low = body.lower()
+    for i, opt in enumerate(options):
+        o = str(opt).strip().lower()
+        pos = low.rfind(o) if len(o) > 1 else -1
+        if pos >= 0 and (best is None or pos > best[0]):
+            best = (pos, letters[i])
+    return best[1] if best else None

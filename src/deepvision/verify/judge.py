@@ -37,6 +37,8 @@ JUDGE_SYSTEM = (
 )
 
 Ask = Callable[[list[dict[str, str]]], Awaitable[str]]
+# A benchmark's own answer extraction: (response, the output line's fields) -> answer or None.
+Extract = Callable[[str, dict[str, Any]], "str | None"]
 
 
 def judge_messages(question: str, reference: str, answer: str) -> list[dict[str, str]]:
@@ -124,9 +126,10 @@ class _Sample:
     question: str
     equivalents: tuple[str, ...]
     options: Any
+    fields: dict[str, Any] | None = None  # the line's other fields, for an `Extract`
 
 
-def _samples(path: Path, summary: JudgeSummary) -> Iterator[_Sample]:
+def _samples(path: Path, summary: JudgeSummary, keep_fields: bool = False) -> Iterator[_Sample]:
     with path.open("rb") as fh:
         for no, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -151,6 +154,10 @@ def _samples(path: Path, summary: JudgeSummary) -> Iterator[_Sample]:
             pid = str(obj.get("id") or obj.get("problem_id") or f"line-{no}")
             eq = obj.get("equivalent_answers") or ()
             summary.problems += 1
+            fields = None
+            if keep_fields:
+                drop = ("model_response", "model_responses")
+                fields = {k: v for k, v in obj.items() if k not in drop}
             for k, resp in enumerate(responses):
                 yield _Sample(
                     no,
@@ -161,6 +168,7 @@ def _samples(path: Path, summary: JudgeSummary) -> Iterator[_Sample]:
                     str(obj.get("question") or ""),
                     tuple(str(e) for e in eq),
                     obj.get("options"),
+                    fields,
                 )
 
 
@@ -170,20 +178,33 @@ def _bad(summary: JudgeSummary, msg: str) -> None:
         summary.bad_line_examples.append(msg)
 
 
-async def _judge_chunk(
-    chunk: list[_Sample], ask: Ask | None, sem: asyncio.Semaphore, summary: JudgeSummary
-) -> list[dict[str, Any] | None]:
+def _rule_verdicts(chunk: list[_Sample], extract: Extract | None) -> list[Verdict]:
+    """Rule verdicts: our extraction (or the benchmark's `extract`), then the verifier."""
+    preds = [extract(s.response, s.fields or {}) if extract else s.response for s in chunk]
     items = [
         Item(
-            s.response,
+            p or "",
             s.reference,
             s.equivalents,
             tuple(s.options) if isinstance(s.options, list) else s.options,
-            extract=True,
+            extract=extract is None,
         )
-        for s in chunk
+        for s, p in zip(chunk, preds, strict=True)
+        if p is not None or extract is None
     ]
-    rule = await asyncio.to_thread(verify_batch, items)
+    decided = iter(verify_batch(items))
+    none = Verdict(False, None, "rule", "no final answer found")
+    return [next(decided) if p is not None or extract is None else none for p in preds]
+
+
+async def _judge_chunk(
+    chunk: list[_Sample],
+    ask: Ask | None,
+    sem: asyncio.Semaphore,
+    summary: JudgeSummary,
+    extract: Extract | None = None,
+) -> list[dict[str, Any] | None]:
+    rule = await asyncio.to_thread(_rule_verdicts, chunk, extract)
 
     async def one(s: _Sample, v: Verdict) -> dict[str, Any] | None:
         rec = {
@@ -222,8 +243,10 @@ def judge_outputs(
     ask: Ask | None = None,
     concurrency: int = 16,
     progress: Callable[[int], None] | None = None,
+    extract: Extract | None = None,
 ) -> JudgeSummary:
-    """Judge every sample of `path`; resumes from an existing verdicts file."""
+    """Judge every sample of `path`; resumes from an existing verdicts file. `extract`
+    replaces our answer extraction (a benchmark's own rule); it sees the line's fields."""
     path = Path(path)
     outs = output_paths(path, Path(out_prefix) if out_prefix else None)
     _repair_tail(outs["verdicts"])
@@ -236,7 +259,7 @@ def judge_outputs(
             chunk: list[_Sample] = []
 
             async def flush() -> None:
-                for rec in await _judge_chunk(chunk, ask, sem, summary):
+                for rec in await _judge_chunk(chunk, ask, sem, summary, extract):
                     if rec is not None:
                         out.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 out.flush()
@@ -244,7 +267,7 @@ def judge_outputs(
                     progress(len(chunk))
                 chunk.clear()
 
-            for s in _samples(path, summary):
+            for s in _samples(path, summary, keep_fields=extract is not None):
                 if (s.pid, s.sample) in done:
                     summary.skipped_done += 1
                     continue

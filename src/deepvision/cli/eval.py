@@ -1,0 +1,196 @@
+"""`deepvision eval list | run | compare`: thin commands over deepvision.eval."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from deepvision.cli.common import console, info, split_list
+from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT
+from deepvision.errors import DeepVisionError, UsageError
+from deepvision.eval import (
+    BENCHMARKS,
+    EvalConfig,
+    JudgeConfig,
+    LoadReport,
+    parse_benchmarks,
+    run_eval,
+)
+from deepvision.eval.report import compare_html, compare_markdown, load_results, summary_rows
+from deepvision.llm.presets import PRESETS, sampling_params
+from deepvision.llm.serve import ServeConfig, ServeError, ServerGroup
+from deepvision.progress import staged_progress
+
+app = typer.Typer(
+    help="Benchmark evaluation: the seven reference benchmarks (+ embedded `synth`), "
+    "metrics, reports, run comparison.",
+    no_args_is_help=True,
+)
+
+
+@app.command("list")
+def list_cmd(
+    data_dir: Path = typer.Option(None, "--data-dir", help="Folder holding benchmark data."),
+) -> None:
+    """List the benchmarks, where their data was found and how many items it holds.
+
+    Example: deepvision eval list --data-dir data/bench
+    """
+    from rich.table import Table
+
+    table = Table("benchmark", "title", "reference size", "data", "items")
+    for name, b in BENCHMARKS.items():
+        found = b.locate(data_dir) if data_dir else None
+        if name == "synth":
+            found = ("embedded", Path("-"))
+        if not found:
+            table.add_row(name, b.title, str(b.size), "[dim]not found[/]", "-")
+            continue
+        report = LoadReport()
+        try:
+            count = sum(1 for _ in b.load(data_dir, report))
+            where = f"{found[0]}: {found[1]}"
+            if report.skipped:
+                where += f" ({report.skipped} unusable)"
+        except DeepVisionError as exc:
+            count, where = 0, f"[red]{exc}[/]"
+        table.add_row(name, b.title, str(b.size), where, str(count))
+    console.print(table)
+
+
+@app.command("run")
+def run_cmd(
+    benchmarks: list[str] = typer.Option(
+        ["synth"], "--benchmarks", "-b", help="Comma-separated names; `all` = the seven."
+    ),
+    out: Path = typer.Option(..., "--out", help="Run folder (re-run the same command to resume)."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Folder holding benchmark data."),
+    endpoint: list[str] = typer.Option(
+        None, "--endpoint", help="OpenAI-compatible …/v1 (repeatable)."
+    ),
+    model: str = typer.Option(..., "--model", help="Model name served, or a local model folder."),
+    n: int = typer.Option(1, "--n", help="Samples per item."),
+    preset: str = typer.Option("greedy", "--preset", help=f"{', '.join(PRESETS)}."),
+    temperature: float = typer.Option(None, "--temperature"),
+    top_p: float = typer.Option(None, "--top-p"),
+    top_k: int = typer.Option(None, "--top-k"),
+    max_tokens: int = typer.Option(None, "--max-tokens"),
+    system_prompt_file: Path = typer.Option(None, "--system-prompt-file"),
+    limit: int = typer.Option(None, "--limit", help="Only the first N items of each benchmark."),
+    concurrency: int = typer.Option(32, "--concurrency", help="Requests in flight per endpoint."),
+    timeout: float = typer.Option(600.0, "--timeout", help="Seconds per request."),
+    max_attempts: int = typer.Option(4, "--max-attempts"),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env"),
+    judge_base_url: str = typer.Option(None, "--judge-base-url", help="LLM re-judge …/v1."),
+    judge_model: str = typer.Option(None, "--judge-model"),
+    judge_api_key_env: str = typer.Option("JUDGE_API_KEY", "--judge-api-key-env"),
+    judge_concurrency: int = typer.Option(16, "--judge-concurrency"),
+    backend: str = typer.Option(
+        "vllm", "--backend", help="Without --endpoint: vllm | transformers."
+    ),
+    tp: int = typer.Option(1, "--tp"),
+    dp: int = typer.Option(1, "--dp"),
+    gpus: str = typer.Option(None, "--gpus"),
+    port: int = typer.Option(8000, "--port"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Start over in a folder made with other settings."
+    ),
+) -> None:
+    """Evaluate a model: inference, verdicts (rules + optional LLM judge), metrics, reports.
+
+    Example: deepvision eval run --benchmarks wemath,mathvision --data-dir data/bench
+    --endpoint http://127.0.0.1:8000/v1 --model Qwen3-VL-8B-Instruct --n 8
+    --preset qwen-instruct --max-tokens 32768 --out runs/qwen3vl
+    """
+    if n < 1:
+        raise UsageError("--n must be at least 1")
+    benches = parse_benchmarks(split_list(benchmarks))
+    try:
+        sampling = sampling_params(preset, temperature=temperature, top_p=top_p, top_k=top_k)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    judge = None
+    if judge_base_url or judge_model:
+        if not (judge_base_url and judge_model):
+            raise UsageError("the LLM judge needs both --judge-base-url and --judge-model")
+        judge = JudgeConfig(judge_base_url, judge_model, os.environ.get(judge_api_key_env),
+                            judge_concurrency)  # fmt: skip
+    prompt = DEFAULT_SYSTEM_PROMPT
+    if system_prompt_file is not None:
+        prompt = system_prompt_file.read_text(encoding="utf-8").strip()
+    cfg = EvalConfig(
+        benchmarks=[b.name for b in benches],
+        out=out,
+        endpoints=list(endpoint or []),
+        model=model,
+        data_dir=data_dir,
+        n=n,
+        sampling=sampling,
+        max_tokens=max_tokens,
+        system_prompt=prompt,
+        concurrency=concurrency,
+        timeout=timeout,
+        max_attempts=max_attempts,
+        api_key=os.environ.get(api_key_env),
+        limit=limit,
+        judge=judge,
+    )
+    group = None
+    if not endpoint:
+        if not Path(model).exists():
+            raise UsageError("give --endpoint URL, or a local model folder as --model to serve it")
+        serve_cfg = ServeConfig(model, backend, tp, dp, gpus, "127.0.0.1", port, out / "serve-logs")
+        try:
+            group = ServerGroup(serve_cfg).start()
+        except ServeError as exc:
+            raise UsageError(str(exc)) from None
+        cfg.endpoints = group.urls
+        info(f"started {len(group.urls)} {backend} server(s): {', '.join(group.urls)}")
+    try:
+        with staged_progress() as advance:
+            results = run_eval(cfg, overwrite=overwrite, progress=advance)
+    finally:
+        if group is not None:
+            group.stop()
+    _print_summary(results)
+    console.print(f"results: {out / 'results.json'}; reports: {out / 'report.md'}, "
+                  f"{out / 'report.html'}")  # fmt: skip
+    incomplete = [
+        f"{name} ({b['missing']} missing, {b['unjudged']} unjudged)"
+        for name, b in results["benchmarks"].items()
+        if b["missing"] or b["unjudged"]
+    ]
+    if incomplete:
+        info(f"[yellow]incomplete[/]: {', '.join(incomplete)}; re-run the same command to finish")
+        raise typer.Exit(1)
+
+
+def _print_summary(results: dict) -> None:
+    from rich.table import Table
+
+    head, rows = summary_rows(results)
+    table = Table(*head)
+    for r in rows:
+        table.add_row(*[c.strip("*") for c in r])
+    console.print(table)
+
+
+@app.command("compare")
+def compare_cmd(
+    runs: list[Path] = typer.Argument(..., help="Run folders; the first is the baseline."),
+    out: Path = typer.Option(None, "--out", help="Write compare.md and compare.html here."),
+) -> None:
+    """The reference-style table (acc / tokens per benchmark, average, deltas vs the first run).
+
+    Example: deepvision eval compare runs/base runs/deepvision --out runs/compare
+    """
+    loaded = [load_results(r) for r in runs]
+    text = compare_markdown(loaded)
+    console.print(text, markup=False, highlight=False)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "compare.md").write_text(text, encoding="utf-8")
+        (out / "compare.html").write_text(compare_html(loaded), encoding="utf-8")
+        console.print(f"wrote {out / 'compare.md'} and {out / 'compare.html'}")

@@ -1,0 +1,426 @@
+"""What a benchmark is: how its items are found on disk and read, how a prompt is built, how an
+answer is taken from a response, and which categories it reports.
+
+Every benchmark reads two layouts from a data folder:
+
+- the DeepVision release's: `<name>.jsonl` (+ images beside it, in `<name>/`, or in
+  `<name>.zip`), whose fields vary; we detect which ones hold the prompt, the images and the
+  answer, and say which were used (`LoadReport`);
+- the official dataset saved locally in `<name>/` (or one of the benchmark's folder aliases):
+  a `datasets.save_to_disk` folder (a `DatasetDict` too: the benchmark picks its split), a
+  folder of parquet shards, or the official JSON / JSONL.
+
+Items become `Problem` records: `question` is the user text with one `<image>` per image in
+order, `options` the lettered choices, `answer` the gold, and `extra["categories"]` the
+breakdown keys (subject, level, ...); benchmark-specific fields go under `extra["bench"]`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from deepvision.data.sources import HFDiskSource, ParquetShardsSource, ParquetSource
+from deepvision.errors import DataError
+from deepvision.records import IMAGE_PLACEHOLDER, Problem, ProblemImage
+from deepvision.verify import extract_answer, extract_choice
+
+log = logging.getLogger(__name__)
+
+PROMPT_FIELDS = ("messages", "prompt", "question", "text", "problem", "query", "input")
+IMAGE_FIELDS = ("images", "image", "img_path", "image_path")
+ANSWER_FIELDS = ("gdt", "ground_truth", "answer")
+ID_FIELDS = ("id", "ID", "pid", "sample_index", "index", "question_id")
+OPTION_FIELDS = ("options", "choices", "option")
+_LETTERED = re.compile(r"(?:^|\n|\s)\(?([A-J])[.):：]\s*")
+
+
+@dataclass
+class LoadReport:
+    """What a loader found: the layout, the fields it used, and rows it could not use."""
+
+    layout: str = ""
+    path: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+    rows: int = 0
+    skipped: int = 0
+    skipped_examples: list[str] = field(default_factory=list)
+
+    def skip(self, where: str, why: str) -> None:
+        self.skipped += 1
+        if len(self.skipped_examples) < 10:
+            self.skipped_examples.append(f"{where}: {why}")
+
+
+class ImageResolver:
+    """Finds image bytes for a reference: a datasets Image struct, a data URI, a path relative
+    to the data folder (or the benchmark's folder), or a member of `<name>.zip`."""
+
+    def __init__(self, roots: list[Path], zips: list[Path]) -> None:
+        self.roots = [r for r in roots if r.is_dir()]
+        self._zips = [zipfile.ZipFile(z) for z in zips if z.is_file()]
+        self._members: dict[str, tuple[zipfile.ZipFile, str]] = {}
+        for z in self._zips:
+            for name in z.namelist():
+                if not name.endswith("/"):
+                    self._members.setdefault(name, (z, name))
+                    self._members.setdefault(Path(name).name, (z, name))
+
+    def __call__(self, ref: Any) -> ProblemImage:
+        if isinstance(ref, dict):
+            if ref.get("bytes"):
+                return ProblemImage(bytes(ref["bytes"]), ref.get("path"))
+            ref = ref.get("path")
+        if not isinstance(ref, str) or not ref:
+            raise ValueError(f"image reference {str(ref)[:60]!r} is neither bytes nor a path")
+        if ref.startswith("data:"):
+            import base64
+
+            return ProblemImage(base64.b64decode(ref.partition(",")[2]), None)
+        for root in self.roots:
+            p = root / ref
+            if p.is_file():
+                return ProblemImage(p.read_bytes(), ref)
+        hit = self._members.get(ref.lstrip("./")) or self._members.get(Path(ref).name)
+        if hit:
+            return ProblemImage(hit[0].read(hit[1]), ref)
+        where = ", ".join(str(r) for r in self.roots) or "(no folder)"
+        raise ValueError(f"image {ref!r} not found under {where} nor in a zip beside them")
+
+
+def parse_options(raw: Any) -> list[str] | None:
+    """Options as a list of texts from a list, a stringified list, or one lettered string
+    ("A. 3; B. 4" / "A:3\\nB:4"); None when there are none."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        s = raw.strip()
+        if not s:
+            return None
+        if s.startswith("["):
+            try:
+                val = ast.literal_eval(s)
+            except (ValueError, SyntaxError):
+                val = None
+            if isinstance(val, list):
+                return [str(v) for v in val] or None
+        marks = list(_LETTERED.finditer(s))
+        letters = [m.group(1) for m in marks]
+        if letters and letters == [chr(65 + i) for i in range(len(letters))]:
+            parts = []
+            for i, m in enumerate(marks):
+                end = marks[i + 1].start() if i + 1 < len(marks) else len(s)
+                parts.append(s[m.end() : end].strip().rstrip(";；,").strip())
+            return parts
+        return [s]
+    if isinstance(raw, list | tuple):
+        return [str(v) for v in raw] or None
+    return None
+
+
+def _first(obj: dict[str, Any], names: Iterable[str]) -> str | None:
+    return next((n for n in names if obj.get(n) not in (None, "", [])), None)
+
+
+def _user_text(value: Any) -> str:
+    """The user text of a prompt that may be a string or chat messages (content as a string
+    or as parts; image parts become `<image>` placeholders)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        for m in reversed(value):
+            if isinstance(m, dict) and m.get("role", "user") == "user":
+                content = m.get("content")
+                if isinstance(content, list):
+                    out = []
+                    for part in content:
+                        if not isinstance(part, dict):
+                            continue
+                        if part.get("type") in ("image", "image_url"):
+                            out.append(IMAGE_PLACEHOLDER)
+                        elif part.get("type") == "text":
+                            out.append(str(part.get("text", "")))
+                    return "".join(out)
+                return str(content or "")
+    return str(value or "")
+
+
+class Benchmark:
+    """One benchmark. Subclasses set the class attributes and override `from_official`
+    (and, where the benchmark has its own rules, `extract` and `extra_metrics`)."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    size: ClassVar[int]  # items in the reference evaluation
+    aliases: ClassVar[tuple[str, ...]] = ()  # other folder names of the official data
+    splits: ClassVar[tuple[str, ...]] = ("testmini", "test", "validation", "train")
+    category_keys: ClassVar[tuple[str, ...]] = ()  # breakdowns, in report order
+    multiple_choice_only: ClassVar[bool] = False
+    reference: ClassVar[str] = ""  # where the official data comes from
+
+    # ------------------------------------------------------------------ loading
+
+    def locate(self, data_dir: Path) -> tuple[str, Path] | None:
+        """('release', <name>.jsonl) or ('official', folder or file), or None if absent."""
+        release = data_dir / f"{self.name}.jsonl"
+        if release.is_file():
+            return "release", release
+        for folder in (self.name, *self.aliases):
+            p = data_dir / folder
+            if p.is_dir() or p.is_file():
+                return "official", p
+        return None
+
+    def load(self, data_dir: Path | None, report: LoadReport | None = None) -> Iterator[Problem]:
+        """The benchmark's items, in file order."""
+        report = report if report is not None else LoadReport()
+        if data_dir is None:
+            raise DataError(f"benchmark {self.name} needs --data-dir")
+        found = self.locate(Path(data_dir))
+        if found is None:
+            names = ", ".join(
+                [f"{self.name}.jsonl", *[f"{a}/" for a in (self.name, *self.aliases)]]
+            )
+            raise DataError(f"no data for benchmark {self.name}: looked for {names}",
+                            file=str(data_dir))  # fmt: skip
+        layout, path = found
+        report.layout, report.path = layout, str(path)
+        if layout == "release":
+            yield from self._load_release(path, report)
+        else:
+            yield from self._load_official(path, report)
+
+    def _resolver(self, path: Path) -> ImageResolver:
+        base = path.parent if path.is_file() else path
+        roots = [base, base / self.name, base / "images", base.parent / self.name]
+        zips = [base / f"{self.name}.zip", base.parent / f"{self.name}.zip"]
+        return ImageResolver(roots, zips)
+
+    def _load_release(self, path: Path, report: LoadReport) -> Iterator[Problem]:
+        resolve = self._resolver(path)
+        with path.open("rb") as fh:
+            for no, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    obj = json.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError) as exc:
+                    raise DataError(f"line is not JSON ({str(exc)[:60]})", file=str(path),
+                                    row=no) from None  # fmt: skip
+                if not isinstance(obj, dict):
+                    raise DataError("line is not a JSON object", file=str(path), row=no)
+                try:
+                    problem = self.from_release(obj, resolve, report, no)
+                except ValueError as exc:
+                    report.skip(f"{path}:{no}", str(exc))
+                    continue
+                report.rows += 1
+                yield problem
+
+    def from_release(
+        self, obj: dict[str, Any], resolve: ImageResolver, report: LoadReport, line: int
+    ) -> Problem:
+        """A release-layout record: generic field detection, then the benchmark's own fields
+        (options, categories) when the record carries them."""
+        used = {
+            "prompt": _first(obj, PROMPT_FIELDS),
+            "images": _first(obj, IMAGE_FIELDS),
+            "answer": _first(obj, ANSWER_FIELDS),
+        }
+        for role, name in used.items():
+            if name is None and role != "images":
+                want = {"prompt": PROMPT_FIELDS, "answer": ANSWER_FIELDS}[role]
+                raise ValueError(f"no {role} field (looked for {', '.join(want)})")
+            if name and role not in report.fields:
+                report.fields[role] = name
+        text = _user_text(obj[used["prompt"]])
+        refs = obj.get(used["images"]) if used["images"] else []
+        refs = refs if isinstance(refs, list) else [refs]
+        images = [resolve(r) for r in refs if r]
+        n = text.count(IMAGE_PLACEHOLDER)
+        if n == 0:
+            text = IMAGE_PLACEHOLDER * len(images) + ("\n" if images else "") + text
+        elif n != len(images):
+            raise ValueError(f"{n} {IMAGE_PLACEHOLDER} placeholder(s) but {len(images)} image(s)")
+        id_field = _first(obj, ID_FIELDS)
+        pid = str(obj[id_field]) if id_field else f"{self.name}-{line}"
+        options = parse_options(obj.get(_first(obj, OPTION_FIELDS) or ""))
+        answer = str(obj[used["answer"]]).strip()
+        return Problem(
+            id=pid,
+            question=text,
+            images=images,
+            answer=answer,
+            options=options if options and len(options) > 1 else None,
+            data_source=self.name,
+            extra={"categories": self.categories(obj), "bench": self.bench_fields(obj)},
+        )
+
+    def _load_official(self, path: Path, report: LoadReport) -> Iterator[Problem]:
+        resolve = self._resolver(path)
+        for where, raw in self._official_rows(path, report):
+            try:
+                problem = self.from_official(raw, resolve)
+            except (ValueError, KeyError, TypeError) as exc:
+                report.skip(where, f"{type(exc).__name__}: {exc}")
+                continue
+            if problem is None:  # not part of this benchmark's evaluation set
+                continue
+            report.rows += 1
+            yield problem
+
+    def _official_rows(self, path: Path, report: LoadReport) -> Iterator[tuple[str, dict]]:
+        if path.is_file():
+            yield from self._json_rows(path, report)
+            return
+        if (path / "dataset_dict.json").exists():
+            split = self._pick_split([d.name for d in path.iterdir() if d.is_dir()], path)
+            path = path / split
+        if (path / "state.json").exists():
+            report.fields["format"] = "datasets save_to_disk"
+            yield from self._table_rows(HFDiskSource(path))
+            return
+        parquet = sorted(path.rglob("*.parquet"))
+        if parquet:
+            split = self._pick_split(sorted({_split_of(p) for p in parquet} - {""}), path)
+            chosen = [p for p in parquet if _split_of(p) in (split, "")] or parquet
+            report.fields["format"] = f"parquet shards ({split or 'all'})"
+            for p in chosen:
+                yield from self._table_rows(ParquetSource(p))
+            return
+        files = sorted([*path.glob("*.json"), *path.glob("*.jsonl"), *path.glob("data/*.json")])
+        if not files:
+            raise DataError(
+                f"no save_to_disk folder, parquet shards or JSON for {self.name}", file=str(path)
+            )
+        split = self._pick_split([f.stem for f in files], path) if len(files) > 1 else None
+        for f in files:
+            if split is None or f.stem == split:
+                yield from self._json_rows(f, report)
+
+    def _pick_split(self, names: list[str], where: Path) -> str:
+        for s in self.splits:
+            for n in names:
+                if n == s or n.startswith(s):
+                    return n
+        if len(names) == 1:
+            return names[0]
+        raise DataError(
+            f"cannot choose a split among {names}; expected one of {', '.join(self.splits)}",
+            file=str(where),
+        )
+
+    @staticmethod
+    def _table_rows(source: ParquetSource | ParquetShardsSource | HFDiskSource):
+        for batch in source.batches(64):
+            for row in batch.rows:
+                yield f"{row.file}:{row.row}", row.fields or {}
+
+    @staticmethod
+    def _json_rows(path: Path, report: LoadReport) -> Iterator[tuple[str, dict]]:
+        report.fields["format"] = f"official JSON ({path.name})"
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if data is None:  # JSON lines
+            for no, line in enumerate(text.splitlines(), start=1):
+                if line.strip():
+                    try:
+                        yield f"{path}:{no}", json.loads(line)
+                    except ValueError:
+                        raise DataError("line is not JSON", file=str(path), row=no) from None
+            return
+        if isinstance(data, dict):
+            for i, (key, value) in enumerate(data.items()):
+                if isinstance(value, dict):
+                    yield f"{path}:{i}", {"_key": key, **value}
+            return
+        if isinstance(data, list):
+            for i, value in enumerate(data):
+                if isinstance(value, dict):
+                    yield f"{path}:{i}", value
+            return
+        raise DataError("JSON holds neither a list nor an object of records", file=str(path))
+
+    # ---------------------------------------------------------------- per benchmark
+
+    def from_official(self, raw: dict[str, Any], resolve: ImageResolver) -> Problem | None:
+        """A record of the official dataset as a Problem (None: not in the evaluation set)."""
+        raise NotImplementedError
+
+    def categories(self, raw: dict[str, Any]) -> dict[str, str]:
+        """Breakdown values of a record (either layout), for `category_keys`."""
+        out = {}
+        for key in self.category_keys:
+            value = raw.get(key)
+            if value not in (None, ""):
+                out[key] = str(value)
+        return out
+
+    def bench_fields(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Fields the benchmark's own metrics need (WeMath's ID and key, ...)."""
+        return {}
+
+    choice_letters: ClassVar[str] = ""  # letters to look for when options are in the image
+
+    def is_choice(self, item: dict[str, Any]) -> bool:
+        return bool(item.get("options")) or bool(self.choice_letters)
+
+    def extract(self, response: str, item: dict[str, Any]) -> str | None:
+        """The final answer of a response: the last box, else "the answer is" / "Answer:";
+        for multiple choice, else an option named in the text (never a guess)."""
+        found = extract_answer(response)
+        if found is None and self.is_choice(item):
+            options = item.get("options") or list(self.choice_letters)
+            found = extract_choice(response, options)
+        return found
+
+    def extra_metrics(
+        self, items: list[dict[str, Any]], correct: Callable[[dict[str, Any], int], bool], n: int
+    ) -> dict[str, Any]:
+        """Benchmark-specific metrics beyond accuracy (WeMath's four dimensions)."""
+        return {}
+
+
+def _split_of(p: Path) -> str:
+    """The split a parquet shard belongs to, from `<split>-00000-of-00001.parquet` or a
+    `<split>/` folder."""
+    stem = p.stem.split("-")[0]
+    return stem if stem and not stem.isdigit() else p.parent.name
+
+
+def problem(
+    bench: Benchmark,
+    pid: Any,
+    text: str,
+    images: list[ProblemImage],
+    answer: Any,
+    options: list[str] | None,
+    raw: dict[str, Any],
+) -> Problem:
+    """A benchmark item with `<image>` placeholders checked against its images."""
+    n = text.count(IMAGE_PLACEHOLDER)
+    if n == 0 and images:
+        text = IMAGE_PLACEHOLDER * len(images) + "\n" + text
+    elif n != len(images):
+        raise ValueError(f"{n} {IMAGE_PLACEHOLDER} placeholder(s) but {len(images)} image(s)")
+    if answer in (None, ""):
+        raise ValueError("no answer")
+    return Problem(
+        id=str(pid),
+        question=text,
+        images=images,
+        answer=str(answer).strip(),
+        options=options or None,
+        data_source=bench.name,
+        extra={"categories": bench.categories(raw), "bench": bench.bench_fields(raw)},
+    )

@@ -1,0 +1,1 @@
+"""One module per benchmark; `deepvision.eval.registry` lists them."""

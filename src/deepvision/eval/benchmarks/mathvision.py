@@ -1,0 +1,35 @@
+"""MathVision (MathLLMs/MathVision, test; testmini too): free-form and multiple choice; an
+answer counts if it is the letter or the option's text. Breakdowns by level and subject."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from deepvision.eval.benchmark import Benchmark, parse_options, problem
+from deepvision.eval.benchmarks._choice import with_options
+from deepvision.records import IMAGE_PLACEHOLDER, Problem
+
+_MARKER = re.compile(r"<image\s*\d+>")
+
+
+class MathVision(Benchmark):
+    name = "mathvision"
+    title = "MathVision"
+    size = 3040
+    aliases = ("MathVision", "MathLLMs_MathVision")
+    splits = ("test", "testmini")
+    category_keys = ("level", "subject")
+    reference = "MathLLMs/MathVision (test)"
+
+    def from_official(self, raw: dict[str, Any], resolve) -> Problem:
+        options = parse_options(raw.get("options"))
+        image = raw.get("decoded_image") or raw.get("image")
+        images = [resolve(image)] if image else []
+        text = str(raw["question"]).strip()
+        if images and len(_MARKER.findall(text)) == 1:
+            text = _MARKER.sub(IMAGE_PLACEHOLDER, text)
+        else:
+            text = _MARKER.sub("", text).strip()
+        return problem(self, raw["id"], with_options(text, options), images, raw["answer"],
+                       options, raw)  # fmt: skip

@@ -1,0 +1,107 @@
+"""WeMath (We-Math/We-Math, testmini): multiple choice, with the four-dimensional metrics
+that join one-step sub-problems to their multi-step problem by `ID`.
+
+For each multi-step problem (key `2steps_multi` / `3steps_multi`) and its one-step parts
+(`Nsteps_1` .. `Nsteps_N`): IG (inadequate generalization) all parts right, the whole wrong;
+IK (insufficient knowledge) some part wrong, the whole wrong; CM (complete mastery) strict: all
+parts and the whole right, loose: some part and the whole right; RM (rote memorization)
+strict: some part wrong and the whole right, loose: all parts wrong and the whole right.
+score = (N - 0.5 IG - RM - IK) / N over the N multi-step problems (525 in testmini); the RM
+rate is RM / (CM + RM). With n samples, every figure is the mean over the sample indices.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from deepvision.eval.benchmark import Benchmark, parse_options, problem
+from deepvision.eval.benchmarks._choice import with_options
+from deepvision.records import Problem
+
+_KEY = re.compile(r"^(\d)steps_(\d|multi)$")
+
+
+def step_class(key: str) -> str:
+    m = _KEY.match(key or "")
+    if not m:
+        return "other"
+    return "one-step" if m.group(2) != "multi" else f"{m.group(1)}-step"
+
+
+class WeMath(Benchmark):
+    name = "wemath"
+    title = "WeMath"
+    size = 1740
+    aliases = ("We-Math", "WeMath")
+    choice_letters = "ABCDEFGH"
+    category_keys = ("step", "concept")
+    reference = "We-Math/We-Math (testmini)"
+
+    def categories(self, raw: dict[str, Any]) -> dict[str, str]:
+        out = {"step": step_class(str(raw.get("key", "")))}
+        concept = raw.get("knowledge concept") or raw.get("knowledge_concept")
+        if concept:
+            out["concept"] = str(concept)
+        return out
+
+    def bench_fields(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return {"ID": str(raw.get("ID", "")), "key": str(raw.get("key", ""))}
+
+    def from_release(self, obj, resolve, report, line) -> Problem:
+        p = super().from_release(obj, resolve, report, line)
+        if obj.get("ID") is not None and obj.get("key"):
+            p.id = f"{obj['ID']}@{obj['key']}"
+        return p
+
+    def from_official(self, raw: dict[str, Any], resolve) -> Problem:
+        options = parse_options(raw.get("option"))
+        text = with_options(str(raw["question"]).strip(), options)
+        images = [resolve(raw["image_path"])] if raw.get("image_path") else []
+        return problem(self, f"{raw['ID']}@{raw['key']}", text, images, raw["answer"], options,
+                       raw)  # fmt: skip
+
+    def extra_metrics(
+        self, items: list[dict[str, Any]], correct: Callable[[dict[str, Any], int], bool], n: int
+    ) -> dict[str, Any]:
+        groups: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        for it in items:
+            b = it.get("bench") or {}
+            if _KEY.match(b.get("key", "")):
+                groups[b["ID"]][b["key"]] = it
+        complete = {}
+        for gid, parts in groups.items():
+            for steps in ("2", "3"):
+                multi = parts.get(f"{steps}steps_multi")
+                subs = [parts.get(f"{steps}steps_{i}") for i in range(1, int(steps) + 1)]
+                if multi is not None and all(s is not None for s in subs):
+                    complete[f"{gid}/{steps}"] = (multi, subs)
+        if not complete:
+            return {}
+        names = ("IK", "IG", "CM_strict", "CM_loose", "RM_strict", "RM_loose")
+        totals = dict.fromkeys(names, 0.0)
+        for k in range(n):
+            for multi, subs in complete.values():
+                whole = correct(multi, k)
+                got = [correct(s, k) for s in subs]
+                totals["IG"] += all(got) and not whole
+                totals["IK"] += (not all(got)) and not whole
+                totals["CM_strict"] += all(got) and whole
+                totals["CM_loose"] += any(got) and whole
+                totals["RM_strict"] += (not all(got)) and whole
+                totals["RM_loose"] += (not any(got)) and whole
+        counts = {name: v / n for name, v in totals.items()}
+        total = len(complete)
+        out: dict[str, Any] = {"composites": total, "counts": counts}
+        for mode in ("strict", "loose"):
+            cm, rm = counts[f"CM_{mode}"], counts[f"RM_{mode}"]
+            out[mode] = {
+                "IK": counts["IK"] / total,
+                "IG": counts["IG"] / total,
+                "CM": cm / total,
+                "RM": rm / (cm + rm) if cm + rm else 0.0,
+                "score": (total - 0.5 * counts["IG"] - rm - counts["IK"]) / total,
+            }
+        return {"wemath_4d": out}

@@ -1,0 +1,172 @@
+"""Metrics of one benchmark run from its outputs and verdicts: accuracy as the mean over n
+samples (avg@n) with a 95% confidence interval, unbiased pass@k, majority vote (maj@n),
+completion tokens (mean, median), truncation and unparsed shares, per-category breakdowns.
+
+Items the run has no output for, and samples without a verdict, count as wrong and are
+reported (`missing`, `unjudged`): a number is never computed over a silently smaller set.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from deepvision.eval.benchmark import Benchmark
+from deepvision.records import Completion
+from deepvision.verify.judge import pass_at_k
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if line:
+                try:
+                    yield json.loads(line)
+                except ValueError:  # a torn last line of a killed run
+                    continue
+
+
+def _vote_key(answer: str | None) -> str | None:
+    if answer is None:
+        return None
+    return "".join(answer.split()).lower().strip(".$") or None
+
+
+def collect_items(responses: Path, verdicts: Path) -> list[dict[str, Any]]:
+    """One dict per answered item: id, categories, bench fields, and per sample: correct,
+    extracted answer, method, response tokens, finish reason."""
+    judged: dict[tuple[str, int], dict[str, Any]] = {}
+    for v in read_jsonl(verdicts):
+        judged[(str(v["problem_id"]), int(v["sample"]))] = v
+    items = []
+    for line in read_jsonl(responses):
+        samples = Completion.from_output_line(line)
+        n = len(samples)
+        tokens = (line.get("usage") or {}).get("completion_tokens")
+        per_sample = tokens / n if isinstance(tokens, int | float) and n else None
+        rows = []
+        for c in samples:
+            v = judged.get((c.problem_id, c.sample))
+            rows.append(
+                {
+                    "correct": bool(v and v["correct"]),
+                    "judged": v is not None,
+                    "extracted": v.get("extracted") if v else None,
+                    "method": v.get("method") if v else "unjudged",
+                    "rule_correct": bool(v and v.get("rule_correct", v["correct"])),
+                    "finish": c.finish_reason,
+                }
+            )
+        items.append(
+            {
+                "id": str(line.get("id")),
+                "categories": line.get("categories") or {},
+                "bench": line.get("bench") or {},
+                "tokens": per_sample,
+                "samples": rows,
+            }
+        )
+    return items
+
+
+def majority_correct(samples: list[dict[str, Any]]) -> bool:
+    """Majority vote over the extracted answers (unparsed ones do not vote; ties go to the
+    answer seen first); right if that answer's verdict is right."""
+    keys = [_vote_key(s["extracted"]) for s in samples]
+    votes = Counter(k for k in keys if k is not None)
+    if not votes:
+        return False
+    top = max(votes.values())
+    winner = next(k for k in keys if k is not None and votes[k] == top)
+    return any(s["correct"] for s, k in zip(samples, keys, strict=True) if k == winner)
+
+
+def ks_for(n: int) -> list[int]:
+    ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128) if k <= n]
+    return ks + ([n] if n not in ks else [])
+
+
+def compute_metrics(
+    bench: Benchmark, items: list[dict[str, Any]], expected: int, n: int
+) -> dict[str, Any]:
+    """The metrics of one benchmark; `expected` items were loaded, `n` samples asked each."""
+    missing = max(0, expected - len(items))
+    total = len(items) + missing
+    means, passes, maj = [], defaultdict(float), 0
+    tokens: list[float] = []
+    samples = truncated = unparsed = unjudged = judged_llm = rule_right = 0
+    for it in items:
+        rows = it["samples"]
+        c = sum(r["correct"] for r in rows)
+        means.append(c / len(rows) if rows else 0.0)
+        for k in ks_for(n):
+            passes[k] += pass_at_k(len(rows), c, k) if len(rows) >= k else float(c > 0)
+        maj += majority_correct(rows)
+        if it["tokens"] is not None:
+            tokens.extend([it["tokens"]] * len(rows))
+        samples += len(rows)
+        truncated += sum(r["finish"] == "length" for r in rows)
+        unparsed += sum(r["judged"] and r["extracted"] is None for r in rows)
+        unjudged += sum(not r["judged"] for r in rows)
+        judged_llm += sum(r["method"] == "llm" for r in rows)
+        rule_right += sum(r["rule_correct"] for r in rows)
+    means += [0.0] * missing
+    acc = sum(means) / total if total else 0.0
+    sd = statistics.pstdev(means) if len(means) > 1 else 0.0
+    half = 1.96 * sd / math.sqrt(total) if total else 0.0
+    out: dict[str, Any] = {
+        "title": bench.title,
+        "items": len(items),
+        "expected": expected,
+        "missing": missing,
+        "n": n,
+        "samples": samples,
+        "accuracy": acc,
+        "ci95": [max(0.0, acc - half), min(1.0, acc + half)],
+        "pass_at_k": {str(k): v / total for k, v in passes.items()} if total else {},
+        "maj_at_n": maj / total if total else 0.0,
+        "mean_tokens": statistics.fmean(tokens) if tokens else None,
+        "median_tokens": statistics.median(tokens) if tokens else None,
+        "truncated": truncated / samples if samples else 0.0,
+        "unparsed": unparsed,
+        "unjudged": unjudged,
+        "rule_accuracy": rule_right / (samples + missing * n) if samples + missing else 0.0,
+        "overturned_by_judge": judged_llm,
+        "breakdowns": breakdowns(bench, items),
+    }
+    by_id = {it["id"]: it for it in items}
+
+    def correct(item: dict[str, Any], k: int) -> bool:
+        rows = by_id.get(item["id"], item)["samples"]
+        return k < len(rows) and rows[k]["correct"]
+
+    out.update(bench.extra_metrics(items, correct, n))
+    return out
+
+
+def breakdowns(bench: Benchmark, items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """category key -> value -> items and avg@n accuracy, keys in the benchmark's order."""
+    groups: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for it in items:
+        rows = it["samples"]
+        mean = sum(r["correct"] for r in rows) / len(rows) if rows else 0.0
+        for key, value in (it["categories"] or {}).items():
+            groups[key][str(value)].append(mean)
+    order = [k for k in bench.category_keys if k in groups] + sorted(
+        k for k in groups if k not in bench.category_keys
+    )
+    return {
+        key: {
+            value: {"items": len(v), "accuracy": sum(v) / len(v)}
+            for value, v in sorted(groups[key].items())
+        }
+        for key in order
+    }

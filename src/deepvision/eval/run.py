@@ -1,0 +1,247 @@
+"""`deepvision eval run`: inference (resumable) -> verdicts (rules, optional LLM re-judge)
+-> metrics -> results.json and reports, for each benchmark of a suite.
+
+Layout of a run folder:
+
+    run.json                      the settings; a re-run must match them (then it resumes)
+    <bench>/responses.jsonl       model outputs, one line per item (the inference engine's)
+    <bench>/responses.errors.jsonl items inference gave up on, with the reason
+    <bench>/responses.verdicts.jsonl one verdict per sample
+    <bench>/responses.summary.json judge counts
+    results.json, report.md, report.html
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from deepvision import __version__
+from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT, build_messages
+from deepvision.errors import DeepVisionError, UsageError
+from deepvision.eval.benchmark import Benchmark, LoadReport
+from deepvision.eval.metrics import collect_items, compute_metrics
+from deepvision.eval.registry import get_benchmark
+from deepvision.llm import chat
+from deepvision.llm.client import InferConfig, Request, infer
+from deepvision.llm.messages import sniff_mime
+from deepvision.records import Problem
+from deepvision.verify.judge import judge_outputs
+
+log = logging.getLogger(__name__)
+
+# Settings that change the numbers: a re-run into the same folder must keep them.
+_PINNED = ("model", "n", "sampling", "max_tokens", "system_prompt", "limit")
+
+
+class EvalError(DeepVisionError):
+    """A run cannot go on (settings differ from the folder's, a benchmark has no data)."""
+
+
+@dataclass
+class JudgeConfig:
+    base_url: str
+    model: str
+    api_key: str | None = None
+    concurrency: int = 16
+    timeout: float = 60.0
+    max_attempts: int = 4
+
+
+@dataclass
+class EvalConfig:
+    benchmarks: list[str]
+    out: Path
+    endpoints: list[str]
+    model: str
+    data_dir: Path | None = None
+    n: int = 1
+    sampling: dict[str, Any] = field(default_factory=dict)
+    max_tokens: int | None = None
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    concurrency: int = 32
+    timeout: float = 600.0
+    max_attempts: int = 4
+    api_key: str | None = None
+    limit: int | None = None  # first items of each benchmark (smoke runs)
+    judge: JudgeConfig | None = None
+
+    def pinned(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in _PINNED}
+
+
+def _bytes_source(data: bytes):
+    return lambda: (data, sniff_mime(data))
+
+
+def item_fields(p: Problem) -> dict[str, Any]:
+    """What an output line keeps of its item: enough to judge, score and report it."""
+    return {
+        "question": p.question,
+        "answer": p.answer,
+        "equivalent_answers": p.equivalent_answers,
+        "options": p.options,
+        "categories": p.extra.get("categories", {}),
+        "bench": p.extra.get("bench", {}),
+        "n_images": len(p.images),
+    }
+
+
+def requests_for(
+    problems: Iterator[Problem], system_prompt: str, limit: int | None, counter: dict[str, int]
+) -> Iterator[Request]:
+    for i, p in enumerate(problems):
+        if limit is not None and i >= limit:
+            return
+        counter["loaded"] += 1
+        msgs = build_messages(p, system_prompt)
+        yield Request(
+            p.id, item_fields(p), msgs, [_bytes_source(im.bytes or b"") for im in p.images]
+        )
+
+
+def check_run_folder(cfg: EvalConfig, overwrite: bool = False) -> None:
+    """Create the run folder, or check that a re-run uses the settings it was made with."""
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    meta = cfg.out / "run.json"
+    mine = json.loads(json.dumps(cfg.pinned()))
+    if meta.exists() and not overwrite:
+        theirs = json.loads(meta.read_text(encoding="utf-8")).get("pinned", {})
+        diff = [k for k in _PINNED if theirs.get(k) != mine.get(k)]
+        if diff:
+            detail = "; ".join(f"{k}: {theirs.get(k)!r} -> {mine.get(k)!r}" for k in diff)
+            raise EvalError(
+                f"{cfg.out} holds a run with other settings ({detail}); use another --out, "
+                "or --overwrite to start over"
+            )
+    record = {
+        "pinned": mine,
+        "benchmarks": sorted(set(cfg.benchmarks)),
+        "endpoints": cfg.endpoints,
+        "data_dir": str(cfg.data_dir) if cfg.data_dir else None,
+        "judge": {"base_url": cfg.judge.base_url, "model": cfg.judge.model} if cfg.judge else None,
+        "deepvision": __version__,
+    }
+    meta.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+
+def _judge_ask(cfg: JudgeConfig):
+    client = httpx.AsyncClient(limits=httpx.Limits(max_connections=cfg.concurrency))
+
+    async def ask(messages):
+        return await chat(
+            client,
+            cfg.base_url,
+            cfg.model,
+            messages,
+            api_key=cfg.api_key,
+            max_tokens=8,
+            timeout=cfg.timeout,
+            max_attempts=cfg.max_attempts,
+        )
+
+    return ask
+
+
+def run_benchmark(
+    cfg: EvalConfig, bench: Benchmark, progress: Callable[[str, int], None] | None = None
+) -> dict[str, Any]:
+    """Inference, judging and metrics of one benchmark; every step resumes."""
+    folder = cfg.out / bench.name
+    folder.mkdir(parents=True, exist_ok=True)
+    responses = folder / "responses.jsonl"
+    report = LoadReport()
+    counter = {"loaded": 0}
+    infer_cfg = InferConfig(
+        endpoints=cfg.endpoints,
+        model=cfg.model,
+        concurrency=cfg.concurrency,
+        n=cfg.n,
+        sampling=cfg.sampling,
+        max_tokens=cfg.max_tokens,
+        timeout=cfg.timeout,
+        max_attempts=cfg.max_attempts,
+        api_key=cfg.api_key,
+    )
+    problems = bench.load(cfg.data_dir, report)
+    reqs = requests_for(problems, cfg.system_prompt, cfg.limit, counter)
+    t0 = time.monotonic()
+    tick = (lambda k: progress(f"{bench.name}: infer", k)) if progress else None
+    inf = asyncio.run(infer(reqs, responses, infer_cfg, progress=tick))
+    t_infer = time.monotonic() - t0
+    ask = _judge_ask(cfg.judge) if cfg.judge else None
+    tick = (lambda k: progress(f"{bench.name}: judge", k)) if progress else None
+    js = judge_outputs(
+        responses,
+        out_prefix=folder / "responses",
+        ask=ask,
+        concurrency=cfg.judge.concurrency if cfg.judge else 16,
+        progress=tick,
+        extract=bench.extract,
+    )
+    items = collect_items(responses, folder / "responses.verdicts.jsonl")
+    metrics = compute_metrics(bench, items, counter["loaded"], cfg.n)
+    metrics["load"] = asdict(report)
+    metrics["inference"] = {
+        "done": inf.done,
+        "skipped_already_done": inf.skipped,
+        "failed": inf.failed,
+        "duplicate_ids": inf.duplicates,
+        "wall_s": round(t_infer, 2),
+    }
+    metrics["judge"] = {"judged_by_llm": js.judged, "judge_errors": js.errors,
+                        "bad_lines": js.bad_lines}  # fmt: skip
+    return metrics
+
+
+def run_eval(
+    cfg: EvalConfig,
+    *,
+    overwrite: bool = False,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate every benchmark of `cfg`, write results.json and the reports; return results."""
+    from deepvision.eval.report import write_reports
+
+    if not cfg.endpoints:
+        raise UsageError("no endpoint to evaluate against")
+    benches = [get_benchmark(b) for b in cfg.benchmarks]
+    check_run_folder(cfg, overwrite)
+    results: dict[str, Any] = {
+        "run": {
+            "name": cfg.out.name,
+            "model": cfg.model,
+            "n": cfg.n,
+            "sampling": cfg.sampling,
+            "max_tokens": cfg.max_tokens,
+            "judge": cfg.judge.model if cfg.judge else None,
+            "data_dir": str(cfg.data_dir) if cfg.data_dir else None,
+            "deepvision": __version__,
+        },
+        "benchmarks": {},
+    }
+    for bench in benches:
+        log.info("%s: %s", bench.name, bench.reference)
+        results["benchmarks"][bench.name] = run_benchmark(cfg, bench, progress)
+    results["average"] = average(results["benchmarks"])
+    (cfg.out / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    write_reports(cfg.out, results, data_dir=cfg.data_dir)
+    return results
+
+
+def average(benchmarks: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Unweighted mean over benchmarks (as the reference table averages)."""
+    accs = [b["accuracy"] for b in benchmarks.values()]
+    toks = [b["mean_tokens"] for b in benchmarks.values() if b.get("mean_tokens") is not None]
+    return {
+        "accuracy": sum(accs) / len(accs) if accs else 0.0,
+        "mean_tokens": sum(toks) / len(toks) if toks else None,
+    }
