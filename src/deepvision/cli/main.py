@@ -9,6 +9,7 @@ import typer
 
 from deepvision import __version__
 from deepvision.cli.common import err_console
+from deepvision.cli.curate import app as curate_app
 from deepvision.cli.data import app as data_app
 from deepvision.cli.eval import app as eval_app
 from deepvision.cli.infer import infer_cmd, serve_cmd
@@ -36,11 +37,11 @@ app.command("judge")(judge_cmd)
 app.command("infer")(infer_cmd)
 app.command("serve")(serve_cmd)
 app.add_typer(train_app, name="train")
+app.add_typer(curate_app, name="curate")
 app.add_typer(eval_app, name="eval")
 
 # Groups of the later capabilities; each lists its commands once they exist.
 _PLANNED = {
-    "curate": "Curation pipeline: validity, difficulty, correctness, dedup. (planned, issue #7)",
 }
 for _name, _help in _PLANNED.items():
     app.add_typer(typer.Typer(help=_help, no_args_is_help=True), name=_name)

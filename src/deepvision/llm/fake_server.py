@@ -6,6 +6,8 @@ GET /v1/models and /health; POST /v1/chat/completions answers at once with a det
 (`--reply`, default: a boxed echo of the request number). Faults are drawn per request from a
 seeded generator: HTTP 500, 429 with Retry-After, a connection reset, a malformed body, a slow
 reply; `--ignore-n` answers one choice whatever `n` asks. Binds 127.0.0.1 unless --host.
+In code, `FakeServer(responder=fn)` scripts the replies: `fn(body)` returns the reply text
+(every choice), a list of texts (one per choice) or a `Scripted` (status, delay, texts).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -37,6 +40,19 @@ class Faults:
 
 
 @dataclass
+class Scripted:
+    """A scripted reply: choice texts (None: the default echo), an HTTP status other than 200
+    (with an error body), or a delay before answering (to provoke client timeouts)."""
+
+    texts: list[str] | None = None
+    status: int = 200
+    delay: float = 0.0
+
+
+Responder = Callable[[dict[str, Any]], "Scripted | str | list[str]"]
+
+
+@dataclass
 class Stats:
     requests: int = 0
     by_outcome: dict[str, int] = field(default_factory=dict)
@@ -52,8 +68,15 @@ class Stats:
 class FakeServer:
     """Start with `FakeServer(faults).start()`; `.url` is the /v1 base URL; `.stop()`."""
 
-    def __init__(self, faults: Faults | None = None, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        faults: Faults | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        responder: Responder | None = None,
+    ):
         self.faults = faults or Faults()
+        self.responder = responder
         self.stats = Stats()
         self._rng = random.Random(self.faults.seed)
         self._rng_lock = threading.Lock()
@@ -150,6 +173,20 @@ class FakeServer:
             h._send(400, b'{"error": {"message": "request body is not JSON"}}')  # type: ignore[attr-defined]
             return
         n = 1 if self.faults.ignore_n else int(body.get("n") or 1)
+        scripted: list[str] | None = None
+        if self.responder is not None:
+            r = self.responder(body)
+            if isinstance(r, str):
+                r = Scripted([r] * n)
+            elif isinstance(r, list):
+                r = Scripted(list(r))
+            if r.delay:
+                time.sleep(r.delay)
+            if r.status != 200:
+                err = json.dumps({"error": {"message": f"scripted {r.status}"}}).encode()
+                h._send(r.status, err)  # type: ignore[attr-defined]
+                return
+            scripted = r.texts
         images = sum(
             1
             for m in body.get("messages", [])
@@ -163,11 +200,13 @@ class FakeServer:
                 "finish_reason": "stop",
                 "message": {
                     "role": "assistant",
-                    "content": self.faults.reply
+                    "content": scripted[i]
+                    if scripted is not None
+                    else self.faults.reply
                     or f"request {number}, {images} image(s): \\boxed{{{i}}}",
                 },
             }
-            for i in range(n)
+            for i in range(n if scripted is None else len(scripted))
         ]
         payload = {
             "id": f"fake-{number}",
