@@ -1,0 +1,229 @@
+"""`deepvision eval run` end to end against a scripted server on 127.0.0.1: exact metrics,
+reports (checked in headless Chromium), resume after a kill, settings pinned to the folder."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from eval_server import ScriptedServer
+
+from deepvision.cli.main import main
+from deepvision.eval import load_problems
+
+N = 2
+
+
+@pytest.fixture(scope="module")
+def synth_items():
+    items = list(load_problems("synth", None))
+    keys = {base64.b64encode(p.images[0].bytes).decode(): p.id for p in items}
+    assert len(keys) == len(items), "synth items must have distinct first images"
+    return items, keys
+
+
+def plan(index: int, sample: int) -> str:
+    """What the scripted model does for item `index`, sample `sample`."""
+    if sample == 0:
+        return "right" if index % 2 == 0 else "wrong"
+    if index % 5 == 0:
+        return "unparsed"
+    return "right" if index % 3 == 0 else "wrong"
+
+
+def make_script(items):
+    by_id = {p.id: (i, p) for i, p in enumerate(items)}
+
+    def script(pid: str, sample: int) -> tuple[str, str]:
+        i, p = by_id[pid]
+        what = plan(i, sample)
+        finish = "length" if i % 7 == 0 and sample == 1 else "stop"
+        if what == "right":
+            return f"Reading the figure, the result follows. \\boxed{{{p.answer}}}", finish
+        if what == "wrong":
+            return "After some work: \\boxed{-98765}", finish
+        return "I am not sure.", finish
+
+    return script
+
+
+def expected(items) -> dict:
+    rows = [[plan(i, s) for s in range(N)] for i in range(len(items))]
+    right = [[x == "right" for x in r] for r in rows]
+    acc = sum(sum(r) / N for r in right) / len(items)
+    pass2 = sum(any(r) for r in right) / len(items)
+    # Majority over parsed answers; a tie goes to the first sample's answer.
+    # Sample 0 always parses, so it always wins the vote (alone, or by the tie rule).
+    maj = sum(r[0] == "right" for r in rows) / len(items)
+    unparsed = sum(r.count("unparsed") for r in rows)
+    truncated = sum(1 for i in range(len(items)) if i % 7 == 0) / (N * len(items))
+    return dict(acc=acc, pass2=pass2, maj=maj, unparsed=unparsed, truncated=truncated)
+
+
+@pytest.fixture()
+def server(synth_items):
+    items, keys = synth_items
+    s = ScriptedServer(keys, make_script(items)).start()
+    yield s
+    s.stop()
+
+
+def run_cli(*args: str) -> int:
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def test_run_gives_exact_metrics_and_reports(tmp_path, server, synth_items):
+    items, _ = synth_items
+    out = tmp_path / "run"
+    rc = run_cli("--quiet", "eval", "run", "--benchmarks", "synth", "--endpoint", server.url,
+                 "--model", "scripted", "--n", str(N), "--out", str(out))  # fmt: skip
+    assert rc == 0
+    assert server.unknown == 0
+    res = json.loads((out / "results.json").read_text())
+    b = res["benchmarks"]["synth"]
+    want = expected(items)
+    assert b["items"] == len(items) and b["missing"] == 0 and b["unjudged"] == 0
+    assert b["accuracy"] == pytest.approx(want["acc"])
+    assert b["pass_at_k"]["1"] == pytest.approx(want["acc"])
+    assert b["pass_at_k"]["2"] == pytest.approx(want["pass2"])
+    assert b["maj_at_n"] == pytest.approx(want["maj"])
+    assert b["unparsed"] == want["unparsed"]
+    assert b["truncated"] == pytest.approx(want["truncated"])
+    assert b["mean_tokens"] == pytest.approx(7) and b["median_tokens"] == pytest.approx(7)
+    lo, hi = b["ci95"]
+    assert lo < b["accuracy"] < hi and hi - lo < 0.4
+    # Breakdowns add up to the items; every family appears.
+    fam = b["breakdowns"]["family"]
+    assert sum(g["items"] for g in fam.values()) == len(items)
+    assert res["average"]["accuracy"] == pytest.approx(want["acc"])
+    # One verdict per sample; unparsed answers are wrong with no extracted answer.
+    verdicts = [json.loads(x) for x in (out / "synth" / "responses.verdicts.jsonl").open()]
+    assert len(verdicts) == N * len(items)
+    assert sum(v["extracted"] is None for v in verdicts) == want["unparsed"]
+    md = (out / "report.md").read_text()
+    assert "Synth (embedded)" in md and f"{100 * want['acc']:.2f}" in md
+    wrong = sum(not v["correct"] for v in verdicts)
+    check_html(out / "report.html", expect_rows=min(wrong, 100))
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert path, "Chromium is needed for the report test: apt-get install chromium"
+    return path
+
+
+def render(page: str, profile: Path) -> tuple[str, list[str]]:
+    """The DOM after scripts ran, and the console messages (errors included)."""
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+           "--dump-dom", page]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    return proc.stdout.split("<script")[0], console  # rows live before the scripts
+
+
+def check_html(path: Path, expect_rows: int) -> None:
+    dom, console = render(path.as_uri(), path.parent / "chrome-profile")
+    assert console == [], console
+    assert f'data-rows="{expect_rows}"' in dom
+    assert dom.count('<tr class="err">') == expect_rows
+    # A filter from the address: one family only.
+    dom, console = render(path.as_uri() + "#bench=synth&cat=family=shape_count",
+                          path.parent / "chrome-profile2")  # fmt: skip
+    assert console == []
+    shown = dom.count('<tr class="err">')
+    assert 0 < shown < expect_rows
+    assert f'data-rows="{shown}"' in dom
+
+
+def test_rerun_resumes_and_pinned_settings(tmp_path, server):
+    out = tmp_path / "run"
+    args = ["--quiet", "eval", "run", "--endpoint", server.url, "--model", "scripted",
+            "--n", str(N), "--out", str(out), "--limit", "10"]  # fmt: skip
+    assert run_cli(*args) == 0
+    before = (out / "synth" / "responses.jsonl").read_text()
+    requests = server.stats.requests
+    assert run_cli(*args) == 0
+    assert server.stats.requests == requests, "a finished run sends nothing again"
+    assert (out / "synth" / "responses.jsonl").read_text() == before
+    # Other settings in the same folder: a clear error, nothing touched.
+    rc = run_cli("--quiet", "eval", "run", "--endpoint", server.url, "--model", "scripted",
+                 "--n", "4", "--out", str(out), "--limit", "10")  # fmt: skip
+    assert rc != 0
+    assert (out / "synth" / "responses.jsonl").read_text() == before
+
+
+@pytest.mark.slow
+def test_kill_mid_run_then_resume(tmp_path, synth_items):
+    items, keys = synth_items
+    slow = ScriptedServer(keys, make_script(items), slow_rate=1.0, slow_s=0.15).start()
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "deepvision.cli.main", "--quiet", "eval", "run",
+           "--endpoint", slow.url, "--model", "scripted", "--n", str(N), "--out", str(out),
+           "--concurrency", "2"]  # fmt: skip
+    try:
+        proc = subprocess.Popen(cmd, start_new_session=True)
+        responses = out / "synth" / "responses.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if responses.exists() and responses.read_text().count("\n") >= 8:
+                break
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        done_before = responses.read_text().count("\n")
+        assert 8 <= done_before < len(items)
+        assert not (out / "results.json").exists()
+    finally:
+        slow.stop()
+    fast = ScriptedServer(keys, make_script(items)).start()
+    try:
+        cmd[cmd.index(slow.url)] = fast.url
+        assert subprocess.run(cmd, timeout=300).returncode == 0
+        assert fast.stats.requests == len(items) - done_before
+    finally:
+        fast.stop()
+    lines = [json.loads(x) for x in (out / "synth" / "responses.jsonl").open()]
+    assert sorted(x["id"] for x in lines) == sorted(p.id for p in items)
+    res = json.loads((out / "results.json").read_text())
+    assert res["benchmarks"]["synth"]["accuracy"] == pytest.approx(expected(items)["acc"])
+
+
+def test_compare_two_runs_and_list(tmp_path, server, synth_items, capsys):
+    items, keys = synth_items
+    a, b = tmp_path / "base", tmp_path / "better"
+    common = ["--quiet", "eval", "run", "--model", "m", "--n", "1", "--limit", "10"]
+    assert run_cli(*common, "--endpoint", server.url, "--out", str(a)) == 0
+    perfect = ScriptedServer(keys, lambda pid, k: (f"\\boxed{{{by_id[pid].answer}}}", "stop"))
+    by_id = {p.id: p for p in items}
+    perfect.start()
+    try:
+        assert run_cli(*common, "--endpoint", perfect.url, "--out", str(b)) == 0
+    finally:
+        perfect.stop()
+    acc_a = json.loads((a / "results.json").read_text())["benchmarks"]["synth"]["accuracy"]
+    assert run_cli("eval", "compare", str(a), str(b), "--out", str(tmp_path / "cmp")) == 0
+    md = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "| base |" in md and "| better |" in md
+    assert f"{100 * acc_a:.2f} / 7" in md and "100.00 / 7" in md
+    assert f"{100 * (1 - acc_a):+.2f} / +0" in md
+    assert "<table>" in (tmp_path / "cmp" / "compare.html").read_text()
+    assert run_cli("eval", "compare", str(tmp_path / "nothing")) == 2
+    capsys.readouterr()
+    assert run_cli("eval", "list", "--data-dir", str(tmp_path)) == 0
+    listing = capsys.readouterr().out
+    assert "synth" in listing and "not found" in listing and "60" in listing
