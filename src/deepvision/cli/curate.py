@@ -319,3 +319,32 @@ def decontam_cmd(
     )
     info(f"reference items: {dict(stage.bench_sizes)}")
     _run(stage, inp, out, overwrite, chunk_size, engine, keep_work)
+
+
+@app.command("run")
+def run_cmd(
+    pipeline: Path = typer.Argument(..., help="PIPELINE.yaml (see docs/curation.md)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Run every stage again."),
+    engine: str = typer.Option(None, "--engine", help="Override the config: local or ray."),
+) -> None:
+    """Run the stages of a pipeline config in order; write the funnel report.
+
+    Example: deepvision curate run pipeline.yaml
+    """
+    from deepvision.curate.pipeline import PipelineConfig, run_pipeline
+
+    cfg = PipelineConfig.load(pipeline)
+    if engine:
+        cfg.engine = engine
+    funnel = run_pipeline(
+        cfg,
+        references=lambda names, d: benchmark_references(names, d),
+        overwrite=overwrite,
+        on_stage=print_report,
+    )
+    console.print(
+        f"[bold]funnel[/]: {funnel['rows_in']} in -> {funnel['rows_out']} out; "
+        f"report {funnel['markdown']}"
+    )
+    if any(s["notes"] or s["dropped"].get("unreadable_row") for s in funnel["stages"]):
+        raise typer.Exit(1)

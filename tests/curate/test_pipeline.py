@@ -1,0 +1,100 @@
+"""`deepvision curate run`: every stage in order from one YAML, against a scripted server;
+every problem accounted for; the funnel report; a finished pipeline is not redone."""
+
+from __future__ import annotations
+
+import json
+
+from helpers import problem, read_jsonl, write
+from scripted import ScriptedServer
+
+from deepvision.data.reader import iter_problems
+
+VALID = '{"answers": 1, "image_required": true, "checkable": true}'
+ANNO = json.dumps(
+    {
+        "topic": ["Geometry", "Plane Geometry", "Basic Plane Figures", "Triangle"],
+        "knowledge_points": ["Area of Triangle"],
+        "visual_elements": {"planar_geometry": ["Triangle"]},
+    }
+)
+
+
+def responder(tag, attempt, body):
+    system = body["messages"][0]["content"]
+    if "screen K12 math problems" in system:
+        return "garbage" if tag == "junk" else VALID
+    if "audit math problems" in system:
+        return (
+            '{"label": "ERR_MISMATCH", "reason": "x"}'
+            if tag == "bad"
+            else ('{"label": "CONSISTENT", "reason": "ok"}')
+        )
+    if "annotate K12 math problems" in system:
+        return ANNO
+    hard = tag == "hard"
+    return ["\\boxed{12}" if (k < 3 and not hard) else "\\boxed{0}" for k in range(8)]
+
+
+def test_pipeline_runs_every_stage_and_writes_the_funnel(tmp_path, cli):
+    tags = ["a", "b", "c", "junk", "hard", "bad", "proof", "dup", "synthcopy"]
+    problems = [
+        problem(
+            t, f"[{t}] In the figure, triangle {t} has sides 5 and 7. Find x.", answer="12", seed=i
+        )
+        for i, t in enumerate(tags)
+    ]
+    problems[6].question = "[proof] Prove that the triangle is right-angled."
+    problems[7].question, problems[7].images = problems[0].question, problems[0].images
+    from deepvision.eval import load_problems
+
+    bench = next(iter(load_problems("synth", None)))
+    problems[8].question = bench.question
+    write(tmp_path / "raw.parquet", problems)
+    with ScriptedServer(responder) as s:
+        (tmp_path / "pipeline.yaml").write_text(f"""
+input: raw.parquet
+workdir: work
+output: final.parquet
+chunk_size: 4
+models:
+  m: {{endpoint: "{s.url}", model: scripted, concurrency: 4, backoff: 0.01}}
+stages:
+  - {{stage: validity, model: m, retries: 1}}
+  - dedup
+  - {{stage: decontam, benchmarks: [synth]}}
+  - {{stage: difficulty, model: m, n: 8}}
+  - {{stage: correctness, model: m}}
+  - {{stage: annotate, model: m}}
+""")
+        res = cli("curate", "run", tmp_path / "pipeline.yaml")
+        assert res.code == 1, res.text  # one unparsed reply: the job found problems
+        asked = sum(s.asked.values())
+        again = cli("curate", "run", tmp_path / "pipeline.yaml")
+        assert sum(s.asked.values()) == asked  # finished stages are not redone
+        assert again.code == 1
+    final = {p.id: p for p in iter_problems([tmp_path / "final.parquet"])}
+    assert set(final) == {"a", "b", "c"}
+    assert all(str(p.pass_rate) == "3/8" and p.topic[0] == "Geometry" for p in final.values())
+    funnel = json.loads((tmp_path / "work" / "funnel.json").read_text())
+    stages = {s["stage"]: s for s in funnel["stages"]}
+    assert stages["validity"]["dropped"] == {"keyword:proof": 1, "unparsed": 1}
+    assert stages["dedup"]["dropped"] == {"duplicate": 1}
+    assert stages["decontam"]["dropped"] == {"contaminated:synth": 1}
+    assert stages["difficulty"]["dropped"] == {"too_hard": 1}
+    assert stages["correctness"]["dropped"] == {"ERR_MISMATCH": 1}
+    assert stages["annotate"]["dropped"] == {}
+    # every problem accounted for: in = out + all drops, stage by stage and overall
+    assert funnel["rows_in"] == 9 and funnel["rows_out"] == 3
+    assert 3 + sum(sum(s["dropped"].values()) for s in funnel["stages"]) == 9
+    for a, b in zip(funnel["stages"], funnel["stages"][1:], strict=False):
+        assert a["kept"] == b["rows_in"]
+    dropped_ids = {
+        d["id"] for f in (tmp_path / "work").glob("*.drops.jsonl") for d in read_jsonl(f)
+    }
+    assert dropped_ids == {"junk", "hard", "bad", "proof", "dup", "synthcopy"}
+    md = (tmp_path / "work" / "funnel.md").read_text()
+    assert "| validity | 9 | 7 | 2 |" in md and "| 3/8 | 3 |" in md
+    assert "prompt tokens" in md
+    for png in funnel["pngs"].values():
+        assert (tmp_path / "work" / png.split("/")[-1]).stat().st_size > 1000
