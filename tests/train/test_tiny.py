@@ -42,3 +42,28 @@ def test_tiny_model_refuses_to_overwrite_and_unknown_families(cli, tmp_path):
     assert (out / "keep.txt").read_text() == "mine"
     res = cli("train", "tiny-model", "--out", tmp_path / "x", "--family", "llama")
     assert res.code == 2 and "--family" in res.err
+
+
+def test_tiny_qwen3_vl_builds_offline_and_sees_the_image(cli, tmp_path):
+    out = tmp_path / "tiny3"
+    res = cli("train", "tiny-model", "--family", "qwen3_vl", "--out", out)
+    assert res.code == 0, res.text
+
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(out)
+    model = AutoModelForImageTextToText.from_pretrained(out)
+    assert type(model).__name__ == "Qwen3VLForConditionalGeneration"
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "x?"}]}]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True)
+    inputs = processor(text=[text], images=[Image.new("RGB", (64, 64), (0, 90, 200))],
+                       return_tensors="pt")  # fmt: skip
+    n_pad = int((inputs["input_ids"] == model.config.image_token_id).sum())
+    assert n_pad == int(inputs["image_grid_thw"].prod()) // 4 > 0
+    with torch.no_grad():  # a different image changes the logits: pixels reach the model
+        a = model(**inputs).logits[0, -1]
+        other = processor(text=[text], images=[Image.new("RGB", (64, 64), (250, 250, 0))],
+                          return_tensors="pt")  # fmt: skip
+        b = model(**other).logits[0, -1]
+    assert not torch.allclose(a, b)

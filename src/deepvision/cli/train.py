@@ -1,20 +1,124 @@
-"""`deepvision train ...`: tiny offline models now; the verl / TRL GSPO recipes are issue #6."""
+"""`deepvision train ...`: GSPO recipes on verl and TRL, and tiny offline models for tests."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import typer
 
-from deepvision.cli.common import console
+from deepvision.cli.common import console, info
 from deepvision.errors import UsageError
 
 app = typer.Typer(
-    help="Training: tiny offline models (GSPO recipes on verl and TRL: planned, issue #6).",
+    help="Training: GSPO recipes on verl (one node or a Ray cluster) and TRL; tiny offline models.",
     no_args_is_help=True,
 )
 
-FAMILIES = ("qwen2_5_vl",)
+FAMILIES = ("qwen2_5_vl", "qwen3_vl")
+
+
+@app.command("init")
+def init_cmd(
+    out: Path = typer.Argument(..., help="Recipe file to write (YAML)."),
+    gpus: int = typer.Option(32, "--gpus", help="Hardware preset: 8, 16, 32 or 64 GPUs."),
+    model: str = typer.Option(None, "--model", help="Model path or hub name."),
+    train_files: list[str] = typer.Option(None, "--train-files", help="Exported parquet file(s)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+) -> None:
+    """Write a recipe holding the reference GSPO settings, every key spelled out.
+
+    Example: deepvision train init recipe.yaml --gpus 8 --train-files data/verl/train.parquet
+    """
+    from deepvision.cli.common import split_list
+    from deepvision.train.recipe import dump_recipe, recipe_from_dict
+
+    if out.exists() and not overwrite:
+        raise UsageError(f"{out} exists; pass --overwrite to replace it")
+    raw: dict = {"hardware": {"gpus": gpus}}
+    if model:
+        raw["model"] = {"path": model}
+    if train_files:
+        raw["data"] = {"train_files": split_list(train_files)}
+    recipe = recipe_from_dict(raw)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(dump_recipe(recipe), encoding="utf-8")
+    info(f"recipe written to {out}; check it with: deepvision train verl {out} --dry-run")
+
+
+@app.command("verl")
+def verl_cmd(
+    recipe_path: Path = typer.Argument(..., help="Recipe (YAML)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the exact command(s) instead of running them."
+    ),
+    address: str = typer.Option(
+        None, "--address", help="Head node address of a running Ray cluster: submit the job there."
+    ),
+    dashboard_port: int = typer.Option(8265, "--dashboard-port"),
+) -> None:
+    """GSPO on verl 0.9 with our exported parquet and our compute_score.
+
+    One node (preset of 8 GPUs): runs `python3 -m verl.trainer.main_ppo ...`. Several nodes:
+    prints the `ray start` commands for head and workers and, with --address, submits the run
+    with `ray job submit`.
+
+    Example: deepvision train verl recipe.yaml --dry-run
+    """
+    from deepvision.train.recipe import load_recipe
+    from deepvision.train.verl import cluster_commands, run_verl, submit_verl, verl_command
+
+    recipe = load_recipe(recipe_path)
+    nodes = recipe.preset.nnodes
+    if dry_run:
+        if nodes == 1 and not address:
+            typer.echo(shlex.join(verl_command(recipe)))
+        else:
+            cmds = cluster_commands(recipe, address or "$HEAD_IP", dashboard_port=dashboard_port)
+            typer.echo(cmds.as_text(), nl=False)
+        return
+    if nodes == 1 and not address:
+        code = run_verl(recipe)
+    elif not address:
+        raise UsageError(
+            f"this recipe needs {nodes} nodes: start Ray on them (the commands: "
+            f"deepvision train verl {recipe_path} --dry-run), then pass --address HEAD_IP"
+        )
+    else:
+        code = submit_verl(recipe, address, dashboard_port=dashboard_port)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command("trl")
+def trl_cmd(
+    recipe_path: Path = typer.Argument(..., help="Recipe (YAML); data.train_files: TRL parquet."),
+    out: Path = typer.Option(None, "--out", help="Output folder (default: checkpoint.dir)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the GRPOConfig settings and the multi-GPU launch."
+    ),
+) -> None:
+    """GSPO with TRL's GRPOTrainer (sequence-level ratios) on a vision-language model.
+
+    Multi-GPU: accelerate launch --num_processes 8 -m deepvision.cli.main train trl recipe.yaml
+
+    Example: deepvision train trl recipe.yaml --out runs/gspo-trl
+    """
+    from deepvision.train.recipe import load_recipe
+    from deepvision.train.trl import accelerate_command, grpo_config_kwargs, run_trl
+
+    recipe = load_recipe(recipe_path)
+    if dry_run:
+        for k, v in grpo_config_kwargs(recipe, out).items():
+            typer.echo(f"{k}: {v!r}")
+        launch = accelerate_command(recipe_path, recipe.preset.gpus_per_node)
+        typer.echo(f"# multi-GPU: {shlex.join(launch)}")
+        return
+    try:
+        path = run_trl(recipe, out)
+    except ImportError as exc:
+        raise UsageError(f"{exc}; install the extra: pip install 'deepvision[train]'") from None
+    info(f"model saved in {path}")
 
 
 @app.command("tiny-model")
@@ -26,16 +130,16 @@ def tiny_model_cmd(
 ) -> None:
     """Build a tiny random vision-language model fully offline (needs the `tiny` extra).
 
-    Example: deepvision train tiny-model --out runs/tiny-vlm
+    Example: deepvision train tiny-model --family qwen3_vl --out runs/tiny-vlm
     """
     if family not in FAMILIES:
-        raise UsageError(f"--family must be one of {', '.join(FAMILIES)} (qwen3_vl: issue #6)")
+        raise UsageError(f"--family must be one of {', '.join(FAMILIES)}")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise UsageError(f"{out} exists and is not empty; pass --overwrite to replace it")
     from deepvision.train.tiny import build_tiny_vlm
 
     try:
-        path = build_tiny_vlm(out, seed=seed)
+        path = build_tiny_vlm(out, seed=seed, family=family)
     except ImportError as exc:
         raise UsageError(f"{exc}; install the extra: pip install 'deepvision[tiny]'") from None
     console.print(

@@ -123,6 +123,12 @@ def plan(cfg: ServeConfig) -> list[Instance]:
                 *cfg.extra_args,
             ]
         else:
+            # transformers serve < 5.11 (the range verl 0.9 pins) answers /v1/models by scanning
+            # the hub cache and fails with 500 while that folder does not exist.
+            hf_home = env.get("HF_HOME") or os.path.join(
+                os.path.expanduser("~"), ".cache", "huggingface"
+            )
+            os.makedirs(env.get("HF_HUB_CACHE") or os.path.join(hf_home, "hub"), exist_ok=True)
             cmd = [
                 exe,
                 "serve",

@@ -1,10 +1,11 @@
-"""Build a tiny Qwen2.5-VL model offline (random weights, byte-level BPE trained on the spot):
-enough for `transformers serve`, generation and training steps on CPU in tests. Nothing is
-downloaded. Needs the `tiny` extra: torch, torchvision, transformers, tokenizers."""
+"""Build a tiny Qwen2.5-VL or Qwen3-VL model offline (random weights, byte-level BPE trained on
+the spot): enough for `transformers serve`, generation and training steps on CPU in tests.
+Nothing is downloaded. Needs the `tiny` extra: torch, torchvision, transformers, tokenizers."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
            "<|image_pad|>", "<|video_pad|>"]  # fmt: skip
@@ -27,8 +28,13 @@ _CORPUS = [
 ] * 50
 
 
-def build_tiny_vlm(out: str | Path, seed: int = 0) -> Path:
-    """Write a tiny Qwen2.5-VL (model, tokenizer, processor) to `out` and return it."""
+FAMILIES = ("qwen2_5_vl", "qwen3_vl")
+
+
+def build_tiny_vlm(out: str | Path, seed: int = 0, family: str = "qwen2_5_vl") -> Path:
+    """Write a tiny Qwen2.5-VL or Qwen3-VL (model, tokenizer, processor) to `out`; return it."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r} (one of {', '.join(FAMILIES)})")
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import (
@@ -53,6 +59,9 @@ def build_tiny_vlm(out: str | Path, seed: int = 0) -> Path:
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>",
                                   pad_token="<|endoftext|>", bos_token=None)  # fmt: skip
     tok.chat_template = CHAT_TEMPLATE
+    ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL}
+    if family == "qwen3_vl":
+        return _save_qwen3_vl(out, tok, ids)
     image_processor = Qwen2VLImageProcessor(min_pixels=28 * 28 * 4, max_pixels=28 * 28 * 16)
     try:
         from transformers import Qwen2VLVideoProcessor
@@ -61,7 +70,6 @@ def build_tiny_vlm(out: str | Path, seed: int = 0) -> Path:
                                         chat_template=CHAT_TEMPLATE)  # fmt: skip
     except ImportError:  # older transformers: no video processor argument
         processor = Qwen2_5_VLProcessor(image_processor, tok, chat_template=CHAT_TEMPLATE)
-    ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL}
     text = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
                 rope_scaling={"type": "mrope", "mrope_section": [2, 1, 1]},
@@ -78,6 +86,47 @@ def build_tiny_vlm(out: str | Path, seed: int = 0) -> Path:
     for k in ("bos_token_id", "eos_token_id", "pad_token_id", "vocab_size"):
         setattr(config, k, text[k])
     model = Qwen2_5_VLForConditionalGeneration(config)
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def _save_qwen3_vl(out: Path, tok: Any, ids: dict[str, int]) -> Path:
+    """Qwen3-VL: 16-pixel patches, deepstack visual features, interleaved M-RoPE."""
+    from transformers import (
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
+
+    image_processor = Qwen2VLImageProcessor(
+        patch_size=16, merge_size=2, min_pixels=32 * 32 * 4, max_pixels=32 * 32 * 16
+    )
+    video_processor = Qwen3VLVideoProcessor(patch_size=16, merge_size=2)
+    processor = Qwen3VLProcessor(image_processor, tok, video_processor, chat_template=CHAT_TEMPLATE)
+    text = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                max_position_embeddings=2048,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                 "mrope_section": [2, 1, 1], "mrope_interleaved": True},
+                bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
+                pad_token_id=ids["<|endoftext|>"])  # fmt: skip
+    vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=32,
+                  patch_size=16, spatial_merge_size=2, temporal_patch_size=2,
+                  num_position_embeddings=64, deepstack_visual_indexes=[1])  # fmt: skip
+    config = Qwen3VLConfig(text_config=text, vision_config=vision,
+                           image_token_id=ids["<|image_pad|>"],
+                           video_token_id=ids["<|video_pad|>"],
+                           vision_start_token_id=ids["<|vision_start|>"],
+                           vision_end_token_id=ids["<|vision_end|>"])  # fmt: skip
+    for k in ("bos_token_id", "eos_token_id", "pad_token_id", "vocab_size"):
+        setattr(config, k, text[k])
+    model = Qwen3VLForConditionalGeneration(config)
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.save_pretrained(out)

@@ -1,0 +1,187 @@
+"""Drive TRL's GRPOTrainer from a recipe: GSPO (sequence-level importance ratios) on a
+vision-language model, our exported TRL parquet, our reward callables, optional vLLM and LoRA.
+
+Dynamic sampling is the one reference setting TRL 1.16 cannot express: it has no hook to drop a
+group and refill the batch. Groups whose rewards are all equal get advantage 0 (so no policy
+gradient), TRL logs their share as `frac_reward_zero_std`, but they still take batch slots.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deepvision.errors import UsageError
+from deepvision.train.recipe import Recipe, RecipeError
+
+log = logging.getLogger(__name__)
+
+# verl's loss aggregation modes and the TRL loss_type that aggregates the same way.
+LOSS_TYPES = {
+    "seq-mean-token-mean": "grpo",  # mean over each sequence's tokens, then over sequences
+    "token-mean": "dapo",  # mean over all tokens of the batch
+    "seq-mean-token-sum-norm": "dr_grpo",  # token sums over a constant length
+}
+
+
+def grpo_config_kwargs(recipe: Recipe, output_dir: str | Path | None = None) -> dict[str, Any]:
+    """Keyword arguments of `trl.GRPOConfig` equivalent to the recipe."""
+    r, t, alg = recipe, recipe.trl, recipe.algorithm
+    loss_type = LOSS_TYPES.get(alg.loss_agg_mode)
+    if loss_type is None:
+        raise RecipeError(
+            f"algorithm.loss_agg_mode={alg.loss_agg_mode!r} has no TRL equivalent "
+            f"(use one of {', '.join(LOSS_TYPES)})"
+        )
+    if alg.kl_loss_coef and alg.kl_loss_type != "low_var_kl":
+        raise RecipeError(
+            "TRL's KL term is the low-variance (k3) estimator: kl_loss_type must be low_var_kl"
+        )
+    # Per process; accelerate multiplies by the number of processes, which keeps the multiple.
+    gen_batch = t.per_device_train_batch_size * t.steps_per_generation
+    if gen_batch % r.rollout.n:
+        raise RecipeError(
+            f"trl.per_device_train_batch_size x trl.steps_per_generation = {gen_batch} completions "
+            f"is not a multiple of rollout.n={r.rollout.n}"
+        )
+    report = [x for x in r.logger if x != "console"] or ["none"]
+    kw: dict[str, Any] = dict(
+        output_dir=str(output_dir or r.checkpoint.dir),
+        learning_rate=alg.lr,
+        max_steps=alg.total_steps,
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        steps_per_generation=t.steps_per_generation,
+        num_generations=r.rollout.n,
+        temperature=r.rollout.temperature,
+        top_p=r.rollout.top_p,
+        max_completion_length=r.data.max_response_length,
+        importance_sampling_level="sequence" if alg.loss == "gspo" else "token",
+        loss_type=loss_type,
+        epsilon=alg.clip_ratio_low,
+        epsilon_high=alg.clip_ratio_high,
+        beta=alg.kl_loss_coef,
+        scale_rewards="group",  # GRPO advantages: (r - group mean) / group std
+        logging_steps=t.logging_steps,
+        save_steps=max(r.checkpoint.save_freq, 1)
+        if r.checkpoint.save_freq > 0
+        else alg.total_steps,
+        save_strategy="steps" if r.checkpoint.save_freq > 0 else "no",
+        report_to=report,
+        run_name=r.name,
+        use_cpu=t.use_cpu,
+        bf16=t.bf16 and not t.use_cpu,
+        seed=t.seed,
+        gradient_checkpointing=r.model.gradient_checkpointing and not t.use_cpu,
+        use_vllm=t.use_vllm,
+    )
+    if t.use_vllm:
+        kw["vllm_mode"] = t.vllm_mode
+        if t.vllm_mode == "colocate":
+            kw["vllm_gpu_memory_utilization"] = r.rollout.gpu_memory_utilization
+            kw["vllm_tensor_parallel_size"] = r.rollout.tensor_parallel_size or 1
+        elif t.vllm_server_url:
+            kw["vllm_server_base_url"] = t.vllm_server_url
+    if r.reward.format_weight:
+        kw["reward_weights"] = [1.0, r.reward.format_weight]
+    return kw
+
+
+def load_trl_dataset(files: list[str]) -> Any:
+    """Our `data export --to trl` parquet as a datasets.Dataset with decoded (PIL) images."""
+    import datasets
+
+    missing = [f for f in files if not Path(f).exists()]
+    if missing:
+        raise UsageError(
+            f"data file {missing[0]} not found; write it with "
+            "`deepvision data export --to trl --out DIR`"
+        )
+    ds = datasets.Dataset.from_parquet([str(f) for f in files])
+    if "images" in ds.column_names and not isinstance(
+        ds.features["images"], datasets.Sequence | list
+    ):
+        raise UsageError(f"{files[0]}: column `images` is not a list of images")
+    feat = ds.features.get("images")
+    inner = getattr(feat, "feature", feat[0] if isinstance(feat, list) else None)
+    if not isinstance(inner, datasets.Image):
+        ds = ds.cast_column("images", datasets.Sequence(datasets.Image()))
+    return ds
+
+
+def reward_functions(recipe: Recipe) -> list[Any]:
+    from deepvision.verify.rewards import accuracy_reward, format_reward
+
+    return [accuracy_reward, format_reward] if recipe.reward.format_weight else [accuracy_reward]
+
+
+@dataclass
+class TrlRun:
+    trainer: Any
+    output_dir: Path
+
+
+def build_trl_trainer(
+    recipe: Recipe,
+    output_dir: str | Path | None = None,
+    callbacks: list[Any] | None = None,
+    train_dataset: Any = None,
+    config_overrides: dict[str, Any] | None = None,
+) -> TrlRun:
+    """A ready GRPOTrainer (GSPO settings) on the recipe's model, data and our rewards."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from trl import GRPOConfig, GRPOTrainer
+
+    kw = grpo_config_kwargs(recipe, output_dir)
+    kw.update(config_overrides or {})
+    args = GRPOConfig(**kw)
+    if train_dataset is None:
+        train_dataset = load_trl_dataset(recipe.data.train_files)
+    model_path = recipe.model.path
+    try:
+        processor = AutoProcessor.from_pretrained(
+            model_path, trust_remote_code=recipe.model.trust_remote_code, padding_side="left"
+        )
+        model = AutoModelForImageTextToText.from_pretrained(
+            model_path, trust_remote_code=recipe.model.trust_remote_code, dtype="auto"
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot load model.path={model_path!r}: {exc}") from None
+    peft_config = None
+    if recipe.lora.rank:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(
+            r=recipe.lora.rank,
+            lora_alpha=recipe.lora.alpha,
+            target_modules=recipe.lora.target_modules,
+            task_type="CAUSAL_LM",
+        )
+    trainer = GRPOTrainer(
+        model=model,
+        processing_class=processor,
+        reward_funcs=reward_functions(recipe),
+        args=args,
+        train_dataset=train_dataset,
+        peft_config=peft_config,
+        callbacks=callbacks,
+    )
+    return TrlRun(trainer=trainer, output_dir=Path(args.output_dir))
+
+
+def run_trl(recipe: Recipe, output_dir: str | Path | None = None) -> Path:
+    """Train, save the final model (or adapter) and processor; returns the output folder."""
+    run = build_trl_trainer(recipe, output_dir)
+    run.trainer.train()
+    run.trainer.save_model(str(run.output_dir))
+    return run.output_dir
+
+
+def accelerate_command(recipe_path: str | Path, num_processes: int) -> list[str]:
+    """The multi-GPU launch: one process per GPU through accelerate."""
+    return [
+        "accelerate", "launch", "--num_processes", str(num_processes),
+        "-m", "deepvision.cli.main", "train", "trl", str(recipe_path),
+    ]  # fmt: skip
