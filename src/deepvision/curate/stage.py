@@ -268,7 +268,12 @@ def _add(report: StageReport, done: dict[str, Any]) -> None:
 
 
 def prepare(
-    stage: Stage, inputs: list[Path], out: Path, overwrite: bool, chunk_size: int
+    stage: Stage,
+    inputs: list[Path],
+    out: Path,
+    overwrite: bool,
+    chunk_size: int,
+    engine: str = "local",
 ) -> tuple[_Work, list, pa.Schema]:
     """Check the output rule, open the inputs and the work folder (resume or fresh)."""
     paths = side_paths(out)
@@ -284,6 +289,7 @@ def prepare(
         "config": json.loads(json.dumps(stage.config(), default=str)),
         "inputs": [str(Path(p).resolve()) for p in inputs],
         "chunk_size": chunk_size,
+        "engine": engine,
     }
     work = _Work(paths["work"], meta, fresh=overwrite)
     return work, sources, schema
@@ -300,16 +306,19 @@ def run_stage(
     engine: str = "local",
 ) -> StageReport:
     """Run one stage over the inputs; write `out`, its drops and its report (see module doc)."""
+    if engine not in ("local", "ray"):
+        raise UsageError(f"unknown engine {engine!r}; use local or ray")
     inputs = [Path(p) for p in inputs]
     out = Path(out)
-    work, sources, schema = prepare(stage, inputs, out, overwrite, chunk_size)
+    work, sources, schema = prepare(stage, inputs, out, overwrite, chunk_size, engine)
     report = StageReport(stage.name)
     if engine == "ray":
         from deepvision.curate.ray_engine import process_with_ray
 
         for done in process_with_ray(stage, inputs, sources, schema, work, chunk_size):
+            report.resumed_chunks += int(done.pop("resumed", False))
             _add(report, done)
-    elif engine == "local":
+    else:
         total = sum(s.num_rows or 0 for s in sources) or None
         with progress_bar(f"curate {stage.name}", total) as bar:
             for i, batch in enumerate(iter_problem_batches(sources, chunk_size)):
@@ -323,8 +332,6 @@ def run_stage(
                     done = save_chunk(stage, prefix, schema, result, batch.rejects)
                 _add(report, done)
                 bar.advance(done["rows_in"])
-    else:
-        raise UsageError(f"unknown engine {engine!r}; use local or ray")
     finalize(stage, work, schema, out, report)
     if not keep_work:
         shutil.rmtree(work.path, ignore_errors=True)
