@@ -348,3 +348,32 @@ def run_cmd(
     )
     if any(s["notes"] or s["dropped"].get("unreadable_row") for s in funnel["stages"]):
         raise typer.Exit(1)
+
+
+@app.command("ingest")
+def ingest_cmd(
+    src: Path = typer.Argument(..., help="JSONL, image folder with an index, or datasets dir."),
+    out: Path = typer.Argument(..., help="Output Problem parquet (images embedded, with ids)."),
+    index: Path = typer.Option(None, "--index", help="Index file (CSV/JSONL/JSON) of a folder."),
+    field: list[str] = typer.Option(
+        None, "--field", help="ours=theirs, e.g. question=problem, answer=gt, images=img."
+    ),
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Raw problems -> Problem parquet with ids (the input of the curation stages).
+
+    Example: deepvision curate ingest raw/ raw.parquet --field question=problem
+    """
+    from deepvision.curate.ingest import ingest
+
+    fields = {}
+    for f in split_list(field):
+        ours, sep, theirs = f.partition("=")
+        if not sep or ours not in ("question", "answer", "images", "id", "options"):
+            raise UsageError(f"--field {f!r}: expected question|answer|images|id|options=NAME")
+        fields[ours] = theirs
+    rep = ingest(src, out, index=index, fields=fields, overwrite=overwrite)
+    console.print(f"rows in {rep.rows_in} = written {rep.written} + unreadable {rep.dropped}")
+    console.print(f"  out: {out}\n  drops: {rep.drops}")
+    if rep.dropped:
+        raise typer.Exit(1)
