@@ -227,3 +227,36 @@ def test_compare_two_runs_and_list(tmp_path, server, synth_items, capsys):
     assert run_cli("eval", "list", "--data-dir", str(tmp_path)) == 0
     listing = capsys.readouterr().out
     assert "synth" in listing and "not found" in listing and "60" in listing
+
+
+def test_llm_judge_overrides_rule_negatives_and_an_unreachable_judge_is_loud(
+    tmp_path, server, synth_items
+):
+    from deepvision.llm.fake_server import FakeServer, Faults
+
+    items, _ = synth_items
+    judge = FakeServer(Faults(reply="Correct")).start()
+    out = tmp_path / "judged"
+    args = ["--quiet", "eval", "run", "--endpoint", server.url, "--model", "scripted",
+            "--n", str(N), "--out", str(out)]  # fmt: skip
+    try:
+        rc = run_cli(*args, "--judge-base-url", judge.url, "--judge-model", "j")
+    finally:
+        judge.stop()
+    assert rc == 0
+    b = json.loads((out / "results.json").read_text())["benchmarks"]["synth"]
+    want = expected(items)
+    # Every wrong but parsed sample is overturned; unparsed ones never reach the judge.
+    samples = N * len(items)
+    assert b["accuracy"] == pytest.approx((samples - want["unparsed"]) / samples)
+    assert b["overturned_by_judge"] == samples - want["unparsed"] - round(want["acc"] * samples)
+    assert b["rule_accuracy"] == pytest.approx(want["acc"])
+    # A judge nobody answers: verdicts are missing, counted, and the command says so.
+    out2 = tmp_path / "unreachable"
+    args2 = [a if a != str(out) else str(out2) for a in args]
+    rc = run_cli(*args2, "--judge-base-url", "http://127.0.0.1:9/v1", "--judge-model", "j",
+                 "--judge-max-attempts", "1")  # fmt: skip
+    assert rc == 1
+    b2 = json.loads((out2 / "results.json").read_text())["benchmarks"]["synth"]
+    assert b2["unjudged"] == samples - want["unparsed"] - round(want["acc"] * samples)
+    assert b2["accuracy"] == pytest.approx(want["acc"])

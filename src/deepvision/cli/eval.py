@@ -87,6 +87,7 @@ def run_cmd(
     judge_model: str = typer.Option(None, "--judge-model"),
     judge_api_key_env: str = typer.Option("JUDGE_API_KEY", "--judge-api-key-env"),
     judge_concurrency: int = typer.Option(16, "--judge-concurrency"),
+    judge_max_attempts: int = typer.Option(4, "--judge-max-attempts"),
     backend: str = typer.Option(
         "vllm", "--backend", help="Without --endpoint: vllm | transformers."
     ),
@@ -116,7 +117,7 @@ def run_cmd(
         if not (judge_base_url and judge_model):
             raise UsageError("the LLM judge needs both --judge-base-url and --judge-model")
         judge = JudgeConfig(judge_base_url, judge_model, os.environ.get(judge_api_key_env),
-                            judge_concurrency)  # fmt: skip
+                            judge_concurrency, max_attempts=judge_max_attempts)  # fmt: skip
     prompt = DEFAULT_SYSTEM_PROMPT
     if system_prompt_file is not None:
         prompt = system_prompt_file.read_text(encoding="utf-8").strip()

@@ -113,8 +113,10 @@ def check_run_folder(cfg: EvalConfig, overwrite: bool = False) -> None:
     cfg.out.mkdir(parents=True, exist_ok=True)
     meta = cfg.out / "run.json"
     mine = json.loads(json.dumps(cfg.pinned()))
+    before: list[str] = []
     if meta.exists() and not overwrite:
-        theirs = json.loads(meta.read_text(encoding="utf-8")).get("pinned", {})
+        previous = json.loads(meta.read_text(encoding="utf-8"))
+        theirs, before = previous.get("pinned", {}), previous.get("benchmarks", [])
         diff = [k for k in _PINNED if theirs.get(k) != mine.get(k)]
         if diff:
             detail = "; ".join(f"{k}: {theirs.get(k)!r} -> {mine.get(k)!r}" for k in diff)
@@ -124,7 +126,7 @@ def check_run_folder(cfg: EvalConfig, overwrite: bool = False) -> None:
             )
     record = {
         "pinned": mine,
-        "benchmarks": sorted(set(cfg.benchmarks)),
+        "benchmarks": sorted(set(cfg.benchmarks) | set(before)),
         "endpoints": cfg.endpoints,
         "data_dir": str(cfg.data_dir) if cfg.data_dir else None,
         "judge": {"base_url": cfg.judge.base_url, "model": cfg.judge.model} if cfg.judge else None,
@@ -228,6 +230,10 @@ def run_eval(
         },
         "benchmarks": {},
     }
+    earlier = cfg.out / "results.json"
+    if earlier.exists() and not overwrite:  # same settings (checked): keep other benchmarks
+        kept = json.loads(earlier.read_text(encoding="utf-8")).get("benchmarks", {})
+        results["benchmarks"].update({k: v for k, v in kept.items() if k not in cfg.benchmarks})
     for bench in benches:
         log.info("%s: %s", bench.name, bench.reference)
         results["benchmarks"][bench.name] = run_benchmark(cfg, bench, progress)
