@@ -229,10 +229,12 @@ def _scatter_svg(results: dict[str, Any]) -> str:
         f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="accuracy vs tokens">',
         f'<line x1="{pad}" y1="{h - pad}" x2="{w - 10}" y2="{h - pad}" stroke="#888"/>',
         f'<line x1="{pad}" y1="10" x2="{pad}" y2="{h - pad}" stroke="#888"/>',
-        f'<text x="{w / 2}" y="{h - 12}" text-anchor="middle">mean completion tokens '
-        f"(0-{tmax:.0f})</text>",
+        f'<text x="{w / 2}" y="{h - 12}" text-anchor="middle">mean completion tokens</text>',
         f'<text x="14" y="{h / 2}" transform="rotate(-90 14 {h / 2})" text-anchor="middle">'
         "accuracy %</text>",
+        f'<text x="{pad - 6}" y="{h - pad}" text-anchor="end">0</text>'
+        f'<text x="{pad - 6}" y="16" text-anchor="end">100</text>'
+        f'<text x="{w - 10}" y="{h - pad + 16}" text-anchor="end">{tmax:.0f}</text>',
     ]
     for name, b in pts:
         x = pad + (w - pad - 20) * b["mean_tokens"] / tmax

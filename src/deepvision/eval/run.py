@@ -179,6 +179,12 @@ def run_benchmark(
     tick = (lambda k: progress(f"{bench.name}: infer", k)) if progress else None
     inf = asyncio.run(infer(reqs, responses, infer_cfg, progress=tick))
     t_infer = time.monotonic() - t0
+    used = ", ".join(f"{k}={v}" for k, v in report.fields.items())
+    skipped = f"; {report.skipped} unusable" if report.skipped else ""
+    log.info("%s: %d items from the %s layout (%s)%s", bench.name, report.rows, report.layout,
+             used or report.path, skipped)  # fmt: skip
+    for example in report.skipped_examples:
+        log.warning("%s: skipped %s", bench.name, example)
     ask = _judge_ask(cfg.judge) if cfg.judge else None
     tick = (lambda k: progress(f"{bench.name}: judge", k)) if progress else None
     js = judge_outputs(
