@@ -6,12 +6,11 @@ import json
 import os
 from pathlib import Path
 
-import httpx
 import typer
 
 from deepvision.cli.common import console, info
 from deepvision.errors import UsageError
-from deepvision.llm import chat
+from deepvision.llm import asker
 from deepvision.progress import progress_bar
 from deepvision.verify import check
 from deepvision.verify.judge import judge_outputs, output_paths
@@ -59,24 +58,12 @@ def judge_cmd(
     if not outputs.is_file():
         raise UsageError(f"{outputs}: no such file")
     ask = None
-    client = None
     if rejudge:
         if not judge_base_url or not judge_model:
             raise UsageError("--rejudge needs --judge-base-url and --judge-model")
-        api_key = os.environ.get(api_key_env)
-        client = httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency))
-
-        async def ask(messages):
-            return await chat(
-                client,
-                judge_base_url,
-                judge_model,
-                messages,
-                api_key=api_key,
-                max_tokens=8,
-                timeout=request_timeout,
-                max_attempts=max_attempts,
-            )
+        ask = asker(judge_base_url, judge_model, api_key=os.environ.get(api_key_env),
+                    concurrency=concurrency, timeout=request_timeout,
+                    max_attempts=max_attempts)  # fmt: skip
 
     with progress_bar("judge", None) as bar:
         s = judge_outputs(

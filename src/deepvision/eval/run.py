@@ -22,15 +22,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from deepvision import __version__
 from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT, build_messages
 from deepvision.errors import DeepVisionError, UsageError
 from deepvision.eval.benchmark import Benchmark, LoadReport
 from deepvision.eval.metrics import collect_items, compute_metrics
 from deepvision.eval.registry import get_benchmark
-from deepvision.llm import chat
+from deepvision.llm import asker
 from deepvision.llm.client import InferConfig, Request, infer
 from deepvision.llm.messages import sniff_mime
 from deepvision.records import Problem
@@ -135,24 +133,6 @@ def check_run_folder(cfg: EvalConfig, overwrite: bool = False) -> None:
     meta.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 
-def _judge_ask(cfg: JudgeConfig):
-    client = httpx.AsyncClient(limits=httpx.Limits(max_connections=cfg.concurrency))
-
-    async def ask(messages):
-        return await chat(
-            client,
-            cfg.base_url,
-            cfg.model,
-            messages,
-            api_key=cfg.api_key,
-            max_tokens=8,
-            timeout=cfg.timeout,
-            max_attempts=cfg.max_attempts,
-        )
-
-    return ask
-
-
 def run_benchmark(
     cfg: EvalConfig, bench: Benchmark, progress: Callable[[str, int], None] | None = None
 ) -> dict[str, Any]:
@@ -185,7 +165,11 @@ def run_benchmark(
              used or report.path, skipped)  # fmt: skip
     for example in report.skipped_examples:
         log.warning("%s: skipped %s", bench.name, example)
-    ask = _judge_ask(cfg.judge) if cfg.judge else None
+    ask = None
+    if cfg.judge:
+        j = cfg.judge
+        ask = asker(j.base_url, j.model, api_key=j.api_key, concurrency=j.concurrency,
+                    timeout=j.timeout, max_attempts=j.max_attempts)  # fmt: skip
     tick = (lambda k: progress(f"{bench.name}: judge", k)) if progress else None
     js = judge_outputs(
         responses,

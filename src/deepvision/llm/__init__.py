@@ -1,6 +1,23 @@
-"""Talk to models over OpenAI-compatible HTTP. (The async continuous-batching client and the
-server launchers are issue #4; `chat` is the single-request call they will build on.)"""
+"""Talk to models over OpenAI-compatible HTTP: one chat call with retries (`chat`, `asker`),
+the async continuous-batching client with exactly-once resumable output (`infer`), sampling
+presets, and server launchers for vLLM and `transformers serve` (`ServerGroup`)."""
 
-from deepvision.llm.chat import ChatError, chat
+from deepvision.llm.chat import ChatError, asker, chat
+from deepvision.llm.client import InferConfig, InferSummary, Request, infer
+from deepvision.llm.presets import PRESETS, sampling_params
+from deepvision.llm.serve import ServeConfig, ServeError, ServerGroup
 
-__all__ = ["ChatError", "chat"]
+__all__ = [
+    "PRESETS",
+    "ChatError",
+    "InferConfig",
+    "InferSummary",
+    "Request",
+    "ServeConfig",
+    "ServeError",
+    "ServerGroup",
+    "asker",
+    "chat",
+    "infer",
+    "sampling_params",
+]

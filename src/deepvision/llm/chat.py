@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -73,3 +74,32 @@ async def chat(
         if attempt < max_attempts:
             await asyncio.sleep(wait)
     raise ChatError(f"gave up after {max_attempts} attempts: {last}", retryable=True)
+
+
+def asker(
+    base_url: str,
+    model: str,
+    *,
+    api_key: str | None = None,
+    max_tokens: int = 8,
+    concurrency: int = 16,
+    timeout: float = 60.0,
+    max_attempts: int = 4,
+) -> Callable[[list[dict[str, Any]]], Awaitable[str]]:
+    """`await ask(messages)` -> the reply text, through one shared connection pool (the LLM
+    judge's calls: short answers, retried like `chat`)."""
+    client = httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency))
+
+    async def ask(messages: list[dict[str, Any]]) -> str:
+        return await chat(
+            client,
+            base_url,
+            model,
+            messages,
+            api_key=api_key,
+            max_tokens=max_tokens,
+            timeout=timeout,
+            max_attempts=max_attempts,
+        )
+
+    return ask
