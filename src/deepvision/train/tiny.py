@@ -31,8 +31,13 @@ _CORPUS = [
 FAMILIES = ("qwen2_5_vl", "qwen3_vl")
 
 
-def build_tiny_vlm(out: str | Path, seed: int = 0, family: str = "qwen2_5_vl") -> Path:
-    """Write a tiny Qwen2.5-VL or Qwen3-VL (model, tokenizer, processor) to `out`; return it."""
+def build_tiny_vlm(
+    out: str | Path, seed: int = 0, family: str = "qwen2_5_vl", extra_tokens: tuple[str, ...] = ()
+) -> Path:
+    """Write a tiny Qwen2.5-VL or Qwen3-VL (model, tokenizer, processor) to `out`; return it.
+
+    `extra_tokens` become whole (non-special) tokens, e.g. `\\boxed{A}` for a task whose answers
+    a random model should be able to emit in one step."""
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r} (one of {', '.join(FAMILIES)})")
     import torch
@@ -59,6 +64,8 @@ def build_tiny_vlm(out: str | Path, seed: int = 0, family: str = "qwen2_5_vl") -
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>",
                                   pad_token="<|endoftext|>", bos_token=None)  # fmt: skip
     tok.chat_template = CHAT_TEMPLATE
+    if extra_tokens:
+        tok.add_tokens(list(extra_tokens))
     ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL}
     if family == "qwen3_vl":
         return _save_qwen3_vl(out, tok, ids)
