@@ -1,2 +1,18 @@
-"""Training recipes on existing engines (verl, TRL) and tiny offline models for tests.
-(The GSPO recipes are issue #6; `tiny` builds the offline test model they and `llm` use.)"""
+"""GSPO training on existing engines (verl 0.9, TRL >= 1.16) from one validated YAML recipe,
+and tiny offline vision-language models for tests. Engines are imported only when used."""
+
+from deepvision.train.recipe import Recipe, RecipeError, dump_recipe, load_recipe, recipe_from_dict
+from deepvision.train.tiny import build_tiny_vlm
+from deepvision.train.verl import cluster_commands, verl_command, verl_overrides
+
+__all__ = [
+    "Recipe",
+    "RecipeError",
+    "build_tiny_vlm",
+    "cluster_commands",
+    "dump_recipe",
+    "load_recipe",
+    "recipe_from_dict",
+    "verl_command",
+    "verl_overrides",
+]
