@@ -73,6 +73,9 @@ def test_our_parquet_loads_in_rlhf_dataset_with_matching_images(
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
     cfg = compose_verl(verl_overrides(full_recipe(verl_parquet)))
+    # Filter in this process: a forked `datasets` worker deadlocks in torch's thread pool once
+    # earlier tests have started it (fork after threads); the result is the same.
+    cfg.data.filter_overlong_prompts_workers = None
     processor = AutoProcessor.from_pretrained(tiny_qwen2_5_vl)
     ds = RLHFDataset([str(verl_parquet)], processor.tokenizer, cfg.data, processor=processor)
     source = pq.read_table(verl_parquet).to_pylist()
