@@ -135,3 +135,23 @@ def pool():
     p = SymbolicPool(workers=2, timeout=3.0)
     yield p
     p.close()
+
+
+# Training tests (tests/train): one conftest for the whole suite, so that `from conftest import`
+# in any test module finds these helpers.
+@pytest.fixture(scope="session")
+def tiny_qwen2_5_vl(tmp_path_factory):
+    from deepvision.train.tiny import build_tiny_vlm
+
+    return build_tiny_vlm(tmp_path_factory.mktemp("tiny-qwen2_5_vl"), family="qwen2_5_vl")
+
+
+@pytest.fixture
+def verl_parquet(tmp_path, deepvision_file):
+    """12 problems (1 or 2 images each) exported for verl by `deepvision data export`."""
+    from deepvision.data.export import export
+
+    out = tmp_path / "verl.parquet"
+    report = export([deepvision_file], out, "verl", workers=1)
+    assert report.written == 12
+    return out

@@ -13,6 +13,7 @@ from deepvision.cli.curate import app as curate_app
 from deepvision.cli.data import app as data_app
 from deepvision.cli.eval import app as eval_app
 from deepvision.cli.infer import infer_cmd, serve_cmd
+from deepvision.cli.quickstart import quickstart_cmd
 from deepvision.cli.train import app as train_app
 from deepvision.cli.verify import app as verify_app
 from deepvision.cli.verify import judge_cmd
@@ -24,8 +25,9 @@ app = typer.Typer(
     help=(
         "RLVR toolkit for multimodal math: read, check, describe and export DeepVision-103K "
         "style data; generate verifiable visual problems; verify answers; run inference on "
-        "vLLM or transformers servers and judge the outputs.\n\n"
-        "Start with:  deepvision data stats --out runs/stats   (runs on the embedded sample)"
+        "vLLM or transformers servers; evaluate on the seven reference benchmarks; curate "
+        "verified RL data; train with GSPO on verl or TRL.\n\n"
+        "Start with:  deepvision quickstart   (the whole loop on this machine, offline)"
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -39,12 +41,7 @@ app.command("serve")(serve_cmd)
 app.add_typer(train_app, name="train")
 app.add_typer(curate_app, name="curate")
 app.add_typer(eval_app, name="eval")
-
-# Groups of the later capabilities; each lists its commands once they exist.
-_PLANNED = {
-}
-for _name, _help in _PLANNED.items():
-    app.add_typer(typer.Typer(help=_help, no_args_is_help=True), name=_name)
+app.command("quickstart")(quickstart_cmd)
 
 _state = {"debug": False}
 

@@ -161,7 +161,7 @@ def run_benchmark(
     t_infer = time.monotonic() - t0
     used = ", ".join(f"{k}={v}" for k, v in report.fields.items())
     skipped = f"; {report.skipped} unusable" if report.skipped else ""
-    log.info("%s: %d items from the %s layout (%s)%s", bench.name, report.rows, report.layout,
+    log.info("%s: %d items from the %s layout (%s)%s", bench.name, counter["loaded"], report.layout,
              used or report.path, skipped)  # fmt: skip
     for example in report.skipped_examples:
         log.warning("%s: skipped %s", bench.name, example)
