@@ -243,3 +243,42 @@ def test_knowledge_guided_selection_prefers_rare_knowledge_points(tmp_path):
         "up-common-2": "upper_band_not_selected",
     }
     assert rep.kept == 5 and rep.balanced
+
+
+def test_two_problems_under_one_id_each_get_their_own_answer(tmp_path):
+    """Ids repeat in real data; each problem is asked and judged on its own reply."""
+    ann = {
+        "topic": ["Geometry", "Plane Geometry", "Basic Plane Figures", "Triangle"],
+        "knowledge_points": ["Area of Triangle"],
+        "visual_elements": {"planar_geometry": ["Triangle", "Angles"]},
+    }
+    cases = [
+        (lambda u: ValidityStage(cfg(u), retries=0), v(), v(answers=3), "multiple_answers"),
+        (
+            lambda u: CorrectnessStage(cfg(u), retries=0),
+            label("CONSISTENT"),
+            label("ERR_MISMATCH"),
+            "ERR_MISMATCH",
+        ),
+        (
+            lambda u: AnnotateStage(cfg(u), retries=0, on_unparsed="drop"),
+            json.dumps(ann),
+            json.dumps(dict(ann, knowledge_points=["Triangle Magic"])),
+            "unparsed",
+        ),
+        (lambda u: DifficultyStage(cfg(u), n=8), rollouts(4), rollouts(0), "too_hard"),
+    ]
+    for n, (make, good, bad, why) in enumerate(cases):
+        problems = [
+            problem("1", "[good] Find x.", answer="12", topic=[], knowledge_points=[]),
+            problem("1", "[bad] Find y.", answer="12", topic=[], knowledge_points=[]),
+        ]
+        inp = write(tmp_path / f"in{n}.parquet", problems)
+        out = tmp_path / f"out{n}.parquet"
+        with ScriptedServer({"good": [good], "bad": [bad]}) as s:
+            rep = run_stage(make(s.url), [inp], out, chunk_size=10)
+        assert dict(s.asked) == {"good": 1, "bad": 1}, why
+        assert [p.question for p in iter_problems([out])] == ["[good] Find x."], why
+        drops = read_jsonl(tmp_path / f"out{n}.drops.jsonl")
+        assert [d["reason"] for d in drops] == [why]
+        assert rep.rows_in == 2 and rep.balanced

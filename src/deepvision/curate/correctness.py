@@ -26,6 +26,7 @@ from deepvision.curate.modelcall import (
     ask,
     judge_request,
     parse_json_object,
+    request_key,
 )
 from deepvision.curate.prompts import fill, load_prompt
 from deepvision.curate.stage import ChunkResult, Outcome, Stage
@@ -90,11 +91,14 @@ class CorrectnessStage(Stage):
         }
 
     def process(self, problems: list[Problem], work: Path) -> ChunkResult:
-        reqs = [judge_request(p, self.system, fill(self.user, p)) for p in problems]
+        reqs = [
+            judge_request(p, self.system, fill(self.user, p), request_key(i, p))
+            for i, p in enumerate(problems)
+        ]
         answers, usage = ask(reqs, work, self.model, parse_label, self.retries)
         out = []
-        for p in problems:
-            a = answers[p.id]
+        for i, p in enumerate(problems):
+            a = answers[request_key(i, p)]
             if a.value is None:
                 p.extra[LABEL], p.extra[REASON] = a.kind, a.error
                 drop = a.kind if self.on_unparsed == "drop" else None

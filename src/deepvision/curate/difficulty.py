@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from deepvision.curate.modelcall import ModelConfig, image_sources, sample
+from deepvision.curate.modelcall import ModelConfig, image_sources, request_key, sample
 from deepvision.curate.stage import ChunkResult, Outcome, Stage
 from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT, build_messages
 from deepvision.data.select import parse_range
@@ -79,15 +79,15 @@ class DifficultyStage(Stage):
 
     def process(self, problems: list[Problem], work: Path) -> ChunkResult:
         reqs = [
-            Request(p.id, {}, build_messages(p, self.system_prompt), image_sources(p))
-            for p in problems
+            Request(request_key(i, p), {}, build_messages(p, self.system_prompt), image_sources(p))
+            for i, p in enumerate(problems)
         ]
         texts, errors, usage = sample(
             reqs, work.with_name(work.name + ".rollouts"), self.model, self.n
         )
         items, owners = [], []
         for i, p in enumerate(problems):
-            for t in texts.get(p.id, [])[: self.n]:
+            for t in texts.get(request_key(i, p), [])[: self.n]:
                 items.append(
                     Item(
                         t,
@@ -105,7 +105,7 @@ class DifficultyStage(Stage):
         lo, hi = self.band
         for i, p in enumerate(problems):
             if got[i] < self.n:
-                reason = errors.get(p.id, f"{got[i]} of {self.n} rollouts returned")
+                reason = errors.get(request_key(i, p), f"{got[i]} of {self.n} rollouts returned")
                 out.append(Outcome(p, "model_error", reason, note="model_error"))
                 continue
             p.pass_rate = PassRate(correct[i], self.n)

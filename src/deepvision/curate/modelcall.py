@@ -90,11 +90,18 @@ def image_sources(p: Problem) -> list:
     return [(lambda b=im.bytes or b"": (b, sniff_mime(b))) for im in p.images]
 
 
-def judge_request(p: Problem, system: str, user: str) -> Request:
-    """A request that shows the problem's images first, then `user`."""
+def request_key(i: int, p: Problem) -> str:
+    """The key of the i-th problem of a chunk: ids may repeat within a chunk (two different
+    problems under one id), positions do not; the same chunk gets the same keys on resume."""
+    return f"{i}:{p.id}"
+
+
+def judge_request(p: Problem, system: str, user: str, key: str) -> Request:
+    """A request under `key` (see `request_key`) that shows the problem's images first, then
+    `user`."""
     text = IMAGE_PLACEHOLDER * len(p.images) + ("\n" if p.images else "") + user
     return Request(
-        p.id,
+        key,
         {},
         [{"role": "system", "content": system}, {"role": "user", "content": text}],
         image_sources(p),

@@ -21,6 +21,7 @@ from deepvision.curate.modelcall import (
     ask,
     judge_request,
     parse_json_object,
+    request_key,
 )
 from deepvision.curate.prompts import fill, load_prompt
 from deepvision.curate.rules import KeywordRules
@@ -108,13 +109,18 @@ class ValidityStage(Stage):
         if to_ask:
             assert self.model is not None
             reqs = [
-                judge_request(problems[i], self.system, fill(self.user, problems[i]))
+                judge_request(
+                    problems[i],
+                    self.system,
+                    fill(self.user, problems[i]),
+                    request_key(i, problems[i]),
+                )
                 for i in to_ask
             ]
             answers, usage = ask(reqs, work, self.model, parse_validity, self.retries)
             for i in to_ask:
                 p = problems[i]
-                a = answers[p.id]
+                a = answers[request_key(i, p)]
                 if a.value is None:
                     drop = a.kind if self.on_unparsed == "drop" else None
                     p.extra[VALIDITY] = json.dumps({"status": a.kind, "error": a.error})
