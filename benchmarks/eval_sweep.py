@@ -69,7 +69,7 @@ def ours(files: dict[str, Path], n: int) -> tuple[float, float]:
         bench = get_benchmark(name)
         judge_outputs(path, extract=bench.extract)
         items = collect_items(path, path.with_suffix(".verdicts.jsonl"))
-        accs.append(compute_metrics(bench, items, bench.size, n)["accuracy"])
+        accs.append(compute_metrics(bench, items, n)["accuracy"])
     return time.perf_counter() - t0, sum(accs) / len(accs)
 
 

@@ -258,7 +258,7 @@ def test_wemath_four_dimensional_metrics_by_hand():
         for i, ok in enumerate(parts, start=1):
             items.append(_item(f"{gid}@{steps}steps_{i}", f"{steps}steps_{i}", gid, [ok]))
         items.append(_item(f"{gid}@{steps}steps_multi", f"{steps}steps_multi", gid, [whole]))
-    m = compute_metrics(get_benchmark("wemath"), items, len(items), 1)["wemath_4d"]
+    m = compute_metrics(get_benchmark("wemath"), items, 1)["wemath_4d"]
     assert m["composites"] == 5
     strict, loose = m["strict"], m["loose"]
     assert (strict["IG"], strict["IK"]) == (1 / 5, 1 / 5)
@@ -267,3 +267,77 @@ def test_wemath_four_dimensional_metrics_by_hand():
     assert loose["RM"] == 1 / 3  # 1 / (2 + 1)
     assert strict["score"] == pytest.approx((5 - 0.5 - 2 - 1) / 5)
     assert loose["score"] == pytest.approx((5 - 0.5 - 1 - 1) / 5)
+
+
+def test_split_choice_does_not_depend_on_names_order(tmp_path):
+    def rows(version):
+        return [{"sample_index": version[:4], "problem_index": "1", "problem_version": version,
+                 "question": "", "image": img(RED), "answer": "A", "query_wo": "q",
+                 "question_type": "multi-choice", "metadata": {"subject": "s"},
+                 "query_cot": "q"}]  # fmt: skip
+
+    folder = tmp_path / "mathverse"
+    folder.mkdir()
+    pq.write_table(pa.Table.from_pylist(rows("Text Only")),
+                   folder / "testmini_text_only-00000-of-00001.parquet")  # fmt: skip
+    pq.write_table(pa.Table.from_pylist(rows("Vision Only")),
+                   folder / "testmini-00000-of-00001.parquet")  # fmt: skip
+    items, report = load("mathverse_vision", tmp_path)
+    assert [p.id for p in items] == ["Visi"] and "testmini)" in report.fields["format"]
+
+
+def test_logicvista_repository_layout_data_folder(tmp_path):
+    folder = tmp_path / "LogicVista" / "data"
+    (folder / "images").mkdir(parents=True)
+    (folder / "images" / "1.png").write_bytes(RED)
+    (folder / "dataset.json").write_text(json.dumps(
+        {"v1_4": {"imagename": "1.png", "question": "Which? A..I", "answer": "G",
+                  "skill": "spatial"}}))  # fmt: skip
+    items, report = load("logic_vista", tmp_path)
+    assert [p.id for p in items] == ["v1_4"] and report.skipped == 0
+    assert get_benchmark("logic_vista").extract("The odd one out is (G).", {}) == "G"
+
+
+def test_free_text_fallback_names_only_explicit_choices():
+    bench = get_benchmark("wemath")
+    five = {"options": ["1", "2", "3", "4", "5"]}
+    for reply in ("...from point C, the foot is D. Then angle at B is",  # truncated, points
+                  "A line through E meets the circle",  # article and point names
+                  "I think so."):  # fmt: skip
+        assert bench.extract(reply, five) is None, reply
+    assert bench.extract("The correct option is B. A quick check confirms this.", five) == "B"
+    assert bench.extract("so the choice: D", five) == "D"
+    mmmu = get_benchmark("mmmu")
+    assert mmmu.extract("so the rate is 100 percent", {"options": ["10", "100", "1000"]}) == "B"
+
+
+def test_wemath_options_with_inner_letters_and_missing_parts_count_wrong(tmp_path):
+    folder = tmp_path / "wemath"
+    (folder / "images").mkdir(parents=True)
+    (folder / "images" / "1.png").write_bytes(RED)
+    row = {"ID": "1", "knowledge concept": "Angles", "question": "Which angle?",
+           "option": "A. angle B: 30°; B. 40°", "answer": "A", "image_path": "1.png",
+           "key": "2steps_1"}  # fmt: skip
+    (folder / "testmini.json").write_text(json.dumps([row]))
+    (p,), _ = load("wemath", tmp_path)
+    assert p.options == ["angle B: 30°", "40°"]
+    assert p.question.endswith("Which angle?\nA. angle B: 30°\nB. 40°")
+    # One 2-step group whose second part was never answered: the part counts as wrong.
+    loaded = [{"id": f"1@2steps_{k}", "categories": {}, "bench": {"ID": "1", "key": f"2steps_{k}"}}
+              for k in ("1", "2", "multi")]  # fmt: skip
+    answered = [_item("1@2steps_1", "2steps_1", "1", [True]),
+                _item("1@2steps_multi", "2steps_multi", "1", [True])]  # fmt: skip
+    m = compute_metrics(get_benchmark("wemath"), answered, 1, loaded=loaded)
+    assert m["missing"] == 1 and m["items"] == 2 and m["accuracy"] == pytest.approx(2 / 3)
+    w = m["wemath_4d"]
+    assert w["composites"] == 1 and w["strict"]["RM"] == 1.0 and w["counts"]["CM_loose"] == 1
+
+
+def test_majority_vote_meets_equal_answers_in_any_form():
+    rows = [("1/2", True), ("0.5", True), ("\\frac{1}{2}", True), ("3", False), ("3", False),
+            ("4", False)]  # fmt: skip
+    item = _item("x", "", "", [c for _, c in rows])
+    for s, (ans, _) in zip(item["samples"], rows, strict=True):
+        s["extracted"] = ans
+    m = compute_metrics(get_benchmark("mathvision"), [item], len(rows))
+    assert m["maj_at_n"] == 1.0  # three forms of 1/2 outvote two 3s

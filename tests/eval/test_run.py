@@ -48,8 +48,8 @@ def make_script(items):
         finish = "length" if i % 7 == 0 and sample == 1 else "stop"
         if what == "right":
             return f"Reading the figure, the result follows. \\boxed{{{p.answer}}}", finish
-        if what == "wrong":
-            return "After some work: \\boxed{-98765}", finish
+        if what == "wrong":  # markup a model may write must not break the report page
+            return "After <!--<script> & </script> work: \\boxed{-98765}", finish
         return "I am not sure.", finish
 
     return script
@@ -260,3 +260,14 @@ def test_llm_judge_overrides_rule_negatives_and_an_unreachable_judge_is_loud(
     b2 = json.loads((out2 / "results.json").read_text())["benchmarks"]["synth"]
     assert b2["unjudged"] == samples - want["unparsed"] - round(want["acc"] * samples)
     assert b2["accuracy"] == pytest.approx(want["acc"])
+
+
+def test_a_benchmark_with_no_usable_item_is_an_error_not_zero_percent(tmp_path, server):
+    (tmp_path / "m3cot.jsonl").write_text(
+        json.dumps({"id": 1, "question": "q", "image": "gone.png", "answer": "A"}) + "\n"
+    )
+    rc = run_cli("--quiet", "eval", "run", "--benchmarks", "m3cot", "--data-dir", str(tmp_path),
+                 "--endpoint", server.url, "--model", "m",
+                 "--out", str(tmp_path / "run"))  # fmt: skip
+    assert rc == 1
+    assert not (tmp_path / "run" / "results.json").exists()

@@ -40,6 +40,7 @@ ANSWER_FIELDS = ("gdt", "ground_truth", "answer")
 ID_FIELDS = ("id", "ID", "pid", "sample_index", "index", "question_id")
 OPTION_FIELDS = ("options", "choices", "option")
 _LETTERED = re.compile(r"(?:^|\n|\s)\(?([A-J])[.):：]\s*")
+_MARKER = re.compile(r"<image\s*\d+>")
 
 
 @dataclass
@@ -111,15 +112,21 @@ def parse_options(raw: Any) -> list[str] | None:
                 val = None
             if isinstance(val, list):
                 return [str(v) for v in val] or None
+        pieces = [x.strip() for x in re.split(r"[;；]\s*(?=\(?[A-J][.):：])", s)]
+        heads = [re.match(r"\(?([A-J])[.):：]\s*", x) for x in pieces]
+        if len(pieces) > 1 and all(heads):
+            letters = [m.group(1) for m in heads if m]
+            if letters == [chr(65 + i) for i in range(len(letters))]:
+                return [x[m.end() :].strip() for x, m in zip(pieces, heads, strict=True) if m]
         marks = list(_LETTERED.finditer(s))
         letters = [m.group(1) for m in marks]
-        if letters and letters == [chr(65 + i) for i in range(len(letters))]:
+        if len(letters) > 1 and letters == [chr(65 + i) for i in range(len(letters))]:
             parts = []
             for i, m in enumerate(marks):
                 end = marks[i + 1].start() if i + 1 < len(marks) else len(s)
                 parts.append(s[m.end() : end].strip().rstrip(";；,").strip())
             return parts
-        return [s]
+        return None  # not lettered options: the caller keeps the text as it is
     if isinstance(raw, list | tuple):
         return [str(v) for v in raw] or None
     return None
@@ -200,6 +207,8 @@ class Benchmark:
     def _resolver(self, path: Path) -> ImageResolver:
         base = path.parent if path.is_file() else path
         roots = [base, base / self.name, base / "images", base.parent / self.name]
+        # official repos keep JSON and images together in a sub-folder (LogicVista: data/)
+        roots += [d for j in base.glob("*/*.json") for d in (j.parent, j.parent / "images")]
         zips = [base / f"{self.name}.zip", base.parent / f"{self.name}.zip"]
         return ImageResolver(roots, zips)
 
@@ -242,8 +251,13 @@ class Benchmark:
                 report.fields[role] = name
         text = _user_text(obj[used["prompt"]])
         refs = obj.get(used["images"]) if used["images"] else []
-        refs = refs if isinstance(refs, list) else [refs]
-        images = [resolve(r) for r in refs if r]
+        refs = [r for r in (refs if isinstance(refs, list) else [refs]) if r]
+        if IMAGE_PLACEHOLDER not in text and _MARKER.search(text):  # MMMU's `<image k>`
+            from deepvision.eval.benchmarks._choice import resolve_markers
+
+            text, images = resolve_markers(text, dict(enumerate(refs, start=1)), resolve)
+        else:
+            images = [resolve(r) for r in refs]
         n = text.count(IMAGE_PLACEHOLDER)
         if n == 0:
             text = IMAGE_PLACEHOLDER * len(images) + ("\n" if images else "") + text
@@ -281,7 +295,11 @@ class Benchmark:
             yield from self._json_rows(path, report)
             return
         if (path / "dataset_dict.json").exists():
-            split = self._pick_split([d.name for d in path.iterdir() if d.is_dir()], path)
+            try:
+                names = json.loads((path / "dataset_dict.json").read_text())["splits"]
+            except (OSError, ValueError, KeyError):
+                names = [d.name for d in path.iterdir() if d.is_dir()]
+            split = self._pick_split(list(names), path)
             path = path / split
         if (path / "state.json").exists():
             report.fields["format"] = "datasets save_to_disk"
@@ -306,9 +324,13 @@ class Benchmark:
                 yield from self._json_rows(f, report)
 
     def _pick_split(self, names: list[str], where: Path) -> str:
-        for s in self.splits:
+        names = sorted(names)
+        for s in self.splits:  # exact names first, in the benchmark's order of preference
+            if s in names:
+                return s
+        for s in self.splits:  # then shard-style names (`test-00000-of-00001`)
             for n in names:
-                if n == s or n.startswith(s):
+                if n.startswith(f"{s}-") or n.startswith(f"{s}_0"):
                     return n
         if len(names) == 1:
             return names[0]

@@ -19,6 +19,7 @@ from typing import Any
 from deepvision.eval.benchmark import Benchmark
 from deepvision.records import Completion
 from deepvision.verify.judge import pass_at_k
+from deepvision.verify.normalize import vote_key
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -35,9 +36,7 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _vote_key(answer: str | None) -> str | None:
-    if answer is None:
-        return None
-    return "".join(answer.split()).lower().strip(".$") or None
+    return None if answer is None else vote_key(answer)
 
 
 def collect_items(responses: Path, verdicts: Path) -> list[dict[str, Any]]:
@@ -95,15 +94,27 @@ def ks_for(n: int) -> list[int]:
 
 
 def compute_metrics(
-    bench: Benchmark, items: list[dict[str, Any]], expected: int, n: int
+    bench: Benchmark,
+    items: list[dict[str, Any]],
+    n: int,
+    *,
+    loaded: list[dict[str, Any]] | None = None,
+    skipped: int = 0,
 ) -> dict[str, Any]:
-    """The metrics of one benchmark; `expected` items were loaded, `n` samples asked each."""
-    missing = max(0, expected - len(items))
-    total = len(items) + missing
+    """The metrics of one benchmark, `n` samples asked per item. `loaded` lists every item of
+    the evaluation set (id, categories, bench fields): the ones without an answer count as
+    wrong everywhere (accuracy, breakdowns, WeMath's groups); so do `skipped` records the
+    loader could not use. Answers to items not in `loaded` are ignored."""
+    if loaded is not None:
+        answered = {it["id"]: it for it in items}
+        items = [answered.get(x["id"]) or {**x, "tokens": None, "samples": []} for x in loaded]
+    missing = sum(1 for it in items if not it["samples"]) + skipped
+    items_answered = [it for it in items if it["samples"]]
+    total = len(items_answered) + missing
     means, passes, maj = [], defaultdict(float), 0
     tokens: list[float] = []
     samples = truncated = unparsed = unjudged = judged_llm = rule_right = 0
-    for it in items:
+    for it in items_answered:
         rows = it["samples"]
         c = sum(r["correct"] for r in rows)
         means.append(c / len(rows) if rows else 0.0)
@@ -124,9 +135,10 @@ def compute_metrics(
     half = 1.96 * sd / math.sqrt(total) if total else 0.0
     out: dict[str, Any] = {
         "title": bench.title,
-        "items": len(items),
-        "expected": expected,
+        "items": len(items_answered),
+        "expected": len(items) + skipped,
         "missing": missing,
+        "skipped_records": skipped,
         "n": n,
         "samples": samples,
         "accuracy": acc,
@@ -139,6 +151,7 @@ def compute_metrics(
         "unparsed": unparsed,
         "unjudged": unjudged,
         "rule_accuracy": rule_right / (samples + missing * n) if samples + missing else 0.0,
+        "tokens_note": "per sample: each item's completion tokens / n; median over samples",
         "overturned_by_judge": judged_llm,
         "breakdowns": breakdowns(bench, items),
     }

@@ -96,7 +96,11 @@ def markdown_report(results: dict[str, Any]) -> str:
         out.append(
             f"Data: {load.get('layout', '?')} layout, `{load.get('path', '?')}`"
             + (f", fields {json.dumps(load.get('fields'))}" if load.get("fields") else "")
-            + (f"; {load['skipped']} record(s) skipped" if load.get("skipped") else "")
+            + (
+                f"; **{load['skipped']} record(s) unusable, counted as wrong**"
+                if load.get("skipped")
+                else ""
+            )
             + "."
         )
         if b.get("overturned_by_judge"):
@@ -302,7 +306,14 @@ def html_report(
         "<th>gold</th><th>extracted</th><th>verdict</th><th>response</th></tr></thead>"
         "<tbody></tbody></table>",
     ]
-    payload = json.dumps(errors, ensure_ascii=False).replace("</", "<\\/")
+    # Inside <script>, only `<` can end or confuse the block (`</script>`, `<!--`): escape it
+    # (and `>` and `&`) as JSON unicode escapes, which JSON.parse reads back unchanged.
+    payload = (
+        json.dumps(errors, ensure_ascii=False)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>DeepVision evaluation: {html.escape(run['name'])}</title>"
@@ -355,9 +366,12 @@ def compare_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
         if r is base:
             continue
         deltas = []
+        common = [b for b in names if b in r["benchmarks"] and b in base["benchmarks"]]
         for b in [*names, None]:
-            x = r["benchmarks"].get(b) if b else r.get("average")
-            y = base["benchmarks"].get(b) if b else base.get("average")
+            if b is None:  # the average delta is over the benchmarks both runs have
+                x, y = average_of(r, common), average_of(base, common)
+            else:
+                x, y = r["benchmarks"].get(b), base["benchmarks"].get(b)
             if not x or not y:
                 deltas.append("-")
                 continue
@@ -369,6 +383,17 @@ def compare_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
             deltas.append(f"{100 * (x['accuracy'] - y['accuracy']):+.2f} / {dt}")
         rows.append([f"  delta vs {base['run']['name']}", *deltas])
     return head, rows
+
+
+def average_of(run: dict[str, Any], names: list[str]) -> dict[str, Any] | None:
+    if not names:
+        return None
+    bs = [run["benchmarks"][b] for b in names]
+    toks = [b["mean_tokens"] for b in bs if b.get("mean_tokens") is not None]
+    return {
+        "accuracy": sum(b["accuracy"] for b in bs) / len(bs),
+        "mean_tokens": sum(toks) / len(toks) if len(toks) == len(bs) else None,
+    }
 
 
 def compare_markdown(runs: list[dict[str, Any]]) -> str:

@@ -37,7 +37,7 @@ from deepvision.verify.judge import judge_outputs
 log = logging.getLogger(__name__)
 
 # Settings that change the numbers: a re-run into the same folder must keep them.
-_PINNED = ("model", "n", "sampling", "max_tokens", "system_prompt", "limit")
+_PINNED = ("model", "n", "sampling", "max_tokens", "system_prompt", "limit", "data_dir", "judge")
 
 
 class EvalError(DeepVisionError):
@@ -73,7 +73,12 @@ class EvalConfig:
     judge: JudgeConfig | None = None
 
     def pinned(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in _PINNED}
+        out = {k: getattr(self, k) for k in _PINNED}
+        out["data_dir"] = str(self.data_dir) if self.data_dir else None
+        out["judge"] = (
+            self.judge.model if self.judge else None
+        )  # verdicts already written keep theirs
+        return out
 
 
 def _bytes_source(data: bytes):
@@ -94,12 +99,15 @@ def item_fields(p: Problem) -> dict[str, Any]:
 
 
 def requests_for(
-    problems: Iterator[Problem], system_prompt: str, limit: int | None, counter: dict[str, int]
+    problems: Iterator[Problem], system_prompt: str, limit: int | None, loaded: list[dict]
 ) -> Iterator[Request]:
+    """Requests built just before dispatch; `loaded` collects what each item is (id,
+    categories, bench fields), so metrics cover every item, answered or not."""
     for i, p in enumerate(problems):
         if limit is not None and i >= limit:
             return
-        counter["loaded"] += 1
+        fields = item_fields(p)
+        loaded.append({"id": p.id, "categories": fields["categories"], "bench": fields["bench"]})
         msgs = build_messages(p, system_prompt)
         yield Request(
             p.id, item_fields(p), msgs, [_bytes_source(im.bytes or b"") for im in p.images]
@@ -141,7 +149,7 @@ def run_benchmark(
     folder.mkdir(parents=True, exist_ok=True)
     responses = folder / "responses.jsonl"
     report = LoadReport()
-    counter = {"loaded": 0}
+    loaded: list[dict[str, Any]] = []
     infer_cfg = InferConfig(
         endpoints=cfg.endpoints,
         model=cfg.model,
@@ -154,17 +162,26 @@ def run_benchmark(
         api_key=cfg.api_key,
     )
     problems = bench.load(cfg.data_dir, report)
-    reqs = requests_for(problems, cfg.system_prompt, cfg.limit, counter)
+    reqs = requests_for(problems, cfg.system_prompt, cfg.limit, loaded)
     t0 = time.monotonic()
     tick = (lambda k: progress(f"{bench.name}: infer", k)) if progress else None
     inf = asyncio.run(infer(reqs, responses, infer_cfg, progress=tick))
     t_infer = time.monotonic() - t0
     used = ", ".join(f"{k}={v}" for k, v in report.fields.items())
     skipped = f"; {report.skipped} unusable" if report.skipped else ""
-    log.info("%s: %d items from the %s layout (%s)%s", bench.name, counter["loaded"], report.layout,
+    log.info("%s: %d items from the %s layout (%s)%s", bench.name, len(loaded), report.layout,
              used or report.path, skipped)  # fmt: skip
     for example in report.skipped_examples:
         log.warning("%s: skipped %s", bench.name, example)
+    if not loaded:
+        raise EvalError(
+            f"{bench.name}: no usable item in {report.path or cfg.data_dir}"
+            + (f" ({report.skipped} record(s) unusable: {report.skipped_examples[0]})"
+               if report.skipped else "")
+        )  # fmt: skip
+    if cfg.limit is None and len(loaded) + report.skipped != bench.size and bench.name != "synth":
+        log.warning("%s: %d records, the reference evaluation has %d: is this the right split?",
+                    bench.name, len(loaded) + report.skipped, bench.size)  # fmt: skip
     ask = None
     if cfg.judge:
         j = cfg.judge
@@ -180,7 +197,7 @@ def run_benchmark(
         extract=bench.extract,
     )
     items = collect_items(responses, folder / "responses.verdicts.jsonl")
-    metrics = compute_metrics(bench, items, counter["loaded"], cfg.n)
+    metrics = compute_metrics(bench, items, cfg.n, loaded=loaded, skipped=report.skipped)
     metrics["load"] = asdict(report)
     metrics["inference"] = {
         "done": inf.done,
@@ -234,10 +251,17 @@ def run_eval(
 
 
 def average(benchmarks: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Unweighted mean over benchmarks (as the reference table averages)."""
-    accs = [b["accuracy"] for b in benchmarks.values()]
-    toks = [b["mean_tokens"] for b in benchmarks.values() if b.get("mean_tokens") is not None]
+    """Unweighted mean over the reference benchmarks of the run (as the reference table
+    averages); over all of them when the run has none of the seven (e.g. `synth` alone)."""
+    from deepvision.eval.registry import REFERENCE_SUITE
+
+    names = [k for k in benchmarks if k in REFERENCE_SUITE] or list(benchmarks)
+    accs = [benchmarks[k]["accuracy"] for k in names]
+    toks = [
+        benchmarks[k]["mean_tokens"] for k in names if benchmarks[k].get("mean_tokens") is not None
+    ]
     return {
         "accuracy": sum(accs) / len(accs) if accs else 0.0,
         "mean_tokens": sum(toks) / len(toks) if toks else None,
+        "over": names,
     }

@@ -128,22 +128,31 @@ def answer_after_last_marker(text: str | None) -> str | None:
 
 def extract_choice(text: str | None, options: Sequence[str]) -> str | None:
     """A multiple-choice letter named in free text, for responses with no box and no answer
-    line (MMMU's and M3CoT's parsing, without their random guess): the last `(X)` or stand-alone
-    option letter, else the option whose text occurs last; None when nothing is named."""
+    line (MMMU's and M3CoT's parsing, without their random guess). Only explicit mentions
+    count: `(B)`, `option B` / `choice B`, `answer is B`, or a line that is just `B` / `B.` /
+    `B) text`; else the option whose text is quoted last (longest first, on word
+    boundaries). None when nothing is named: a point `B` or the article `A` is not a choice."""
     if not text or not options:
         return None
     body = strip_thinking(text.replace("\x00", ""))[-4000:]
     letters = "".join(chr(65 + i) for i in range(min(len(options), 26)))
-    best: tuple[int, str] | None = None
-    for pattern in (rf"\(([{letters}])\)", rf"(?<![A-Za-z])([{letters}])(?:[.):,]|\s|$)"):
-        for m in re.finditer(pattern, body):
-            best = (m.start(), m.group(1))
-        if best:
-            return best[1]
+    found: list[tuple[int, str]] = []
+    for pattern in (
+        rf"\(([{letters}])\)",
+        rf"(?i:\b(?:option|choice|answer)\s*(?:is\s*)?[:：]?\s*)([{letters}])\b",
+        rf"(?m)^\s*\**([{letters}])\**\s*(?:[.):]|$)",
+    ):
+        found += [(m.start(1), m.group(1)) for m in re.finditer(pattern, body)]
+    if found:
+        return max(found)[1]
     low = body.lower()
+    best: tuple[int, int, str] | None = None
     for i, opt in enumerate(options):
         o = str(opt).strip().lower()
-        pos = low.rfind(o) if len(o) > 1 else -1
-        if pos >= 0 and (best is None or pos > best[0]):
-            best = (pos, letters[i])
-    return best[1] if best else None
+        if len(o) < 2:
+            continue
+        for m in re.finditer(rf"(?<!\w){re.escape(o)}(?!\w)", low):
+            cand = (m.start(), len(o), letters[i])
+            if best is None or cand[:2] > best[:2]:
+                best = cand
+    return best[2] if best else None

@@ -282,3 +282,16 @@ def text_key(s: str) -> str:
     t = clean(s).lower()
     t = re.sub(r"\\[a-z]+\s*", "", t)
     return re.sub(r"[\s.,;:!?'\"`{}()\[\]-]", "", t)
+
+
+def vote_key(answer: str) -> str:
+    """A key under which equal answers meet for majority voting: a set of option letters,
+    a number's exact value (`0.5`, `1/2`, `\\frac{1}{2}` alike), else the cleaned text."""
+    s = strip_assignment(clean(answer))
+    letters = letters_of(s, strict=True)
+    if letters:
+        return "letters:" + "".join(sorted(letters))
+    num = to_number(s)
+    if num is not None:
+        return f"number:{num.value}{'%' if num.percent else ''}"
+    return "text:" + "".join(s.split()).lower()

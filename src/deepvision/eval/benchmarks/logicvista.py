@@ -15,7 +15,7 @@ class LogicVista(Benchmark):
     title = "LogicVista"
     size = 448
     aliases = ("logicvista", "LogicVista")
-    choice_letters = "ABCDE"
+    choice_letters = "ABCDEFGHI"  # answers go up to I
     category_keys = ("skill",)
     reference = "Yijia-Xiao/LogicVista (data/dataset.json)"
 

@@ -59,6 +59,8 @@ class WeMath(Benchmark):
     def from_official(self, raw: dict[str, Any], resolve) -> Problem:
         options = parse_options(raw.get("option"))
         text = with_options(str(raw["question"]).strip(), options)
+        if options is None and str(raw.get("option") or "").strip():
+            text = f"{text}\n{str(raw['option']).strip()}"
         images = [resolve(raw["image_path"])] if raw.get("image_path") else []
         return problem(self, f"{raw['ID']}@{raw['key']}", text, images, raw["answer"], options,
                        raw)  # fmt: skip
