@@ -8,6 +8,7 @@ import json
 from helpers import problem, read_jsonl, write
 from scripted import ScriptedServer
 
+from deepvision.curate.pipeline import PipelineConfig, run_pipeline
 from deepvision.data.reader import iter_problems
 
 VALID = '{"answers": 1, "image_required": true, "checkable": true}'
@@ -98,3 +99,26 @@ stages:
     assert "prompt tokens" in md
     for png in funnel["pngs"].values():
         assert (tmp_path / "work" / png.split("/")[-1]).stat().st_size > 1000
+
+
+def test_pipeline_reruns_a_finished_stage_whose_keyword_file_changed(tmp_path):
+    write(
+        tmp_path / "in.parquet",
+        [problem("a", "Prove that x = 1."), problem("b", "Find x."), problem("c", "Find y.")],
+    )
+    (tmp_path / "p.yaml").write_text(
+        "input: in.parquet\nworkdir: w\nstages:\n"
+        "  - {stage: validity, rules_only: true, keywords: kw.yaml}\n  - dedup\n"
+    )
+    kw = tmp_path / "kw.yaml"
+    kw.write_text("proof: [prove]\n")
+    first = run_pipeline(PipelineConfig.load(tmp_path / "p.yaml"))
+    assert first["stages"][0]["dropped"] == {"keyword:proof": 1}
+    same = run_pipeline(PipelineConfig.load(tmp_path / "p.yaml"))
+    assert [s["extra"].get("skipped") for s in same["stages"]] == ["done in an earlier run"] * 2
+    kw.write_text("find: [find x]\n")
+    second = run_pipeline(PipelineConfig.load(tmp_path / "p.yaml"))
+    assert second["stages"][0]["dropped"] == {"keyword:find": 1}
+    assert all("skipped" not in s["extra"] for s in second["stages"])
+    out = {p.id for p in iter_problems([tmp_path / "w" / "02-dedup.parquet"])}
+    assert out == {"a", "c"}

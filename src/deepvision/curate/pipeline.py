@@ -19,8 +19,10 @@ visual-element distributions before and after; markdown + PNG).
       - {stage: correctness, model: judge}
       - {stage: annotate, model: judge}
 
-A stage whose output and report exist is done and skipped; the stage in progress resumes
-from its work folder; `overwrite` starts every stage over."""
+A stage whose output and report exist is skipped while its settings and inputs (paths, sizes,
+modification times, the keyword file's content) are those its report records; otherwise it
+runs again, and so do the stages after it. The stage in progress resumes from its work
+folder; `overwrite` starts every stage over."""
 
 from __future__ import annotations
 
@@ -34,7 +36,14 @@ from typing import Any
 import yaml
 
 from deepvision.curate.modelcall import ModelConfig
-from deepvision.curate.stage import DEFAULT_CHUNK_SIZE, Stage, StageReport, run_stage, side_paths
+from deepvision.curate.stage import (
+    DEFAULT_CHUNK_SIZE,
+    Stage,
+    StageReport,
+    run_stage,
+    side_paths,
+    stage_meta,
+)
 from deepvision.errors import UsageError
 from deepvision.records import Problem
 
@@ -168,11 +177,17 @@ def run_pipeline(
     for k, spec in enumerate(cfg.stages, start=1):
         out = cfg.workdir / f"{k:02d}-{spec['stage']}.parquet"
         rep_path = side_paths(out)["report"]
+        stage = build_stage(spec, cfg.models, references)
+        done = None
         if out.exists() and rep_path.exists() and not overwrite:
-            rep = StageReport.from_dict(json.loads(rep_path.read_text()))
+            done = StageReport.from_dict(json.loads(rep_path.read_text()))
+            # a finished stage counts only for the same settings on the same inputs
+            if done.meta != stage_meta(stage, current):
+                done = None
+        if done is not None:
+            rep = done
             rep.extra["skipped"] = "done in an earlier run"
         else:
-            stage = build_stage(spec, cfg.models, references)
             rep = run_stage(
                 stage,
                 current,

@@ -104,6 +104,7 @@ class StageReport:
     resumed_chunks: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)  # what was run on what (see stage_meta)
 
     @property
     def balanced(self) -> bool:
@@ -128,6 +129,7 @@ class StageReport:
             resumed_chunks=d.get("resumed_chunks", 0),
             extra=d.get("extra") or {},
             outputs=d.get("outputs") or {},
+            meta=d.get("meta") or {},
         )
 
 
@@ -267,6 +269,28 @@ def _add(report: StageReport, done: dict[str, Any]) -> None:
     report.usage.update(done["usage"])
 
 
+def _stamp(path: Path) -> list:
+    """Size and modification time of an input (of every file under it, for a folder)."""
+    if path.is_dir():
+        return [[str(f.relative_to(path)), *_stamp(f)] for f in sorted(path.rglob("*"))]
+    if not path.exists():
+        return []
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def stage_meta(stage: Stage, inputs: list[Path]) -> dict[str, Any]:
+    """What decides a stage's result: its settings and its inputs (paths, sizes, times).
+    Kept in the work folder (resume check) and in the report (`curate run` skips a finished
+    stage only while this is unchanged)."""
+    return {
+        "stage": stage.name,
+        "config": json.loads(json.dumps(stage.config(), default=str)),
+        "inputs": [str(Path(p).resolve()) for p in inputs],
+        "input_stamps": [_stamp(Path(p)) for p in inputs],
+    }
+
+
 def prepare(
     stage: Stage,
     inputs: list[Path],
@@ -284,13 +308,7 @@ def prepare(
     out.parent.mkdir(parents=True, exist_ok=True)
     sources = open_sources(inputs)
     schema = output_schema(common_schema(sources), stage.columns)
-    meta = {
-        "stage": stage.name,
-        "config": json.loads(json.dumps(stage.config(), default=str)),
-        "inputs": [str(Path(p).resolve()) for p in inputs],
-        "chunk_size": chunk_size,
-        "engine": engine,
-    }
+    meta = {**stage_meta(stage, inputs), "chunk_size": chunk_size, "engine": engine}
     work = _Work(paths["work"], meta, fresh=overwrite)
     return work, sources, schema
 
@@ -311,7 +329,7 @@ def run_stage(
     inputs = [Path(p) for p in inputs]
     out = Path(out)
     work, sources, schema = prepare(stage, inputs, out, overwrite, chunk_size, engine)
-    report = StageReport(stage.name)
+    report = StageReport(stage.name, meta=stage_meta(stage, inputs))
     if engine == "ray":
         from deepvision.curate.ray_engine import process_with_ray
 

@@ -8,6 +8,7 @@ Drop reasons: `keyword:<category>` (detail: the matched text), `multiple_answers
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,10 @@ class ValidityStage(Stage):
         self.model = model
         self.keywords_path = str(keywords) if keywords else None
         self.rules = KeywordRules.load(keywords)
+        # the file's content, not only its name, decides whether an earlier run still counts
+        self.keywords_sha256 = (
+            hashlib.sha256(Path(keywords).read_bytes()).hexdigest() if keywords else None
+        )
         self.rules_only = rules_only
         self.system = load_prompt("validity", prompt)
         self.user = load_prompt("validity_user", user_prompt)
@@ -87,6 +92,7 @@ class ValidityStage(Stage):
         return {
             "model": self.model.public() if self.model else None,
             "keywords": self.keywords_path,
+            "keywords_sha256": self.keywords_sha256,
             "rules_only": self.rules_only,
             "system": self.system,
             "user": self.user,
