@@ -53,3 +53,20 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def drops_by_id(path: Path) -> dict[str, str]:
     return {d["id"]: d["reason"] for d in read_jsonl(path)}
+
+
+def hashed_figure(flip: int = 0) -> bytes:
+    """A 9x8 grey PNG whose dHash is a fixed pattern XOR `flip` (bit 63 - k = row k // 8,
+    column k % 8), so tests can place images at exact Hamming distances."""
+    base = 0x5A3C_96E1_0FF0_33CC
+    h = base ^ flip
+    im = Image.new("L", (9, 8))
+    for r in range(8):
+        v = 128
+        im.putpixel((0, r), v)
+        for c in range(8):
+            v += 10 if (h >> (63 - (r * 8 + c))) & 1 else -10
+            im.putpixel((c + 1, r), v)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()

@@ -6,7 +6,7 @@ import copy
 import json
 
 import pytest
-from helpers import drops_by_id, figure, problem, read_jsonl, write
+from helpers import drops_by_id, figure, hashed_figure, problem, read_jsonl, write
 
 from deepvision.curate import DecontamStage, DedupStage, ValidityStage, run_stage
 from deepvision.data.reader import iter_problems
@@ -158,3 +158,20 @@ def test_unreadable_rows_are_dropped_with_their_place(tmp_path):
     assert rep.rows_in == 2 and rep.kept == 1 and rep.dropped == {"unreadable_row": 1}
     (drop,) = read_jsonl(tmp_path / "o.drops.jsonl")
     assert drop["row"] == 2 and "not JSON" in drop["detail"]
+
+
+def test_decontam_finds_images_at_any_allowed_distance(tmp_path):
+    from deepvision.curate.hashing import dhash
+
+    one_bit_per_row = sum(1 << (8 * r) for r in range(8))  # distance 8, every 8-bit band differs
+    assert (dhash(hashed_figure()) ^ dhash(hashed_figure(one_bit_per_row))).bit_count() == 8
+    ref = problem("ref", "Which shape comes next?", images=[ProblemImage(hashed_figure(), None)])
+    near = ProblemImage(hashed_figure(one_bit_per_row), None)
+    inp = write(tmp_path / "in.parquet", [problem("near", "Count the dots.", images=[near])])
+    out = tmp_path / "clean.parquet"
+    run_stage(DecontamStage([("bench", ref)], image_distance=10), [inp], out)
+    assert ids(out) == []
+    assert drops_by_id(tmp_path / "clean.drops.jsonl") == {"near": "contaminated:bench"}
+    strict = tmp_path / "strict.parquet"
+    run_stage(DecontamStage([("bench", ref)], image_distance=7), [inp], strict)
+    assert ids(strict) == ["near"]

@@ -75,8 +75,10 @@ class DecontamStage(Stage):
 
     def _band_index(self) -> dict[tuple[int, int], list[int]]:
         d = self.image_distance
-        nb = min(d + 1, 8)
-        self._nb, self._width = nb, 64 // nb
+        # Pigeonhole: hashes within distance d <= 7 agree on one of d + 1 bands; a larger d
+        # puts every reference in one bucket (compared with each image).
+        nb = d + 1 if d <= 7 else 1
+        self._nb, self._width = nb, 64 // nb if d <= 7 else 0
         bands: dict[tuple[int, int], list[int]] = defaultdict(list)
         mask = (1 << self._width) - 1
         for j, (h, _) in enumerate(self.image_hashes):
