@@ -175,3 +175,31 @@ def test_decontam_finds_images_at_any_allowed_distance(tmp_path):
     strict = tmp_path / "strict.parquet"
     run_stage(DecontamStage([("bench", ref)], image_distance=7), [inp], strict)
     assert ids(strict) == ["near"]
+
+
+def test_dedup_does_not_chain_questions_across_pairs(tmp_path):
+    from deepvision.curate.hashing import jaccard_estimate, minhash
+
+    lead = "Consider the diagram carefully. A circle of radius 7 is inscribed in a "
+    a = problem("A", lead + "square; find the shaded area to two decimals.", seed=1)
+    b = problem("B", lead + "square; find the shaded area to one decimal place now.", seed=2)
+    c = problem(
+        "C", lead + "hexagon; find the shaded region area to one decimal place now.", seed=1
+    )
+    sim = {
+        (x.id, y.id): jaccard_estimate(minhash(x.question), minhash(y.question))
+        for x, y in [(a, b), (b, c), (a, c)]
+    }
+    assert sim[("A", "B")] >= 0.6 and sim[("B", "C")] >= 0.6 and sim[("A", "C")] < 0.6
+    inp = write(tmp_path / "in.parquet", [a, b, c])
+    out = tmp_path / "o.parquet"
+    rep = run_stage(DedupStage(text_threshold=0.6, workers=1), [inp], out)
+    # A and C share a figure but not the question; A-B and B-C share the question, not the figure
+    assert ids(out) == ["A", "B", "C"] and rep.dropped == {}
+    # the same pair rule still joins a true near duplicate of C to C
+    c2 = copy.deepcopy(c)
+    c2.id, c2.question = "C2", c.question.replace("now.", "now?")
+    inp2 = write(tmp_path / "in2.parquet", [a, b, c, c2])
+    run_stage(DedupStage(text_threshold=0.6, workers=1), [inp2], tmp_path / "o2.parquet")
+    assert ids(tmp_path / "o2.parquet") == ["A", "B", "C"]
+    assert drops_by_id(tmp_path / "o2.drops.jsonl") == {"C2": "duplicate"}

@@ -5,7 +5,9 @@ Jaccard similarity of character 5-gram sets >= `text_threshold`; equal normalize
 exact) and their images match one to one (dHash Hamming distance <= `image_distance`; equal
 bytes is exact). A question alone is not enough: "Find x." with another figure is another
 problem. The exact part is the key of `deepvision data dedup` (`content_hash`: normalized
-question + image bytes), so both commands agree on exact duplicates.
+question + image bytes), so both commands agree on exact duplicates. Both tests hold for each
+joined pair itself (questions are not chained: A~B and B~C with A's image on C does not join
+A and C); a group is the rows connected by such pairs.
 
 Memory holds compact signatures only (512 bytes of MinHash per distinct question, 8 bytes per
 image), never images: the chunks are hashed in worker processes and the groups are found on
@@ -20,7 +22,7 @@ import hashlib
 import json
 import os
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -126,7 +128,7 @@ class DedupStage(Stage):
             row_images.append([(h, b) for h, b in hashes])
             row_exact.append(exact)
         n = len(ids)
-        text_groups = self._text_clusters(sigs)
+        text_groups, text_pairs = self._text_clusters(sigs)
         uf = _UnionFind(n)
         # Exact duplicates first (same key as `data dedup`).
         first_exact: dict[str, int] = {}
@@ -134,13 +136,20 @@ class DedupStage(Stage):
             j = first_exact.setdefault(key, i)
             if j != i:
                 uf.union(j, i)
-        # Near duplicates: rows whose questions are in one text cluster, images compared.
+        # Near duplicates: candidate rows share a text cluster (transitive, so only a place to
+        # look); two rows join only when their own questions pass the threshold and their own
+        # images match, so A~B and B~C never make A a duplicate of C by themselves.
         by_cluster: dict[int, list[int]] = defaultdict(list)
         for i, t in enumerate(row_text):
             by_cluster[text_groups.find(t)].append(i)
+
+        def text_ok(a: int, b: int) -> bool:
+            ta, tb = row_text[a], row_text[b]
+            return ta == tb or (min(ta, tb), max(ta, tb)) in text_pairs
+
         for rows in by_cluster.values():
             if len(rows) > 1:
-                self._match_images(rows, row_images, uf)
+                self._match_images(rows, row_images, uf, text_ok, row_text)
         groups: dict[int, list[int]] = defaultdict(list)
         for i in range(n):
             groups[uf.find(i)].append(i)
@@ -164,10 +173,12 @@ class DedupStage(Stage):
             )
         return drops
 
-    def _text_clusters(self, sigs: list[bytes]) -> _UnionFind:
+    def _text_clusters(self, sigs: list[bytes]) -> tuple[_UnionFind, set[tuple[int, int]]]:
+        """Clusters of distinct questions (candidates) and the pairs that pass the threshold."""
         uf = _UnionFind(len(sigs))
+        pairs: set[tuple[int, int]] = set()
         if len(sigs) < 2:
-            return uf
+            return uf, pairs
         mat = np.frombuffer(b"".join(sigs), dtype=np.uint32).reshape(len(sigs), NUM_PERM)
         rows = NUM_PERM // BANDS
         need = int(np.ceil(self.text_threshold * NUM_PERM))
@@ -188,9 +199,18 @@ class DedupStage(Stage):
                     same = np.count_nonzero(mat[rest] == mat[h], axis=1) >= need
                     for r in rest[same]:
                         uf.union(int(h), int(r))
-        return uf
+                        pairs.add((min(int(h), int(r)), max(int(h), int(r))))
+        return uf, pairs
 
-    def _match_images(self, rows: list[int], images: list[list], uf: _UnionFind) -> None:
+    def _match_images(
+        self,
+        rows: list[int],
+        images: list[list],
+        uf: _UnionFind,
+        text_ok: Callable[[int, int], bool],
+        row_text: list[int],
+    ) -> None:
+        """Join the pairs of `rows` whose questions pass (`text_ok`) and whose images match."""
         d = self.image_distance
         by_count: dict[int, list[int]] = defaultdict(list)
         for r in rows:
@@ -199,8 +219,17 @@ class DedupStage(Stage):
             if len(same_n) < 2:
                 continue
             if not images[same_n[0]]:  # no images: the question decides
-                for r in same_n[1:]:
-                    uf.union(same_n[0], r)
+                first: dict[int, int] = {}  # question -> its first row here
+                for r in same_n:
+                    if row_text[r] in first:
+                        uf.union(first[row_text[r]], r)
+                    else:
+                        first[row_text[r]] = r
+                heads = list(first.values())
+                for k, a in enumerate(heads):
+                    for b in heads[k + 1 :]:
+                        if text_ok(a, b):
+                            uf.union(a, b)
                 continue
             # Pigeonhole: hashes within distance d <= 7 agree on one of d + 1 bands of the
             # first image's hash; a larger d compares all pairs.
@@ -217,7 +246,7 @@ class DedupStage(Stage):
             for members in buckets.values():
                 for k, a in enumerate(members):
                     for b in members[k + 1 :]:
-                        if uf.find(a) == uf.find(b):
+                        if uf.find(a) == uf.find(b) or not text_ok(a, b):
                             continue
                         if all(
                             ha is not None and hb is not None and (ha ^ hb).bit_count() <= d
