@@ -203,3 +203,17 @@ def test_dedup_does_not_chain_questions_across_pairs(tmp_path):
     run_stage(DedupStage(text_threshold=0.6, workers=1), [inp2], tmp_path / "o2.parquet")
     assert ids(tmp_path / "o2.parquet") == ["A", "B", "C"]
     assert drops_by_id(tmp_path / "o2.drops.jsonl") == {"C2": "duplicate"}
+
+
+def test_dedup_groups_identical_undecodable_images(tmp_path):
+    q = "In the figure, triangle ABC has AB = 5 and BC = 12. Find the length of AC."
+    a = problem("a", q, images=[ProblemImage(b"not-an-image-bytes", None)])
+    b = problem("b", q.replace("AC.", "AC?"), images=[ProblemImage(b"not-an-image-bytes", None)])
+    other = problem("c", q.replace("AC.", "AC!"), images=[ProblemImage(b"other-bad-bytes", None)])
+    inp = write(tmp_path / "in.parquet", [a, b, other])
+    out = tmp_path / "o.parquet"
+    run_stage(DedupStage(workers=1), [inp], out)
+    assert ids(out) == ["a", "c"]  # different undecodable bytes are not the same image
+    assert {d["id"]: d["detail"] for d in read_jsonl(tmp_path / "o.drops.jsonl")} == {
+        "b": "near duplicate of a"
+    }

@@ -3,9 +3,10 @@
 Two problems are duplicates when their questions are near-duplicates (MinHash estimate of the
 Jaccard similarity of character 5-gram sets >= `text_threshold`; equal normalized text is
 exact) and their images match one to one (dHash Hamming distance <= `image_distance`; equal
-bytes is exact). A question alone is not enough: "Find x." with another figure is another
-problem. The exact part is the key of `deepvision data dedup` (`content_hash`: normalized
-question + image bytes), so both commands agree on exact duplicates. Both tests hold for each
+bytes is exact and distance 0, also for bytes that cannot be decoded). A question alone is
+not enough: "Find x." with another figure is another problem. The exact part is the key of
+`deepvision data dedup` (`content_hash`: normalized question + image bytes), so both commands
+agree on exact duplicates. Both tests hold for each
 joined pair itself (questions are not chained: A~B and B~C with A's image on C does not join
 A and C); a group is the rows connected by such pairs.
 
@@ -46,6 +47,17 @@ def _signature(question: str, images: list[bytes | None]) -> list[Any]:
         for b in images
     ]
     return [text_key, sig, hashes]
+
+
+_NO_BYTES = hashlib.blake2b(b"", digest_size=8).hexdigest()  # an image without bytes
+
+
+def _same_image(a: tuple[int | None, str], b: tuple[int | None, str], d: int) -> bool:
+    """Equal bytes, or both decodable with dHashes within `d`."""
+    (ha, ba), (hb, bb) = a, b
+    if ba == bb and ba != _NO_BYTES:
+        return True
+    return ha is not None and hb is not None and (ha ^ hb).bit_count() <= d
 
 
 def _signatures(items: list[tuple[str, list[bytes | None]]]) -> list[list[Any]]:
@@ -237,8 +249,12 @@ class DedupStage(Stage):
             width = 64 // nb if d <= 7 else 0
             mask = (1 << width) - 1
             buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
+            # Equal bytes are distance 0 even when they cannot be decoded (no dHash): such
+            # rows also meet in a bucket of the first image's bytes.
             for r in same_n:
-                h0 = images[r][0][0]
+                h0, b0 = images[r][0]
+                if b0 != _NO_BYTES:
+                    buckets[(-1, b0)].append(r)
                 if h0 is None:
                     continue
                 for band in range(nb):
@@ -249,8 +265,8 @@ class DedupStage(Stage):
                         if uf.find(a) == uf.find(b) or not text_ok(a, b):
                             continue
                         if all(
-                            ha is not None and hb is not None and (ha ^ hb).bit_count() <= d
-                            for (ha, _), (hb, _) in zip(images[a], images[b], strict=True)
+                            _same_image(ia, ib, d)
+                            for ia, ib in zip(images[a], images[b], strict=True)
                         ):
                             uf.union(a, b)
 
