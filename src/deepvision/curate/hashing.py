@@ -19,6 +19,7 @@ _rng = np.random.default_rng(20261125)
 # Multiply-shift hashing: odd 64-bit multipliers, arithmetic mod 2^64, the high 32 bits.
 _A = _rng.integers(0, 1 << 63, size=NUM_PERM, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 _B = _rng.integers(0, 1 << 63, size=NUM_PERM, dtype=np.uint64)
+_BLOCK = 8192  # shingles hashed at once in `minhash`: 8 MiB of 128 x uint64
 _POW = np.array([pow(1_000_003, SHINGLE - 1 - j, 1 << 32) for j in range(SHINGLE)], np.uint64)
 
 
@@ -37,12 +38,16 @@ def shingle_hashes(text: str, k: int = SHINGLE) -> np.ndarray:
     return np.unique((windows * pows).sum(axis=1) & _MASK32)
 
 
-def minhash(text: str) -> np.ndarray:
-    """NUM_PERM minimum hashes (uint32) of the text's shingles."""
+def minhash(text: str, block: int = _BLOCK) -> np.ndarray:
+    """NUM_PERM minimum hashes (uint32) of the text's shingles. Shingles are hashed `block` at
+    a time with running minima, so memory stays bounded however long the question is."""
     x = shingle_hashes(text)
+    out = np.full(NUM_PERM, np.iinfo(np.uint64).max, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        h = (np.outer(x, _A) + _B) >> _SHIFT
-    return h.min(axis=0).astype(np.uint32)
+        for start in range(0, len(x), block):
+            h = (np.outer(x[start : start + block], _A) + _B) >> _SHIFT
+            np.minimum(out, h.min(axis=0), out=out)
+    return out.astype(np.uint32)
 
 
 def jaccard_estimate(a: np.ndarray, b: np.ndarray) -> float:
