@@ -217,3 +217,33 @@ def test_dedup_groups_identical_undecodable_images(tmp_path):
     assert {d["id"]: d["detail"] for d in read_jsonl(tmp_path / "o.drops.jsonl")} == {
         "b": "near duplicate of a"
     }
+
+
+def test_keyword_rules_keep_checkable_questions_that_share_words_with_tasks(tmp_path):
+    keep = [
+        problem("zh-mcq", "下列描述正确的是（ ）A. 对顶角相等 B. 同位角相等"),
+        problem("zh-mcq2", "关于该图形，下列叙述正确的是哪一个？"),
+        problem("zh-why", "如图，AB∥CD，为什么∠1=∠2？已知∠1=3x，∠2=60°，求x的值。"),
+        problem("sketch-noun", "The sketch shows a parabola. Find its vertex."),
+        problem("draw-noun", "The probability of a draw is 0.2 as shown. Find P(win)."),
+    ]
+    drop = [
+        problem("zh-describe", "请描述该函数图像的变化趋势。"),
+        problem("zh-describe2", "观察图形，描述一下三角形的特征。"),
+        problem("zh-reason", "判断AB与CD是否平行，并试说明理由。"),
+        problem("zh-explain", "请解释图中阴影部分的含义。"),
+        problem("sketch", "Sketch the graph of y = x^2 + 1."),
+        problem("draw", "Draw a line through P parallel to AB."),
+    ]
+    inp = write(tmp_path / "in.parquet", keep + drop)
+    out = tmp_path / "valid.parquet"
+    run_stage(ValidityStage(rules_only=True), [inp], out)
+    assert ids(out) == [p.id for p in keep]
+    assert drops_by_id(tmp_path / "valid.drops.jsonl") == {
+        "zh-describe": "keyword:description",
+        "zh-describe2": "keyword:description",
+        "zh-reason": "keyword:explanation",
+        "zh-explain": "keyword:explanation",
+        "sketch": "keyword:drawing",
+        "draw": "keyword:drawing",
+    }

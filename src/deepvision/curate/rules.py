@@ -3,7 +3,9 @@ description, a drawing or an open-ended answer cannot be checked against one ref
 
 Rules are lists of patterns per category, English and Chinese, configurable by a YAML/JSON
 file of the same shape. English patterns match whole words, case-insensitively (`prove`
-does not match `improve`; `draw` does not match `drawn`); Chinese patterns match anywhere."""
+does not match `improve`; `draw the` does not match `drawn`); Chinese patterns match anywhere,
+so they are whole instructions (`请描述`, `试说明理由`), never a lone word such as `描述` or
+`为什么` that also occurs in checkable questions (`下列描述正确的是`)."""
 
 from __future__ import annotations
 
@@ -35,21 +37,31 @@ DEFAULT_KEYWORDS: dict[str, list[str]] = {
         "explain why",
         "说明理由",
         "请说明",
-        "解释",
         "说出理由",
-        "为什么",
+        "请解释",
+        "试解释",
+        "解释原因",
+        "解释为什么",
+        "说明为什么",
     ],
     "description": [
         "describe",
         "description of",
         "what do you notice",
-        "描述",
-        "叙述",
+        "请描述",
+        "试描述",
+        "描述一下",
+        "请叙述",
         "写出你的发现",
     ],
     "drawing": [
-        "draw",
-        "sketch",
+        # instructions only: "the sketch shows", "the probability of a draw" are checkable
+        "draw the",
+        "draw a",
+        "draw an",
+        "sketch the",
+        "sketch a",
+        "sketch an",
         "construct",
         "plot the",
         "complete the figure",
