@@ -282,3 +282,21 @@ def test_two_problems_under_one_id_each_get_their_own_answer(tmp_path):
         drops = read_jsonl(tmp_path / f"out{n}.drops.jsonl")
         assert [d["reason"] for d in drops] == [why]
         assert rep.rows_in == 2 and rep.balanced
+
+
+def test_negative_retries_and_upper_target_are_usage_errors(tmp_path, cli):
+    inp = write(tmp_path / "in.parquet", [problem("a", "[good] Find x.", answer="12")])
+    with ScriptedServer({"good": [v()]}) as s:
+        for command in ("validity", "correctness", "annotate"):
+            out = tmp_path / f"{command}.parquet"
+            res = cli("curate", command, inp, out, "--endpoint", s.url, "--model", "m",
+                      "--retries", "-1")  # fmt: skip
+            assert res.code == 2, (command, res.text)
+            assert "--retries must be 0 or more" in res.text and "Traceback" not in res.text
+            assert not out.exists()
+        out = tmp_path / "difficulty.parquet"
+        res = cli("curate", "difficulty", inp, out, "--endpoint", s.url, "--model", "m",
+                  "--upper-band", "5/8..7/8", "--upper-target", "-1")  # fmt: skip
+        assert res.code == 2, res.text
+        assert "--upper-target must be 0 or more" in res.text and not out.exists()
+        assert sum(s.asked.values()) == 0

@@ -19,6 +19,7 @@ from deepvision.curate.modelcall import (
     ModelConfig,
     ParseError,
     ask,
+    check_retries,
     judge_request,
     parse_json_object,
     request_key,
@@ -127,7 +128,7 @@ class AnnotateStage(Stage):
         self.taxonomy = Taxonomy.load(taxonomy)
         self.system = load_prompt("annotate", prompt).replace("{taxonomy}", self.taxonomy.text)
         self.user = load_prompt("annotate_user", user_prompt)
-        self.retries = retries
+        self.retries = check_retries(retries)
         self.on_unparsed = check_policy(on_unparsed)
 
     def config(self) -> dict[str, Any]:

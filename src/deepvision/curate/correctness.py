@@ -24,6 +24,7 @@ from deepvision.curate.modelcall import (
     ModelConfig,
     ParseError,
     ask,
+    check_retries,
     judge_request,
     parse_json_object,
     request_key,
@@ -78,7 +79,7 @@ class CorrectnessStage(Stage):
         self.model = model
         self.system = load_prompt("correctness", prompt)
         self.user = load_prompt("correctness_user", user_prompt)
-        self.retries = retries
+        self.retries = check_retries(retries)
         self.on_unparsed = check_policy(on_unparsed)
 
     def config(self) -> dict[str, Any]:

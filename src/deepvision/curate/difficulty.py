@@ -61,6 +61,8 @@ class DifficultyStage(Stage):
         self.upper = _band(upper_band) if upper_band else None
         if (self.upper is None) != (upper_target is None):
             raise UsageError("knowledge-guided selection needs both upper_band and upper_target")
+        if upper_target is not None and upper_target < 0:
+            raise UsageError(f"--upper-target must be 0 or more problems, got {upper_target}")
         self.upper_target = upper_target
         self.system_prompt = system_prompt
         self.seed = seed

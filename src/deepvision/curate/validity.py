@@ -20,6 +20,7 @@ from deepvision.curate.modelcall import (
     ModelConfig,
     ParseError,
     ask,
+    check_retries,
     judge_request,
     parse_json_object,
     request_key,
@@ -85,7 +86,7 @@ class ValidityStage(Stage):
         self.rules_only = rules_only
         self.system = load_prompt("validity", prompt)
         self.user = load_prompt("validity_user", user_prompt)
-        self.retries = retries
+        self.retries = check_retries(retries)
         self.on_unparsed = check_policy(on_unparsed)
 
     def config(self) -> dict[str, Any]:
