@@ -247,3 +247,23 @@ def test_keyword_rules_keep_checkable_questions_that_share_words_with_tasks(tmp_
         "sketch": "keyword:drawing",
         "draw": "keyword:drawing",
     }
+
+
+class _FailingFinish(ValidityStage):
+    """A stage whose last side file cannot be written (disk full, killed, ...)."""
+
+    def finish(self, out):
+        raise OSError("disk full")
+
+
+def test_output_appears_only_after_its_drops_and_report(tmp_path):
+    inp = write(tmp_path / "in.parquet", [problem("a", "Find x."), problem("b", "Prove it.")])
+    out = tmp_path / "o.parquet"
+    with pytest.raises(OSError, match="disk full"):
+        run_stage(_FailingFinish(rules_only=True), [inp], out, keep_work=True)
+    assert not out.exists() and not (tmp_path / "o.report.json").exists()
+    # so the next run is not refused as "exists" and no output stands without its report
+    rep = run_stage(ValidityStage(rules_only=True), [inp], out)
+    assert ids(out) == ["a"] and rep.resumed_chunks == 1
+    assert (tmp_path / "o.report.json").exists()
+    assert sorted(f.name for f in tmp_path.iterdir() if ".part" in f.name) == []

@@ -365,7 +365,20 @@ def _iter_summaries(files: list[Path]) -> Iterator[tuple[str, Any]]:
 
 
 def finalize(stage: Stage, work: _Work, schema: pa.Schema, out: Path, report: StageReport):
-    """Selection, then the final parquet, drops and report, each written atomically."""
+    """Selection, then the final parquet, drops and report, each written atomically. `out`
+    comes into place last: an `out` on disk means its drops and report are there too."""
+    part = out.with_name(out.name + ".part")
+    try:
+        _finalize(stage, work, schema, out, part, report)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    part.replace(out)
+
+
+def _finalize(
+    stage: Stage, work: _Work, schema: pa.Schema, out: Path, part: Path, report: StageReport
+) -> None:
     paths = side_paths(out)
     chunks = [Path(str(m).removesuffix(".done.json")) for m in work.chunks_done()]
     selected_out: dict[int, tuple[str, str]] = {}
@@ -377,7 +390,7 @@ def finalize(stage: Stage, work: _Work, schema: pa.Schema, out: Path, report: St
     drops_tmp = paths["drops"].with_name(paths["drops"].name + ".tmp")
     notes_path = paths["drops"].with_name(paths["drops"].name.replace(".drops.", ".unparsed."))
     kept = 0
-    with TableWriter(out, schema) as writer, drops_tmp.open("w", encoding="utf-8") as dfh:
+    with TableWriter(part, schema) as writer, drops_tmp.open("w", encoding="utf-8") as dfh:
         for c in chunks:
             with c.with_suffix(".drops.jsonl").open(encoding="utf-8") as fh:
                 shutil.copyfileobj(fh, dfh)
