@@ -226,6 +226,8 @@ def test_keyword_rules_keep_checkable_questions_that_share_words_with_tasks(tmp_
         problem("zh-why", "如图，AB∥CD，为什么∠1=∠2？已知∠1=3x，∠2=60°，求x的值。"),
         problem("sketch-noun", "The sketch shows a parabola. Find its vertex."),
         problem("draw-noun", "The probability of a draw is 0.2 as shown. Find P(win)."),
+        problem("zh-hours", "公园的开放时间如图所示，共开放多少小时？"),
+        problem("zh-example", "例如，图中1个苹果重200克，3个苹果重多少克？"),
     ]
     drop = [
         problem("zh-describe", "请描述该函数图像的变化趋势。"),
@@ -234,6 +236,7 @@ def test_keyword_rules_keep_checkable_questions_that_share_words_with_tasks(tmp_
         problem("zh-explain", "请解释图中阴影部分的含义。"),
         problem("sketch", "Sketch the graph of y = x^2 + 1."),
         problem("draw", "Draw a line through P parallel to AB."),
+        problem("zh-open", "这是一道开放性问题：请设计一种方案。"),
     ]
     inp = write(tmp_path / "in.parquet", keep + drop)
     out = tmp_path / "valid.parquet"
@@ -246,6 +249,7 @@ def test_keyword_rules_keep_checkable_questions_that_share_words_with_tasks(tmp_
         "zh-explain": "keyword:explanation",
         "sketch": "keyword:drawing",
         "draw": "keyword:drawing",
+        "zh-open": "keyword:open_ended",
     }
 
 
