@@ -35,3 +35,14 @@ def test_quickstart_runs_every_stage_and_names_its_artifacts(tmp_path, capsys):
     assert all(x["usage"]["completion_tokens"] > 0 for x in lines)
     assert (out / "checkpoint" / "config.json").exists()
     assert "<table id='errors'>" in (out / "eval" / "report.html").read_text()
+
+
+def test_quickstart_never_deletes_a_folder_it_did_not_make(tmp_path):
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "chapter1.tex").write_text("precious")
+    try:
+        main(["--quiet", "quickstart", "--out", str(mine)])
+    except SystemExit as exc:
+        assert exc.code == 2
+    assert (mine / "chapter1.tex").read_text() == "precious"

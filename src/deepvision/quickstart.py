@@ -80,9 +80,12 @@ def run_quickstart(
 ) -> dict[str, Any]:
     """Run every stage; returns the summary (artifacts, figures, seconds per stage)."""
     out = cfg.out
-    if out.exists():
-        shutil.rmtree(out)  # the quickstart always starts clean: its folder is its own
-    out.mkdir(parents=True)
+    if out.exists() and any(out.iterdir()):
+        # Replace only a folder an earlier quickstart made; anything else is the user's.
+        if not (out / "data" / "synth.parquet").exists() and not (out / "summary.json").exists():
+            raise UsageError(f"{out} exists and is not a quickstart folder; choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
     data, summary = out / "data", {"artifacts": {}, "figures": {}}
     data.mkdir()
     art = summary["artifacts"]

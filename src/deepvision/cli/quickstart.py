@@ -12,7 +12,9 @@ from deepvision.progress import staged_progress
 
 
 def quickstart_cmd(
-    out: Path = typer.Option(Path("runs/quickstart"), "--out", help="Folder (replaced)."),
+    out: Path = typer.Option(
+        Path("runs/quickstart"), "--out", help="Output (a previous quickstart's is replaced)."
+    ),
     problems: int = typer.Option(64, "--problems", help="Generated training problems."),
     steps: int = typer.Option(3, "--steps", help="GSPO steps."),
     eval_items: int = typer.Option(24, "--eval-items", help="Items of the synth benchmark."),
