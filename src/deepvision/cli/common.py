@@ -30,3 +30,21 @@ def inputs_or_sample(files: list[Path] | None) -> list[Path]:
 
 def info(msg: str) -> None:
     err_console.print(msg, highlight=False, soft_wrap=True)
+
+
+def start_servers(model: str, backend: str, tp: int, dp: int, gpus: str | None, port: int,
+                  log_dir: Path):  # fmt: skip
+    """Serve a local model folder for a command given no --endpoint; returns the ServerGroup
+    (the caller stops it). Usage errors when the folder is missing or a server fails."""
+    from deepvision.errors import UsageError
+    from deepvision.llm.serve import ServeConfig, ServeError, ServerGroup
+
+    if not Path(model).exists():
+        raise UsageError("give --endpoint URL, or a local model folder as --model to serve it")
+    cfg = ServeConfig(model, backend, tp, dp, gpus, "127.0.0.1", port, log_dir)
+    try:
+        group = ServerGroup(cfg).start()
+    except ServeError as exc:
+        raise UsageError(str(exc)) from None
+    info(f"started {len(group.urls)} {backend} server(s): {', '.join(group.urls)}")
+    return group

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from deepvision.cli.common import console, info, split_list
+from deepvision.cli.common import console, info, split_list, start_servers
 from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT
 from deepvision.errors import DeepVisionError, UsageError
 from deepvision.eval import (
@@ -20,7 +20,6 @@ from deepvision.eval import (
 )
 from deepvision.eval.report import compare_html, compare_markdown, load_results, summary_rows
 from deepvision.llm.presets import PRESETS, sampling_params
-from deepvision.llm.serve import ServeConfig, ServeError, ServerGroup
 from deepvision.progress import staged_progress
 
 app = typer.Typer(
@@ -140,15 +139,8 @@ def run_cmd(
     )
     group = None
     if not endpoint:
-        if not Path(model).exists():
-            raise UsageError("give --endpoint URL, or a local model folder as --model to serve it")
-        serve_cfg = ServeConfig(model, backend, tp, dp, gpus, "127.0.0.1", port, out / "serve-logs")
-        try:
-            group = ServerGroup(serve_cfg).start()
-        except ServeError as exc:
-            raise UsageError(str(exc)) from None
+        group = start_servers(model, backend, tp, dp, gpus, port, out / "serve-logs")
         cfg.endpoints = group.urls
-        info(f"started {len(group.urls)} {backend} server(s): {', '.join(group.urls)}")
     try:
         with staged_progress() as advance:
             results = run_eval(cfg, overwrite=overwrite, progress=advance)

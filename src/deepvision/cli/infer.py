@@ -16,7 +16,7 @@ from pathlib import Path
 
 import typer
 
-from deepvision.cli.common import console, info, inputs_or_sample
+from deepvision.cli.common import console, info, inputs_or_sample, start_servers
 from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT, build_messages
 from deepvision.data.reader import iter_problem_batches, open_sources
 from deepvision.errors import DataError, UsageError
@@ -169,17 +169,8 @@ def infer_cmd(
     )
     group = None
     if not endpoint:
-        if not Path(model).exists():
-            raise UsageError("give --endpoint URL, or a local model folder as --model to serve it")
-        serve_cfg = ServeConfig(
-            model, backend, tp, dp, gpus, "127.0.0.1", port, out.parent / "serve-logs"
-        )
-        try:
-            group = ServerGroup(serve_cfg).start()
-        except ServeError as exc:
-            raise UsageError(str(exc)) from None
+        group = start_servers(model, backend, tp, dp, gpus, port, out.parent / "serve-logs")
         cfg.endpoints = group.urls
-        info(f"started {len(group.urls)} {backend} server(s): {', '.join(group.urls)}")
     try:
         with progress_bar("infer", None) as bar:
             s = asyncio.run(infer(requests, out, cfg, progress=bar.advance))
