@@ -181,6 +181,12 @@ def test_mmmu_pro_configs_and_last_answer_rule(tmp_path):
     assert p.question.startswith("Rate? <image>\nA. 0") and p.question.endswith("J. 9")
     (v,), rep = load("mmmu_pro_vision", tmp_path)
     assert rep.fields["config"] == "vision" and v.images[0].bytes == BLUE
+    # only the vision config present: the standard benchmark says so instead of mixing configs
+    import shutil
+
+    shutil.rmtree(tmp_path / "mmmu_pro" / "standard (10 options)")
+    with pytest.raises(DataError, match=r"no `standard \(10\.\.\.` config folder.*vision"):
+        load("mmmu_pro", tmp_path)
     bench = get_benchmark("mmmu_pro")
     fields = {"options": p.options}
     assert bench.extract("Thinking... Answer: B\nthen Answer: J", fields) == "J"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from deepvision.errors import DataError
 from deepvision.eval.benchmark import Benchmark, LoadReport, parse_options, problem
 from deepvision.eval.benchmarks._choice import resolve_markers, with_options
 from deepvision.eval.benchmarks.mmmu import DISCIPLINE_OF
@@ -34,6 +35,14 @@ class MMMUPro(Benchmark):
                     report.fields["config"] = hit[0].name
                     path = hit[0]
                     break
+            else:
+                # Config folders, none of them ours: reading them all would mix configs.
+                if any(any(d.rglob("*.parquet")) for d in configs):
+                    raise DataError(
+                        f"no `{self.config_prefixes[0]}...` config folder among "
+                        f"{[d.name for d in configs]}",
+                        file=str(path),
+                    )
         yield from super()._official_rows(path, report)
 
     def categories(self, raw: dict[str, Any]) -> dict[str, str]:
