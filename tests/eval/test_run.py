@@ -271,3 +271,32 @@ def test_a_benchmark_with_no_usable_item_is_an_error_not_zero_percent(tmp_path, 
                  "--out", str(tmp_path / "run"))  # fmt: skip
     assert rc == 1
     assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_adding_a_judge_to_a_finished_run_rejudges_its_rule_negatives(
+    tmp_path, server, synth_items
+):
+    from deepvision.llm.fake_server import FakeServer, Faults
+
+    items, _ = synth_items
+    out = tmp_path / "run"
+    args = ["--quiet", "eval", "run", "--endpoint", server.url, "--model", "scripted",
+            "--n", str(N), "--out", str(out)]  # fmt: skip
+    assert run_cli(*args) == 0
+    want = expected(items)
+    before = json.loads((out / "results.json").read_text())["benchmarks"]["synth"]
+    assert before["accuracy"] == pytest.approx(want["acc"])
+    requests = server.stats.requests
+    judge = FakeServer(Faults(reply="Correct")).start()
+    try:
+        assert run_cli(*args, "--judge-base-url", judge.url, "--judge-model", "j") == 0
+    finally:
+        judge.stop()
+    assert server.stats.requests == requests, "the model is not asked again"
+    after = json.loads((out / "results.json").read_text())["benchmarks"]["synth"]
+    samples = N * len(items)
+    assert after["accuracy"] == pytest.approx((samples - want["unparsed"]) / samples)
+    verdicts = (out / "synth" / "responses.verdicts.jsonl").read_text().splitlines()
+    assert len(verdicts) == samples
+    # another model in the same folder is still refused
+    assert run_cli(*[a if a != "scripted" else "other" for a in args]) == 1

@@ -109,22 +109,24 @@ def requests_for(
         fields = item_fields(p)
         loaded.append({"id": p.id, "categories": fields["categories"], "bench": fields["bench"]})
         msgs = build_messages(p, system_prompt)
-        yield Request(
-            p.id, item_fields(p), msgs, [_bytes_source(im.bytes or b"") for im in p.images]
-        )
+        yield Request(p.id, fields, msgs, [_bytes_source(im.bytes or b"") for im in p.images])
 
 
-def check_run_folder(cfg: EvalConfig, overwrite: bool = False) -> None:
-    """Create the run folder, or check that a re-run uses the settings it was made with."""
+def check_run_folder(cfg: EvalConfig, overwrite: bool = False) -> bool:
+    """Create the run folder, or check that a re-run uses the settings it was made with.
+    A new LLM judge is the one change allowed: returns True, and the rule-negative verdicts
+    are then decided again (rules, then the new judge)."""
     cfg.out.mkdir(parents=True, exist_ok=True)
     meta = cfg.out / "run.json"
     mine = json.loads(json.dumps(cfg.pinned()))
     before: list[str] = []
+    rejudge = False
     if meta.exists() and not overwrite:
         previous = json.loads(meta.read_text(encoding="utf-8"))
         theirs, before = previous.get("pinned", {}), previous.get("benchmarks", [])
         diff = [k for k in _PINNED if theirs.get(k) != mine.get(k)]
-        if diff:
+        rejudge = diff == ["judge"] and mine.get("judge") is not None
+        if diff and not rejudge:
             detail = "; ".join(f"{k}: {theirs.get(k)!r} -> {mine.get(k)!r}" for k in diff)
             raise EvalError(
                 f"{cfg.out} holds a run with other settings ({detail}); use another --out, "
@@ -139,13 +141,43 @@ def check_run_folder(cfg: EvalConfig, overwrite: bool = False) -> None:
         "deepvision": __version__,
     }
     meta.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return rejudge
+
+
+def drop_rule_negatives(verdicts: Path) -> int:
+    """Remove the verdicts a new judge must decide again (wrong by the rules, with an answer);
+    atomic: the file is replaced whole. Returns how many were removed."""
+    if not verdicts.exists():
+        return 0
+    kept, dropped = [], 0
+    with verdicts.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                v = json.loads(line)
+            except ValueError:
+                continue  # a torn last line: decided again anyway
+            if not v.get("rule_correct") and v.get("extracted") is not None:
+                dropped += 1
+                continue
+            kept.append(line if line.endswith("\n") else line + "\n")
+    tmp = verdicts.with_name(verdicts.name + ".tmp")
+    tmp.write_text("".join(kept), encoding="utf-8")
+    tmp.replace(verdicts)
+    return dropped
 
 
 def run_benchmark(
-    cfg: EvalConfig, bench: Benchmark, progress: Callable[[str, int], None] | None = None
+    cfg: EvalConfig,
+    bench: Benchmark,
+    progress: Callable[[str, int], None] | None = None,
+    rejudge: bool = False,
 ) -> dict[str, Any]:
-    """Inference, judging and metrics of one benchmark; every step resumes."""
+    """Inference, judging and metrics of one benchmark; every step resumes. With `rejudge`,
+    the rule-negative verdicts of an earlier run are decided again by the (new) judge."""
     folder = cfg.out / bench.name
+    if rejudge:
+        n = drop_rule_negatives(folder / "responses.verdicts.jsonl")
+        log.info("%s: %d rule-negative verdict(s) go to the new judge", bench.name, n)
     folder.mkdir(parents=True, exist_ok=True)
     responses = folder / "responses.jsonl"
     report = LoadReport()
@@ -223,7 +255,7 @@ def run_eval(
     if not cfg.endpoints:
         raise UsageError("no endpoint to evaluate against")
     benches = [get_benchmark(b) for b in cfg.benchmarks]
-    check_run_folder(cfg, overwrite)
+    rejudge = check_run_folder(cfg, overwrite)
     results: dict[str, Any] = {
         "run": {
             "name": cfg.out.name,
@@ -243,7 +275,7 @@ def run_eval(
         results["benchmarks"].update({k: v for k, v in kept.items() if k not in cfg.benchmarks})
     for bench in benches:
         log.info("%s: %s", bench.name, bench.reference)
-        results["benchmarks"][bench.name] = run_benchmark(cfg, bench, progress)
+        results["benchmarks"][bench.name] = run_benchmark(cfg, bench, progress, rejudge)
     results["average"] = average(results["benchmarks"])
     (cfg.out / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     write_reports(cfg.out, results, data_dir=cfg.data_dir)
