@@ -21,14 +21,10 @@ from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT, build_messages
 from deepvision.data.reader import iter_problem_batches, open_sources
 from deepvision.errors import DataError, UsageError
 from deepvision.llm.client import InferConfig, Request, infer, summary_dict
-from deepvision.llm.messages import sniff_mime
+from deepvision.llm.messages import problem_image_sources, sniff_mime
 from deepvision.llm.presets import PRESETS, sampling_params
 from deepvision.llm.serve import BACKENDS, ServeConfig, ServeError, ServerGroup
 from deepvision.progress import progress_bar
-
-
-def _bytes_source(data: bytes):
-    return lambda: (data, sniff_mime(data))
 
 
 def _file_source(path: Path):
@@ -62,7 +58,7 @@ def _problem_requests(paths: list[Path], system_prompt: str | None) -> Iterator[
         for p in batch.problems:
             fields = {k: getattr(p, k) for k in keep}
             msgs = build_messages(p, system_prompt)
-            yield Request(p.id, fields, msgs, [_bytes_source(im.bytes or b"") for im in p.images])
+            yield Request(p.id, fields, msgs, problem_image_sources(p))
 
 
 def _jsonl_requests(path: Path, system_prompt: str | None) -> Iterator[Request]:

@@ -21,12 +21,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from deepvision.curate.modelcall import ModelConfig, image_sources, request_key, sample
+from deepvision.curate.modelcall import ModelConfig, request_key, sample
 from deepvision.curate.stage import ChunkResult, Outcome, Stage
 from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT, build_messages
 from deepvision.data.select import parse_range
 from deepvision.errors import UsageError
 from deepvision.llm.client import Request
+from deepvision.llm.messages import problem_image_sources
 from deepvision.records import PASS_RATE, PassRate, Problem
 from deepvision.verify import Item, verify_batch
 
@@ -81,7 +82,12 @@ class DifficultyStage(Stage):
 
     def process(self, problems: list[Problem], work: Path) -> ChunkResult:
         reqs = [
-            Request(request_key(i, p), {}, build_messages(p, self.system_prompt), image_sources(p))
+            Request(
+                request_key(i, p),
+                {},
+                build_messages(p, self.system_prompt),
+                problem_image_sources(p),
+            )
             for i, p in enumerate(problems)
         ]
         texts, errors, usage = sample(

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from deepvision.errors import UsageError
 from deepvision.llm.client import InferConfig, Request, infer, repair_tail
-from deepvision.llm.messages import sniff_mime
+from deepvision.llm.messages import problem_image_sources
 from deepvision.records import IMAGE_PLACEHOLDER, Completion, Problem
 
 T = TypeVar("T")
@@ -93,10 +93,6 @@ class Answer(Generic[T]):
     kind: str | None = None  # None | "unparsed" | "model_error"
 
 
-def image_sources(p: Problem) -> list:
-    return [(lambda b=im.bytes or b"": (b, sniff_mime(b))) for im in p.images]
-
-
 def request_key(i: int, p: Problem) -> str:
     """The key of the i-th problem of a chunk: ids may repeat within a chunk (two different
     problems under one id), positions do not; the same chunk gets the same keys on resume."""
@@ -111,7 +107,7 @@ def judge_request(p: Problem, system: str, user: str, key: str) -> Request:
         key,
         {},
         [{"role": "system", "content": system}, {"role": "user", "content": text}],
-        image_sources(p),
+        problem_image_sources(p),
     )
 
 

@@ -258,24 +258,11 @@ class Benchmark:
             text, images = resolve_markers(text, dict(enumerate(refs, start=1)), resolve)
         else:
             images = [resolve(r) for r in refs]
-        n = text.count(IMAGE_PLACEHOLDER)
-        if n == 0:
-            text = IMAGE_PLACEHOLDER * len(images) + ("\n" if images else "") + text
-        elif n != len(images):
-            raise ValueError(f"{n} {IMAGE_PLACEHOLDER} placeholder(s) but {len(images)} image(s)")
         id_field = _first(obj, ID_FIELDS)
         pid = str(obj[id_field]) if id_field else f"{self.name}-{line}"
         options = parse_options(obj.get(_first(obj, OPTION_FIELDS) or ""))
-        answer = str(obj[used["answer"]]).strip()
-        return Problem(
-            id=pid,
-            question=text,
-            images=images,
-            answer=answer,
-            options=options if options and len(options) > 1 else None,
-            data_source=self.name,
-            extra={"categories": self.categories(obj), "bench": self.bench_fields(obj)},
-        )
+        options = options if options and len(options) > 1 else None
+        return problem(self, pid, text, images, obj[used["answer"]], options, obj)
 
     def _load_official(self, path: Path, report: LoadReport) -> Iterator[Problem]:
         resolve = self._resolver(path)
@@ -365,11 +352,15 @@ class Benchmark:
             for i, (key, value) in enumerate(data.items()):
                 if isinstance(value, dict):
                     yield f"{path}:{i}", {"_key": key, **value}
+                else:
+                    report.skip(f"{path}:{key}", "record is not a JSON object")
             return
         if isinstance(data, list):
             for i, value in enumerate(data):
                 if isinstance(value, dict):
                     yield f"{path}:{i}", value
+                else:  # counted and named, never dropped silently
+                    report.skip(f"{path}:{i}", "record is not a JSON object")
             return
         raise DataError("JSON holds neither a list nor an object of records", file=str(path))
 

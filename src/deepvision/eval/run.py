@@ -30,7 +30,7 @@ from deepvision.eval.metrics import collect_items, compute_metrics
 from deepvision.eval.registry import get_benchmark
 from deepvision.llm import asker
 from deepvision.llm.client import InferConfig, Request, infer
-from deepvision.llm.messages import sniff_mime
+from deepvision.llm.messages import problem_image_sources
 from deepvision.records import Problem
 from deepvision.verify.judge import judge_outputs
 
@@ -81,10 +81,6 @@ class EvalConfig:
         return out
 
 
-def _bytes_source(data: bytes):
-    return lambda: (data, sniff_mime(data))
-
-
 def item_fields(p: Problem) -> dict[str, Any]:
     """What an output line keeps of its item: enough to judge, score and report it."""
     return {
@@ -109,7 +105,7 @@ def requests_for(
         fields = item_fields(p)
         loaded.append({"id": p.id, "categories": fields["categories"], "bench": fields["bench"]})
         msgs = build_messages(p, system_prompt)
-        yield Request(p.id, fields, msgs, [_bytes_source(im.bytes or b"") for im in p.images])
+        yield Request(p.id, fields, msgs, problem_image_sources(p))
 
 
 def check_run_folder(cfg: EvalConfig, overwrite: bool = False) -> bool:

@@ -23,6 +23,16 @@ def sniff_mime(data: bytes) -> str:
     return "application/octet-stream"
 
 
+def bytes_source(data: bytes) -> ImageSource:
+    """An ImageSource for bytes already in memory (the MIME type is read from them)."""
+    return lambda: (data, sniff_mime(data))
+
+
+def problem_image_sources(problem: Any) -> list[ImageSource]:
+    """The image sources of a Problem, in order (empty bytes for an image without them)."""
+    return [bytes_source(im.bytes or b"") for im in problem.images]
+
+
 def data_uri(data: bytes, mime: str | None = None) -> str:
     return f"data:{mime or sniff_mime(data)};base64,{base64.b64encode(data).decode()}"
 

@@ -85,20 +85,8 @@ def build_tiny_vlm(
     vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=32,
                   patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
                   fullatt_block_indexes=[0], window_size=56)  # fmt: skip
-    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision,
-                              image_token_id=ids["<|image_pad|>"],
-                              video_token_id=ids["<|video_pad|>"],
-                              vision_start_token_id=ids["<|vision_start|>"],
-                              vision_end_token_id=ids["<|vision_end|>"])  # fmt: skip
-    for k in ("bos_token_id", "eos_token_id", "pad_token_id", "vocab_size"):
-        setattr(config, k, text[k])
-    model = Qwen2_5_VLForConditionalGeneration(config)
-    model.generation_config.eos_token_id = ids["<|im_end|>"]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return _save(out, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, text, vision, ids,
+                 processor, tok)  # fmt: skip
 
 
 def _save_qwen3_vl(out: Path, tok: Any, ids: dict[str, int]) -> Path:
@@ -126,14 +114,21 @@ def _save_qwen3_vl(out: Path, tok: Any, ids: dict[str, int]) -> Path:
     vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=32,
                   patch_size=16, spatial_merge_size=2, temporal_patch_size=2,
                   num_position_embeddings=64, deepstack_visual_indexes=[1])  # fmt: skip
-    config = Qwen3VLConfig(text_config=text, vision_config=vision,
-                           image_token_id=ids["<|image_pad|>"],
-                           video_token_id=ids["<|video_pad|>"],
-                           vision_start_token_id=ids["<|vision_start|>"],
-                           vision_end_token_id=ids["<|vision_end|>"])  # fmt: skip
+    return _save(out, Qwen3VLConfig, Qwen3VLForConditionalGeneration, text, vision, ids,
+                 processor, tok)  # fmt: skip
+
+
+def _save(out: Path, config_cls: Any, model_cls: Any, text: dict, vision: dict,
+          ids: dict[str, int], processor: Any, tok: Any) -> Path:  # fmt: skip
+    """Random weights from the family's config (special token ids set at both levels, as
+    generation reads them from the top), saved with the processor and tokenizer."""
+    config = config_cls(text_config=text, vision_config=vision,
+                        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+                        vision_start_token_id=ids["<|vision_start|>"],
+                        vision_end_token_id=ids["<|vision_end|>"])  # fmt: skip
     for k in ("bos_token_id", "eos_token_id", "pad_token_id", "vocab_size"):
         setattr(config, k, text[k])
-    model = Qwen3VLForConditionalGeneration(config)
+    model = model_cls(config)
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.save_pretrained(out)
