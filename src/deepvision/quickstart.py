@@ -127,7 +127,7 @@ def run_quickstart(
     stage("tiny-model", "building a tiny Qwen2.5-VL offline (random weights)")
     try:
         from deepvision.train.tiny import build_tiny_vlm
-        from deepvision.train.trl import build_trl_trainer
+        from deepvision.train.trl import run_trl
     except ImportError as exc:
         raise UsageError(f"{exc}; the quickstart trains: pip install -e '.[train]'") from None
     model = build_tiny_vlm(out / "tiny-vlm", seed=cfg.seed)
@@ -136,9 +136,7 @@ def run_quickstart(
 
     stage("train", f"{cfg.steps} GSPO steps with TRL on CPU (sequence-level ratios)")
     recipe = _tiny_recipe(model, trl_file, cfg.steps, cfg.seed)
-    run = build_trl_trainer(recipe, out / "checkpoint")
-    run.trainer.train()
-    run.trainer.save_model(str(run.output_dir))
+    run = run_trl(recipe, out / "checkpoint")
     checkpoint = run.output_dir
     history = [h for h in run.trainer.state.log_history if "reward" in h]
     summary["figures"]["train_steps"] = len(history)

@@ -115,7 +115,7 @@ def trl_cmd(
         typer.echo(f"# multi-GPU: {shlex.join(launch)}")
         return
     try:
-        path = run_trl(recipe, out)
+        path = run_trl(recipe, out).output_dir
     except ImportError as exc:
         raise UsageError(f"{exc}; install the extra: pip install 'deepvision[train]'") from None
     info(f"model saved in {path}")

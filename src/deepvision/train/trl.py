@@ -171,12 +171,13 @@ def build_trl_trainer(
     return TrlRun(trainer=trainer, output_dir=Path(args.output_dir))
 
 
-def run_trl(recipe: Recipe, output_dir: str | Path | None = None) -> Path:
-    """Train, save the final model (or adapter) and processor; returns the output folder."""
+def run_trl(recipe: Recipe, output_dir: str | Path | None = None) -> TrlRun:
+    """Train, save the final model (or adapter) and processor in `.output_dir`; the trainer's
+    `state.log_history` holds the per-step figures (reward, loss, ...)."""
     run = build_trl_trainer(recipe, output_dir)
     run.trainer.train()
     run.trainer.save_model(str(run.output_dir))
-    return run.output_dir
+    return run
 
 
 def accelerate_command(recipe_path: str | Path, num_processes: int) -> list[str]:
