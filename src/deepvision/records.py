@@ -18,6 +18,7 @@ from fractions import Fraction
 from typing import Any
 
 import pyarrow as pa
+import xxhash
 
 # Column names of the DeepVision-103K layout.
 QUESTION = "question"
@@ -160,12 +161,16 @@ def normalize_question(text: str) -> str:
 
 
 def content_hash(question: str, images: Iterable[ProblemImage]) -> str:
-    """Stable identity of a problem's content: normalized question plus image bytes."""
+    """Stable identity of a problem's content: normalized question plus image bytes.
+
+    Image bytes go in through their XXH3-128 digest (about 15x faster than blake2b over
+    46 KB figures; ids are hashed for every row of every command that reads problems)."""
     h = hashlib.blake2b(digest_size=10)
     h.update(normalize_question(question).encode())
     for img in images:
         h.update(b"\x00img\x00")
-        h.update(img.bytes if img.bytes is not None else (img.path or "").encode())
+        data = img.bytes if img.bytes is not None else (img.path or "").encode()
+        h.update(xxhash.xxh3_128_digest(data))
     return h.hexdigest()
 
 
@@ -444,6 +449,12 @@ _DERIVED: dict[str, _DerivedColumn] = {
     ),
 }
 _PLAIN = {QUESTION, IMAGES, DATA_SOURCE, ABILITY, ID, OPTIONS}
+
+
+def decode_column(column: str, raw: Any) -> dict[str, Any]:
+    """The Problem fields a parsed column gives (`problem_from_row`'s own decoder); raises
+    ValueError as it does. For column-wise readers that skip building Problems."""
+    return _DERIVED[column].decode(raw)
 
 
 def _snapshot(p: Problem, names: tuple[str, ...]) -> tuple[Any, ...]:

@@ -21,6 +21,7 @@ from deepvision.data.sources import (
     Source,
     SourceRow,
     open_source,
+    owned_fields,
 )
 from deepvision.errors import DataError
 from deepvision.records import Problem, RowIssue, problem_from_row
@@ -44,11 +45,14 @@ class Reject:
 
 @dataclass
 class ProblemBatch:
-    source: Source | Part
+    source: Source | Part | None
     problems: list[Problem] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     # The source row of each problem, aligned with `problems` (its place and raw fields).
     rows: list[SourceRow] = field(default_factory=list)
+    # Tabular sources: the Arrow rows read, and each problem's position in them.
+    arrow: pa.RecordBatch | None = None
+    positions: list[int] = field(default_factory=list)
 
 
 def open_sources(paths: Iterable[str | Path]) -> list[Source]:
@@ -71,31 +75,59 @@ def parse_row(src_row: SourceRow, with_id: bool = True) -> tuple[Problem | None,
     return problem_from_row(src_row.fields, with_id=with_id)
 
 
-def _problem_batch(src: Source | Part, rb: RowBatch, with_id: bool = True) -> ProblemBatch:
-    out = ProblemBatch(source=src)
-    for sr in rb.rows:
+def reject(sr: SourceRow, issues: list[RowIssue]) -> Reject:
+    """The Reject of a source row, holding its own copy of the raw fields."""
+    return Reject(sr.file, sr.row, issues, owned_fields(sr.fields))
+
+
+def parse_batch(
+    rb: RowBatch, with_id: bool = True, src: Source | Part | None = None
+) -> ProblemBatch:
+    """The Problems of a RowBatch; rows with any issue become Rejects."""
+    out = ProblemBatch(source=src, arrow=rb.arrow)
+    for i, sr in enumerate(rb.rows):
         problem, issues = parse_row(sr, with_id)
         if issues or problem is None:
-            out.rejects.append(Reject(sr.file, sr.row, issues, sr.fields))
+            out.rejects.append(reject(sr, issues))
         else:
             out.problems.append(problem)
             out.rows.append(sr)
+            out.positions.append(i)
     return out
 
 
 def iter_problem_batches(
-    sources: Iterable[Source], batch_size: int = DEFAULT_BATCH_SIZE, with_id: bool = True
+    sources: Iterable[Source],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    with_id: bool = True,
+    columns: list[str] | None = None,
+    image_views: bool = False,
 ) -> Iterator[ProblemBatch]:
     """Yield Problems batch by batch; any row with an issue goes to the batch's rejects.
 
-    `with_id=False` skips hashing the content of rows that have no id (their id is "")."""
+    `with_id=False` skips hashing the content of rows that have no id (their id is "").
+    `columns`: read only these columns of tabular inputs (the others stay unparsed).
+    `image_views`: image bytes are zero-copy views, valid while their batch is in use."""
+    read = _Read(batch_size, with_id, columns, image_views)
     for src in sources:
-        for rb in src.batches(batch_size):
-            yield _problem_batch(src, rb, with_id)
+        yield from read.batches(src)
 
 
-def _map_part(part: Part, fn: Callable, batch_size: int, with_id: bool) -> list:
-    return [fn(_problem_batch(part, rb, with_id)) for rb in part.batches(batch_size)]
+@dataclass(frozen=True)
+class _Read:
+    batch_size: int
+    with_id: bool
+    columns: list[str] | None
+    image_views: bool
+    parse: bool = True  # False: hand over the RowBatch itself
+
+    def batches(self, part: Part | Source) -> Iterator[ProblemBatch | RowBatch]:
+        for rb in part.batches(self.batch_size, columns=self.columns, image_views=self.image_views):
+            yield parse_batch(rb, self.with_id, part) if self.parse else rb
+
+
+def _map_part(part: Part, fn: Callable, read: _Read) -> list:
+    return [fn(batch) for batch in read.batches(part)]
 
 
 def map_batches(
@@ -105,32 +137,37 @@ def map_batches(
     batch_size: int = DEFAULT_BATCH_SIZE,
     workers: int | None = None,
     with_id: bool = True,
+    columns: list[str] | None = None,
+    parse: bool = True,
 ) -> Iterator[Any]:
-    """`fn(batch)` for every ProblemBatch of the inputs, in input order.
+    """`fn(batch)` for every ProblemBatch of the inputs, in input order (with `parse=False`,
+    for every RowBatch: `fn` parses what it needs, e.g. column-wise from `batch.arrow`).
 
     Sources that split into parts (parquet row groups) are read and mapped in `workers`
     processes (default: all cores), a few parts in flight at a time so memory stays bounded;
     `fn` must be picklable (a module-level function or a partial of one). Other sources, and
-    `workers=1`, run in this process."""
+    `workers=1`, run in this process. Image bytes reach `fn` as zero-copy views of the Arrow
+    batch (`memoryview`): `fn` uses them, its result must not hold them (rejects hold copies).
+    `columns`: read only these columns of tabular inputs."""
     workers = workers or os.cpu_count() or 1
+    read = _Read(batch_size, with_id, columns, image_views=True, parse=parse)
     parts = [part for src in sources for part in src.parts()]
     if workers <= 1 or len(parts) <= 1:
         for part in parts:
-            for rb in part.batches(batch_size):
-                yield fn(_problem_batch(part, rb, with_id))
+            yield from map(fn, read.batches(part))
         return
     with ProcessPoolExecutor(min(workers, len(parts))) as pool:
         pending: deque = deque()
         todo = iter(parts)
         for part in todo:
-            pending.append(pool.submit(_map_part, part, fn, batch_size, with_id))
+            pending.append(pool.submit(_map_part, part, fn, read))
             if len(pending) >= workers + 1:
                 break
         while pending:
             results = pending.popleft().result()
             nxt = next(todo, None)
             if nxt is not None:
-                pending.append(pool.submit(_map_part, nxt, fn, batch_size, with_id))
+                pending.append(pool.submit(_map_part, nxt, fn, read))
             yield from results
 
 

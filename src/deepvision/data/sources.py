@@ -12,14 +12,17 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deepvision.errors import DataError
+from deepvision.records import IMAGES
 
 DEFAULT_BATCH_SIZE = 256
 
@@ -34,9 +37,111 @@ class SourceRow:
     error: str | None = None
 
 
-@dataclass
 class RowBatch:
-    rows: list[SourceRow] = field(default_factory=list)
+    """Consecutive rows of one input. Tabular sources keep their Arrow rows (`arrow`) and
+    turn them into Python dicts only when `rows` is first used (column-wise work skips it)."""
+
+    def __init__(
+        self,
+        rows: list[SourceRow] | None = None,
+        *,
+        arrow: pa.RecordBatch | None = None,
+        file: str = "",
+        start: int = 0,
+        image_views: bool = False,
+    ) -> None:
+        self._rows = rows if rows is not None or arrow is not None else []
+        self.arrow, self.file, self.start, self._views = arrow, file, start, image_views
+
+    @property
+    def rows(self) -> list[SourceRow]:
+        if self._rows is None:
+            dicts = arrow_rows(self.arrow, self._views)
+            self._rows = [SourceRow(self.file, self.start + i, d) for i, d in enumerate(dicts)]
+        return self._rows
+
+    def __len__(self) -> int:
+        return self.arrow.num_rows if self._rows is None else len(self._rows)
+
+    def row(self, i: int) -> SourceRow:
+        """Row `i` alone (without converting the others)."""
+        if self._rows is not None:
+            return self._rows[i]
+        fields = arrow_rows(self.arrow.slice(i, 1), self._views)[0]
+        return SourceRow(self.file, self.start + i, fields)
+
+
+def owned_fields(fields: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A row's fields with image views copied into bytes (to keep them past their batch or
+    send them to another process)."""
+    if fields is None or not isinstance(fields.get(IMAGES), list):
+        return fields
+    images = [
+        {**im, "bytes": bytes(im["bytes"])}
+        if isinstance(im, dict) and isinstance(im.get("bytes"), memoryview)
+        else im
+        for im in fields[IMAGES]
+    ]
+    return {**fields, IMAGES: images}
+
+
+def is_image_list(t: pa.DataType) -> bool:
+    """Whether an Arrow type is the images column's list<struct<bytes: binary, ...>>."""
+    if not (pa.types.is_list(t) and pa.types.is_struct(t.value_type)):
+        return False
+    names = [f.name for f in t.value_type]
+    return "bytes" in names and pa.types.is_binary(t.value_type.field("bytes").type)
+
+
+def _offsets(arr: pa.Array) -> np.ndarray:
+    """The int32 offsets of a list/binary array (read from its buffer: numpy's own conversion
+    of Arrow arrays goes through pandas, a 0.3 s import)."""
+    return np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+
+
+def _nulls(arr: pa.Array) -> list[bool]:
+    return arr.is_null().to_pylist() if arr.null_count else [False] * len(arr)
+
+
+def _image_views(col: pa.ListArray) -> list[list[dict[str, Any] | None] | None]:
+    """The images column as Python lists of {bytes, path} whose bytes are zero-copy views of
+    the Arrow buffer (no copy of the image data)."""
+    items = col.flatten()
+    fields = dict(zip([f.name for f in items.type], items.flatten(), strict=True))
+    data = fields.pop("bytes")
+    buffers = data.buffers()
+    offsets = _offsets(data)
+    whole = memoryview(buffers[2]) if buffers[2] is not None else memoryview(b"")
+    missing = _nulls(data)
+    item_null = _nulls(items)
+    others = {k: v.to_pylist() for k, v in fields.items()}
+    flat: list[dict[str, Any] | None] = []
+    for i in range(len(data)):
+        if item_null[i]:
+            flat.append(None)
+            continue
+        im: dict[str, Any] = {
+            "bytes": None if missing[i] else whole[offsets[i] : offsets[i + 1]],
+        }
+        for k, v in others.items():
+            im[k] = v[i]
+        flat.append(im)
+    starts = _offsets(col)
+    starts = starts - starts[0]
+    row_null = _nulls(col)
+    return [None if row_null[r] else flat[starts[r] : starts[r + 1]] for r in range(len(col))]
+
+
+def arrow_rows(rb: pa.RecordBatch, image_views: bool = False) -> list[dict[str, Any]]:
+    """A record batch as row dicts; with `image_views`, image bytes are views, not copies."""
+    names = rb.schema.names
+    if not image_views or IMAGES not in names or not is_image_list(rb.schema.field(IMAGES).type):
+        return rb.to_pylist()
+    i = names.index(IMAGES)
+    rows = rb.remove_column(i).to_pylist()
+    for row, images in zip(rows, _image_views(rb.column(i)), strict=True):
+        row[IMAGES] = images
+    return rows
 
 
 class Source(abc.ABC):
@@ -50,8 +155,18 @@ class Source(abc.ABC):
         self.num_rows: int | None = None
 
     @abc.abstractmethod
-    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[RowBatch]:
-        """Yield the rows in order, `batch_size` at a time."""
+    def batches(
+        self,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        *,
+        columns: list[str] | None = None,
+        image_views: bool = False,
+    ) -> Iterator[RowBatch]:
+        """Yield the rows in order, `batch_size` at a time.
+
+        `columns`: read only these (tabular sources; names the input lacks are ignored).
+        `image_views`: image bytes as zero-copy views of the batch (tabular sources); use
+        them within the batch, and `owned_fields()` to keep a row beyond it."""
 
     def parts(self) -> list[Part]:
         """Picklable pieces that other processes can read alone, in order (whole by default)."""
@@ -63,17 +178,30 @@ class Source(abc.ABC):
         return sum(f.stat().st_size for f in files if f.is_file())
 
 
+def _select(rb: pa.RecordBatch, columns: list[str] | None) -> pa.RecordBatch:
+    if columns is None:
+        return rb
+    return rb.select([c for c in rb.schema.names if c in columns])
+
+
+def _row_batch(file: str, start: int, rb: pa.RecordBatch, image_views: bool) -> RowBatch:
+    return RowBatch(arrow=rb, file=file, start=start, image_views=image_views)
+
+
 def _arrow_batches(
-    file: str, batches: Iterator[pa.RecordBatch], batch_size: int
+    file: str,
+    batches: Iterator[pa.RecordBatch],
+    batch_size: int,
+    columns: list[str] | None = None,
+    image_views: bool = False,
 ) -> Iterator[RowBatch]:
     start = 0
     try:
         for rb in batches:
             # Record batches may be larger than asked (IPC files); slice them.
             for off in range(0, rb.num_rows, batch_size):
-                part = rb.slice(off, batch_size)
-                rows = part.to_pylist()
-                yield RowBatch([SourceRow(file, start + i, fields=r) for i, r in enumerate(rows)])
+                part = _select(rb.slice(off, batch_size), columns)
+                yield _row_batch(file, start, part, image_views)
                 start += part.num_rows
     except (pa.ArrowException, OSError) as exc:
         raise DataError(
@@ -85,15 +213,16 @@ class Part(abc.ABC):
     """A piece of a source that a worker process can read on its own."""
 
     @abc.abstractmethod
-    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[RowBatch]: ...
+    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE, **read: Any) -> Iterator[RowBatch]:
+        """As `Source.batches` (same `columns` and `image_views` options)."""
 
 
 @dataclass
 class WholeSource(Part):
     source: Source
 
-    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[RowBatch]:
-        return self.source.batches(batch_size)
+    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE, **read: Any) -> Iterator[RowBatch]:
+        return self.source.batches(batch_size, **read)
 
 
 PART_ROWS = 256  # rows per parquet Part: enough work to amortize a trip to a worker
@@ -107,8 +236,10 @@ class ParquetPart(Part):
     row_groups: list[int]
     start: int  # row index of the first row
 
-    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[RowBatch]:
-        return ParquetSource(self.path).batches(batch_size, self.row_groups, self.start)
+    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE, **read: Any) -> Iterator[RowBatch]:
+        return ParquetSource(self.path).batches(
+            batch_size, row_groups=self.row_groups, start=self.start, **read
+        )
 
 
 class ParquetSource(Source):
@@ -144,27 +275,37 @@ class ParquetSource(Source):
     def batches(
         self,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        *,
+        columns: list[str] | None = None,
+        image_views: bool = False,
         row_groups: list[int] | None = None,
         start: int = 0,
     ) -> Iterator[RowBatch]:
-        # One row group at a time: memory is bounded by it, and a corrupt one is named.
+        # One row group at a time (memory is bounded by it, and a corrupt one is named); the
+        # next one is read in a thread (Arrow releases the GIL) while this one is used.
         meta = self._pf.metadata
-        for rg in range(meta.num_row_groups) if row_groups is None else row_groups:
-            n = meta.row_group(rg).num_rows
-            try:
-                parts = list(self._pf.iter_batches(batch_size=batch_size, row_groups=[rg]))
-            except (pa.ArrowException, OSError) as exc:
-                raise DataError(
-                    f"cannot read row group {rg} (rows {start}-{start + n - 1}); the file is "
-                    f"truncated or corrupt: {exc}".strip(),
-                    file=str(self.path),
-                ) from None
-            for rb in parts:
-                rows = rb.to_pylist()
-                yield RowBatch(
-                    [SourceRow(str(self.path), start + i, fields=x) for i, x in enumerate(rows)]
-                )
-                start += rb.num_rows
+        names = None if columns is None else [c for c in self.schema.names if c in columns]
+        groups = list(range(meta.num_row_groups)) if row_groups is None else row_groups
+
+        def read(rg: int) -> pa.Table:
+            return self._pf.read_row_group(rg, columns=names, use_threads=False)
+
+        with ThreadPoolExecutor(1) as ahead:
+            nxt = ahead.submit(read, groups[0]) if groups else None
+            for k, rg in enumerate(groups):
+                n = meta.row_group(rg).num_rows
+                try:
+                    table = nxt.result()
+                except (pa.ArrowException, OSError) as exc:
+                    raise DataError(
+                        f"cannot read row group {rg} (rows {start}-{start + n - 1}); the file "
+                        f"is truncated or corrupt: {exc}".strip(),
+                        file=str(self.path),
+                    ) from None
+                nxt = ahead.submit(read, groups[k + 1]) if k + 1 < len(groups) else None
+                for rb in table.to_batches(max_chunksize=batch_size):
+                    yield _row_batch(str(self.path), start, rb, image_views)
+                    start += rb.num_rows
 
 
 class ParquetShardsSource(Source):
@@ -186,9 +327,9 @@ class ParquetShardsSource(Source):
                 )
         self.num_rows = sum(s.num_rows or 0 for s in self.shards)
 
-    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[RowBatch]:
+    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE, **read: Any) -> Iterator[RowBatch]:
         for shard in self.shards:
-            yield from shard.batches(batch_size)
+            yield from shard.batches(batch_size, **read)
 
     def parts(self) -> list[Part]:
         return [part for shard in self.shards for part in shard.parts()]
@@ -217,11 +358,18 @@ class HFDiskSource(Source):
                     raise DataError(f"not an Arrow stream file: {exc}", file=str(f)) from None
                 self.schema = self.schema or reader.schema
 
-    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[RowBatch]:
+    def batches(
+        self,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        *,
+        columns: list[str] | None = None,
+        image_views: bool = False,
+    ) -> Iterator[RowBatch]:
         for f in self.files:
             # OSFile, not memory_map: mapped pages would count towards resident memory.
             with pa.OSFile(str(f)) as fh:
-                yield from _arrow_batches(str(f), iter(pa.ipc.open_stream(fh)), batch_size)
+                stream = iter(pa.ipc.open_stream(fh))
+                yield from _arrow_batches(str(f), stream, batch_size, columns, image_views)
 
 
 class JsonlSource(Source):
@@ -234,7 +382,8 @@ class JsonlSource(Source):
         if path.stat().st_size == 0:
             raise DataError("file is empty (0 bytes)", file=str(path))
 
-    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[RowBatch]:
+    def batches(self, batch_size: int = DEFAULT_BATCH_SIZE, **read: Any) -> Iterator[RowBatch]:
+        # Every field of a line is parsed anyway; `columns` and `image_views` change nothing.
         batch = RowBatch()
         with self.path.open("rb") as fh:
             for lineno, raw in enumerate(fh, start=1):
