@@ -66,7 +66,7 @@ def export_trl(problems, path: Path) -> Path:
         p.unlink(missing_ok=True)
     with ProblemWriter(src) as w:
         w.write(problems)
-    export([src], path, "trl", opts=ExportOptions(system_prompt=None), workers=1)
+    export([src], path, "trl", opts=ExportOptions(system_prompt=None))
     return path
 
 

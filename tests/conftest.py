@@ -152,6 +152,6 @@ def verl_parquet(tmp_path, deepvision_file):
     from deepvision.data.export import export
 
     out = tmp_path / "verl.parquet"
-    report = export([deepvision_file], out, "verl", workers=1)
+    report = export([deepvision_file], out, "verl")
     assert report.written == 12
     return out

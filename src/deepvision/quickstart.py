@@ -119,8 +119,8 @@ def run_quickstart(
 
     stage("export", "exporting for TRL and verl")
     trl_file, verl_file = data / "train_trl.parquet", data / "train_verl.parquet"
-    export([problems_file], trl_file, "trl", opts=ExportOptions(), workers=1)
-    export([problems_file], verl_file, "verl", opts=ExportOptions(), workers=1)
+    export([problems_file], trl_file, "trl", opts=ExportOptions())
+    export([problems_file], verl_file, "verl", opts=ExportOptions())
     art["train_trl"], art["train_verl"] = trl_file, verl_file
     done("export")
 

@@ -1,4 +1,5 @@
-"""Parquet inputs are read in worker processes by parts; results match a one-process run."""
+"""Parquet inputs are read by parts (in worker processes, or read ahead in a thread); results
+match a one-process run and keep the input order."""
 
 import json
 
@@ -8,6 +9,7 @@ import pytest
 
 from conftest import DEEPVISION_SCHEMA, deepvision_row
 from deepvision import records as r
+from deepvision.data import export as export_mod
 from deepvision.data import sources
 from deepvision.data.export import export
 from deepvision.data.reader import map_batches, open_sources
@@ -17,10 +19,10 @@ from deepvision.errors import DataError
 
 @pytest.fixture
 def many_parts(tmp_path, monkeypatch):
-    """40 rows in row groups of 5, split into parts of 10 rows; row 27 has a bad pass rate."""
+    """40 rows in row groups of 5, split into parts of 10 rows; row 27 has no reward model."""
     monkeypatch.setattr(sources, "PART_ROWS", 10)
     rows = [deepvision_row(question=f"Q{i}: find x.", answer=str(i)) for i in range(40)]
-    rows[27][r.PASS_RATE] = "most of them"
+    rows[27][r.REWARD_MODEL] = None
     path = tmp_path / "many.parquet"
     pq.write_table(pa.Table.from_pylist(rows, schema=DEEPVISION_SCHEMA), path, row_group_size=5)
     return path
@@ -39,19 +41,40 @@ def test_parts_are_mapped_in_input_order(many_parts):
     assert [row for _, rej in got for row in rej] == [27]
 
 
-def test_parallel_export_equals_single_process(many_parts, tmp_path):
-    one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
-    rej = tmp_path / "rejects.jsonl"
-    export([many_parts], one, "verl", workers=1)
-    rep2 = export([many_parts], two, "verl", rejects=rej, workers=2)
-    assert (rep2.rows_in, rep2.written, rep2.rejected) == (40, 39, 1)
-    assert pq.read_table(one).equals(pq.read_table(two))
-    extra = pq.read_table(two).column("extra_info").to_pylist()
+def test_export_numbers_rows_in_the_output_and_keeps_rejects(many_parts, tmp_path):
+    out, rej = tmp_path / "out.parquet", tmp_path / "rejects.jsonl"
+    rep = export([many_parts], out, "verl", rejects=rej)
+    assert (rep.rows_in, rep.written, rep.rejected) == (40, 39, 1)
+    extra = pq.read_table(out).column("extra_info").to_pylist()
     assert [e["index"] for e in extra] == list(range(39))  # numbered in the output
     assert [e["question"] for e in extra][27] == "Q28: find x."
     saved = [json.loads(line) for line in rej.read_text().splitlines()]
     assert [s["row"] for s in saved] == [27]
     assert saved[0]["data"]["question"] == "Q27: find x."
+    assert saved[0]["data"]["images"][0]["bytes"].startswith("data:")  # bytes kept, not a view
+
+
+def test_export_ignores_columns_its_format_does_not_use(tmp_path):
+    rows = [deepvision_row(question=f"Q{i}") for i in range(3)]
+    rows[1][r.PASS_RATE] = "most of them"
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=DEEPVISION_SCHEMA), src)
+    rep = export([src], tmp_path / "out.parquet", "verl")
+    assert (rep.written, rep.rejected) == (3, 0)
+    rep = export([src], tmp_path / "out.jsonl", "jsonl")  # JSONL carries the pass rate
+    assert (rep.written, rep.rejected) == (2, 1)
+
+
+@pytest.mark.parametrize("to", ["verl", "trl", "easyr1"])
+def test_images_taken_column_wise_equal_images_from_problems(many_parts, tmp_path, monkeypatch, to):
+    """Table exports take the images column from Arrow; the Problems' own bytes give the
+    same file (the path used for inputs without an Arrow images column)."""
+    fast, slow = tmp_path / "fast.parquet", tmp_path / "slow.parquet"
+    export([many_parts], fast, to)
+    monkeypatch.setattr(export_mod, "_arrow_images", lambda *a, **k: None)
+    export([many_parts], slow, to)
+    a, b = pq.read_table(fast), pq.read_table(slow)
+    assert a.num_rows == 39 and a.equals(b) and a.schema.equals(b.schema, check_metadata=True)
 
 
 def test_parallel_stats_equal_single_process(many_parts):
@@ -64,7 +87,7 @@ def test_parallel_stats_equal_single_process(many_parts):
     assert [j.row for j in two.rejects] == [27]
 
 
-def test_corrupt_row_group_is_named_from_a_worker(many_parts, tmp_path):
+def test_corrupt_row_group_is_named_when_read_ahead(many_parts, tmp_path):
     data = bytearray(many_parts.read_bytes())
     meta = pq.ParquetFile(many_parts).metadata
     col = meta.row_group(5).column(1)  # images of rows 25-29
@@ -73,18 +96,18 @@ def test_corrupt_row_group_is_named_from_a_worker(many_parts, tmp_path):
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(bytes(data))
     with pytest.raises(DataError) as err:
-        export([bad], tmp_path / "out.parquet", "verl", workers=2)
+        export([bad], tmp_path / "out.parquet", "verl")
     assert err.value.file == str(bad)
     assert "row group 5 (rows 25-29)" in err.value.reason
     assert not (tmp_path / "out.parquet").exists()
 
 
-def test_mixed_inputs_keep_their_order_in_parallel(many_parts, tmp_path, cli):
+def test_mixed_inputs_keep_their_order(many_parts, tmp_path, cli):
     jsonl = tmp_path / "more.jsonl"
     assert cli("data", "export", "--to", "jsonl", "--out", jsonl).code == 0  # the sample, 240 rows
     one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
-    export([many_parts, jsonl], one, "verl", workers=1)
-    rep = export([jsonl, many_parts], two, "verl", workers=2)
+    export([many_parts, jsonl], one, "verl")
+    rep = export([jsonl, many_parts], two, "verl")
     assert rep.written == 240 + 39
     a, b = (
         pq.read_table(one).column("extra_info").to_pylist(),

@@ -29,7 +29,7 @@ def cpu_recipe(model, data, out, **extra):
 @pytest.fixture
 def trl_parquet(tmp_path, deepvision_file):
     out = tmp_path / "trl.parquet"
-    assert export([deepvision_file], out, "trl", workers=1).written == 12
+    assert export([deepvision_file], out, "trl").written == 12
     return out
 
 

@@ -6,7 +6,6 @@ import base64
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +17,26 @@ from deepvision.data.reader import (
     ProblemBatch,
     Reject,
     iter_problem_batches,
-    map_batches,
     open_sources,
+    reject,
 )
-from deepvision.data.sources import DEFAULT_BATCH_SIZE
+from deepvision.data.sources import DEFAULT_BATCH_SIZE, is_image_list
 from deepvision.data.writer import RejectWriter, TableWriter, _AtomicFile
 from deepvision.errors import UsageError
 from deepvision.progress import progress_bar
 from deepvision.records import (
+    ABILITY,
+    DATA_SOURCE,
+    DOMAIN_ANNO,
+    ID,
     IMAGE_PLACEHOLDER,
     IMAGE_TYPE,
+    IMAGES,
     MESSAGES_TYPE,
+    OPTIONS,
     PROMPT,
+    QUESTION,
+    REWARD_MODEL,
     REWARD_MODEL_TYPE,
     Problem,
     RowIssue,
@@ -242,40 +249,71 @@ class _JsonlExport:
 
 @dataclass
 class _Encoded:
-    """One batch encoded in a worker: the table rows (index counted from 0) and the rejects."""
+    """One batch encoded: the table rows (index counted from 0) and the rejects."""
 
     batch: pa.RecordBatch | None
     rejects: list[Reject]
     rows_in: int
 
-    # Between processes the batch travels as Arrow IPC: pickling a RecordBatch directly is
-    # several times slower for image bytes.
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        if self.batch is not None:
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, self.batch.schema) as w:
-                w.write_batch(self.batch)
-            state["batch"] = sink.getvalue()
-        return state
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if state["batch"] is not None:
-            state["batch"] = pa.ipc.open_stream(state["batch"]).read_next_batch()
-        self.__dict__.update(state)
+# The input columns the table formats use (JSONL export carries every annotation).
+_TABLE_COLUMNS = [
+    QUESTION,
+    IMAGES,
+    REWARD_MODEL,
+    PROMPT,
+    DOMAIN_ANNO,
+    DATA_SOURCE,
+    ABILITY,
+    ID,
+    OPTIONS,
+]
+
+
+def _arrow_images(batch: ProblemBatch, keep: list[int], target: pa.DataType) -> pa.Array | None:
+    """The images of rows `keep` of the batch, taken column-wise from its Arrow rows (the
+    bytes never become Python objects), in the `target` list<struct<bytes[, path]>> type.
+    None when the input has no such column (then rows carry their images)."""
+    if batch.arrow is None or IMAGES not in batch.arrow.schema.names:
+        return None
+    col = batch.arrow.column(IMAGES)
+    if not is_image_list(col.type):
+        return None
+    col = col.take(pa.array(keep, pa.int32()))
+    data = dict(zip([f.name for f in col.type.value_type], col.flatten().flatten(), strict=True))
+    children = [
+        data["bytes"] if f.name == "bytes" else pa.nulls(len(data["bytes"]), f.type)
+        for f in target.value_type
+    ]
+    items = pa.StructArray.from_arrays(children, fields=list(target.value_type))
+    # Rows whose images were null read as no images, as in the Problem.
+    offsets = pc.fill_null(col.offsets, 0) if col.offsets.null_count else col.offsets
+    return pa.ListArray.from_arrays(offsets, items, type=target)
 
 
 def _encode_batch(batch: ProblemBatch, to: str, opts: ExportOptions) -> _Encoded:
     schema, encode = _TABLES[to]
     bad = list(batch.rejects)
-    rows = []
-    for p, sr in zip(batch.problems, batch.rows, strict=True):
+    rows, keep = [], []
+    for p, sr, pos in zip(batch.problems, batch.rows, batch.positions, strict=True):
         try:
             rows.append(encode(p, len(rows), opts))
+            keep.append(pos)
         except ValueError as exc:  # placeholder/image count mismatch
-            bad.append(Reject(sr.file, sr.row, [RowIssue(PROMPT, str(exc))], sr.fields))
-    out = pa.RecordBatch.from_pylist(rows, schema=schema) if rows else None
-    return _Encoded(out, bad, len(batch.problems) + len(batch.rejects))
+            bad.append(reject(sr, [RowIssue(PROMPT, str(exc))]))
+    rows_in = len(batch.problems) + len(batch.rejects)
+    if not rows:
+        return _Encoded(None, bad, rows_in)
+    i = schema.get_field_index("images")
+    images = _arrow_images(batch, keep, schema.field(i).type)
+    if images is None:
+        return _Encoded(pa.RecordBatch.from_pylist(rows, schema=schema), bad, rows_in)
+    for row in rows:
+        del row["images"]
+    out = pa.RecordBatch.from_pylist(rows, schema=schema.remove(i)).add_column(
+        i, schema.field(i), images
+    )
+    return _Encoded(out.replace_schema_metadata(schema.metadata), bad, rows_in)
 
 
 def _shift_index(batch: pa.RecordBatch, offset: int) -> pa.RecordBatch:
@@ -297,12 +335,12 @@ def export(
     opts: ExportOptions | None = None,
     rejects: Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    workers: int | None = None,
 ) -> ExportReport:
-    """Export Problems to a trainer's table (`verl`, `trl`, `easyr1`) or to inference JSONL.
+    """Export Problems to a trainer's table (`verl`, `trl`, `easyr1`) or to inference JSONL,
+    in input order.
 
-    Table formats are encoded in `workers` processes (default: all cores) for parquet inputs;
-    the output keeps the input order."""
+    Table formats read only the columns they use: a malformed pass rate or visual-element
+    annotation does not stop a row there (`data validate` reports it)."""
     if to not in FORMATS:
         raise UsageError(f"unknown export format {to!r}; use one of {', '.join(FORMATS)}")
     opts = opts or ExportOptions()
@@ -338,11 +376,16 @@ def export(
                             written += 1
                         except ValueError as exc:  # placeholder/image count mismatch
                             issue = RowIssue(PROMPT, str(exc))
-                            bad.append(Reject(sr.file, sr.row, [issue], sr.fields))
+                            bad.append(reject(sr, [issue]))
                     account(bad, len(batch.problems) + len(batch.rejects), written)
             else:
-                fn = partial(_encode_batch, to=to, opts=opts)
-                for enc in map_batches(sources, fn, batch_size=batch_size, workers=workers):
+                # One process: Python builds each batch while threads read the next row group
+                # and write the last batch (sending image bytes between processes cost more
+                # than it saved).
+                batches = iter_problem_batches(
+                    sources, batch_size, columns=_TABLE_COLUMNS, image_views=True
+                )
+                for enc in (_encode_batch(b, to, opts) for b in batches):
                     written = 0
                     if enc.batch is not None:
                         table.write_batch(_shift_index(enc.batch, report.written))
