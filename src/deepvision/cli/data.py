@@ -105,7 +105,7 @@ def stats_cmd(
     Example: deepvision data stats math-77k.parquet --out runs/stats
     """
     paths = inputs_or_sample(files)
-    result = stats.collect_stats(paths, batch_size, workers or None)
+    result = stats.collect_stats(paths, batch_size, workers or None, prepare_plots=True)
     written = stats.write_stats(result, out, [str(p) for p in paths])
     t = Table("level-1 topic", "problems", title=f"{result.rows} problems")
     for k, v in result.topic_level(1).most_common():
@@ -250,7 +250,6 @@ def export_cmd(
     ),
     rejects: Path = REJECTS,
     batch_size: int = BATCH,
-    workers: int = WORKERS,
     overwrite: bool = OVERWRITE,
 ) -> None:
     """Export to a trainer's format or to inference JSONL.
@@ -287,9 +286,7 @@ def export_cmd(
         raise UsageError(f"--to must be one of {', '.join(export_mod.FORMATS)}, not {to!r}")
     _outputs(overwrite, out, rejects)
     opts = export_mod.ExportOptions(system_prompt=prompt, inline_images=inline_images)
-    report = export_mod.export(
-        inputs_or_sample(files), out, to, opts, rejects, batch_size, workers or None
-    )
+    report = export_mod.export(inputs_or_sample(files), out, to, opts, rejects, batch_size)
     _accounting(
         report.rows_in,
         [(f"written to {out}", report.written)],

@@ -2,34 +2,68 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import struct
+import threading
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from PIL import Image
 
 from deepvision.data.answer_kind import answer_kind
-from deepvision.data.reader import ProblemBatch, Reject, map_batches, open_sources
-from deepvision.data.sources import DEFAULT_BATCH_SIZE
+from deepvision.data.reader import ProblemBatch, Reject, map_batches, open_sources, parse_batch
+from deepvision.data.sources import DEFAULT_BATCH_SIZE, RowBatch
 from deepvision.progress import progress_bar
-from deepvision.records import Problem
+from deepvision.records import (
+    DATA_SOURCE,
+    DOMAIN_ANNO,
+    IMAGES,
+    NECESSITY_ANNO,
+    OPTIONS,
+    PASS_RATE,
+    PROBLEM_SCHEMA,
+    PROMPT,
+    QUESTION,
+    REWARD_MODEL,
+    VISION_ANNO,
+    Problem,
+    decode_column,
+)
 
+_PLOTS = "deepvision.data.plots"
 TOP_KNOWLEDGE = 30
+# The string columns statistics (and the readability of a row) depend on.
+_DECODERS: dict[str, Callable[[str], Any]] = {
+    name: partial(decode_column, name)
+    for name in (DOMAIN_ANNO, VISION_ANNO, NECESSITY_ANNO, PASS_RATE)
+}
 MAX_REJECT_EXAMPLES = 50
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(head: bytes | None) -> tuple[int, int] | None:
+    """(width, height) from the first 24 bytes of a PNG; None if they are not a PNG's."""
+    if head and len(head) >= 24 and head[:8] == _PNG_MAGIC and head[12:16] == b"IHDR":
+        return struct.unpack(">II", head[16:24])
+    return None
 
 
 def _image_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the header (PNG read directly, other formats by PIL); None if the
     bytes are not an image."""
-    if data[:8] == _PNG_MAGIC and data[12:16] == b"IHDR" and len(data) >= 24:
-        return struct.unpack(">II", data[16:24])
+    size = _png_size(bytes(data[:24]))
+    if size is not None:
+        return size
     try:
         with Image.open(io.BytesIO(data)) as img:
             return img.width, img.height
@@ -60,31 +94,56 @@ class DatasetStats:
     rejects: list[Reject] = field(default_factory=list, repr=False)
 
     def add(self, p: Problem) -> None:
+        self.add_row(
+            p.topic,
+            p.knowledge_points,
+            p.visual_elements,
+            str(p.pass_rate) if p.pass_rate else None,
+            answer_kind(p.answer, p.options),
+            p.data_source,
+            len(p.images),
+            len(p.question),
+        )
+        for im in p.images:
+            self.add_image(_image_size(im.bytes or b""), len(im.bytes or b""))
+
+    def add_row(
+        self,
+        topic: list[str],
+        knowledge: list[str],
+        visual_elements: dict[str, list[str]],
+        pass_rate: str | None,
+        kind: str,
+        source: str | None,
+        images: int,
+        question_chars: int,
+    ) -> None:
+        """One problem's counts (its images go through `add_image`)."""
         self.rows += 1
-        for depth in range(1, min(4, len(p.topic)) + 1):
-            self.topics[tuple(p.topic[:depth])] += 1
-        self.knowledge.update(set(p.knowledge_points))
-        for cat, types in p.visual_elements.items():
+        for depth in range(1, min(4, len(topic)) + 1):
+            self.topics[tuple(topic[:depth])] += 1
+        self.knowledge.update(set(knowledge))
+        for cat, types in visual_elements.items():
             if types:
                 self.ve_categories[cat] += 1
             for t in set(types):
                 self.ve_types[(cat, t)] += 1
-        if p.pass_rate is None:
+        if pass_rate is None:
             self.no_pass_rate += 1
         else:
-            self.pass_rates[str(p.pass_rate)] += 1
-        self.answer_kinds[answer_kind(p.answer, p.options)] += 1
-        self.sources[p.data_source or "(none)"] += 1
-        self.images_per_problem[len(p.images)] += 1
-        self.question_chars.append(len(p.question))
-        for im in p.images:
-            size = _image_size(im.bytes or b"")
-            if size is None:
-                self.undecodable_images += 1
-            else:
-                self.image_widths.append(size[0])
-                self.image_heights.append(size[1])
-            self.image_kb.append(len(im.bytes or b"") / 1024)
+            self.pass_rates[pass_rate] += 1
+        self.answer_kinds[kind] += 1
+        self.sources[source or "(none)"] += 1
+        self.images_per_problem[images] += 1
+        self.question_chars.append(question_chars)
+
+    def add_image(self, size: tuple[int, int] | None, nbytes: int) -> None:
+        if size is None:
+            self.undecodable_images += 1
+        else:
+            self.image_widths.append(size[0])
+            self.image_heights.append(size[1])
+        self.image_kb.append(nbytes / 1024)
 
     def merge(self, other: DatasetStats) -> None:
         """Add the counts of `other` (gathered over other rows) to these."""
@@ -146,29 +205,166 @@ class DatasetStats:
         }
 
 
-def _batch_stats(batch: ProblemBatch) -> DatasetStats:
-    part = DatasetStats()
+def _problem_stats(batch: ProblemBatch, part: DatasetStats | None = None) -> DatasetStats:
+    part = part or DatasetStats()
     for p in batch.problems:
         part.add(p)
-    part.rejected = len(batch.rejects)
-    part.rejects = batch.rejects[:MAX_REJECT_EXAMPLES]
+    part.rejected += len(batch.rejects)
+    part.rejects += batch.rejects[: max(0, MAX_REJECT_EXAMPLES - len(part.rejects))]
     return part
 
 
+# Column types the column-wise pass reads directly; other layouts go row by row.
+_EXACT_TYPES = {f.name: f.type for f in PROBLEM_SCHEMA}
+
+
+def _mask(arr: pa.Array) -> np.ndarray:
+    """Null positions of an array as a numpy bool array."""
+    if not arr.null_count:
+        return np.zeros(len(arr), dtype=bool)
+    return np.array(arr.is_null().to_pylist(), dtype=bool)
+
+
+def _rows_of_items(lists: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:
+    """(number of items per row, row of each item) of a list column (null lists: 0 items)."""
+    offsets = np.frombuffer(lists.buffers()[1], dtype=np.int32)
+    offsets = offsets[lists.offset : lists.offset + len(lists) + 1]
+    counts = np.diff(offsets)
+    return counts, np.repeat(np.arange(len(lists)), counts)
+
+
+def _flag_null_items(lists: pa.ListArray, slow: np.ndarray) -> pa.Array:
+    """Flag the rows holding a null item of a list column; return the items."""
+    items = lists.flatten()
+    if items.null_count:
+        slow[_rows_of_items(lists)[1][_mask(items)]] = True
+    return items
+
+
+def _decoded(column: pa.Array, decode: Callable[[str], Any], slow: np.ndarray) -> list[Any]:
+    """`decode` of each row's value, computed once per distinct value in the batch; rows
+    whose value does not decode are flagged."""
+    memo: dict[str, Any] = {}
+    out: list[Any] = []
+    for i, raw in enumerate(column.to_pylist()):
+        if raw is None:
+            out.append(None)
+            continue
+        if raw not in memo:
+            try:
+                memo[raw] = decode(raw)
+            except ValueError:
+                memo[raw] = None
+        if memo[raw] is None:
+            slow[i] = True
+        out.append(memo[raw])
+    return out
+
+
+def _field(struct_items: pa.Array, name: str) -> pa.Array:
+    return struct_items.flatten()[struct_items.type.get_field_index(name)]
+
+
+def _columnar_stats(batch: RowBatch) -> DatasetStats:
+    """Statistics of a batch read column by column from its Arrow rows. Every check that
+    could make a row unreadable is evaluated column-wise (with the decoders a Problem is
+    built with); rows failing any go through the Problem path, which names the issues."""
+    rb = batch.arrow
+    n = rb.num_rows
+    col = {name: rb.column(name) for name in rb.schema.names}
+    slow = _mask(col[QUESTION])
+    n_images, image_row = _rows_of_items(col[IMAGES])
+    data = _field(_flag_null_items(col[IMAGES], slow), "bytes")
+    slow[image_row[_mask(data)]] = True  # path-only images: the Problem path decides
+    answers = _field(col[REWARD_MODEL], "ground_truth")
+    slow |= _mask(answers)
+    _flag_null_items(_field(col[REWARD_MODEL], "equivalent_answers"), slow)
+    if PROMPT in col:
+        roles = _field(_flag_null_items(col[PROMPT], slow), "role")
+        slow[_rows_of_items(col[PROMPT])[1][_mask(roles)]] = True
+    has_options = np.zeros(n, dtype=bool)
+    if OPTIONS in col:
+        _flag_null_items(col[OPTIONS], slow)
+        has_options = _rows_of_items(col[OPTIONS])[0] > 0
+    decoded = {
+        name: _decoded(col[name], decode, slow) if name in col else [None] * n
+        for name, decode in _DECODERS.items()
+    }
+    q_chars = pc.utf8_length(col[QUESTION]).to_pylist()
+    answer_list = answers.to_pylist()
+    sources = col[DATA_SOURCE].to_pylist() if DATA_SOURCE in col else [None] * n
+    kinds: dict[tuple[str, bool], str] = {}
+
+    part = DatasetStats()
+    for i in np.flatnonzero(~slow).tolist():
+        domain, vision = decoded[DOMAIN_ANNO][i] or {}, decoded[VISION_ANNO][i] or {}
+        rate = decoded[PASS_RATE][i]
+        key = (answer_list[i], bool(has_options[i]))
+        if key not in kinds:  # answer_kind only asks whether there are options
+            kinds[key] = answer_kind(key[0], ["?"] if key[1] else None)
+        part.add_row(
+            domain.get("topic", []),
+            domain.get("knowledge_points", []),
+            vision.get("visual_elements", {}),
+            None if rate is None else str(rate["pass_rate"]),
+            kinds[key],
+            sources[i],
+            int(n_images[i]),
+            q_chars[i],
+        )
+    heads = pc.binary_slice(data, 0, 24).to_pylist()
+    nbytes = pc.binary_length(data).to_pylist()
+    for j in np.flatnonzero(~slow[image_row]).tolist():
+        size = _png_size(heads[j])
+        if size is None:  # not a PNG: PIL reads the header
+            size = _image_size(data[j].as_py())
+        part.add_image(size, nbytes[j])
+    slow_rows = np.flatnonzero(slow).tolist()
+    if slow_rows:
+        rows = RowBatch([batch.row(i) for i in slow_rows])
+        _problem_stats(parse_batch(rows, with_id=False), part)
+    return part
+
+
+def _batch_stats(batch: RowBatch) -> DatasetStats:
+    schema = batch.arrow.schema if batch.arrow is not None else None
+    if schema is not None and all(
+        schema.field(name).type.equals(_EXACT_TYPES[name])
+        for name in schema.names
+        if name in _EXACT_TYPES
+    ):
+        return _columnar_stats(batch)
+    return _problem_stats(parse_batch(batch, with_id=False))
+
+
 def collect_stats(
-    paths: list[str | Path], batch_size: int = DEFAULT_BATCH_SIZE, workers: int | None = None
+    paths: list[str | Path],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int | None = None,
+    prepare_plots: bool = False,
 ) -> DatasetStats:
-    """Statistics of every readable row of the inputs (parquet read in `workers` processes)."""
+    """Statistics of every readable row of the inputs (parquet read in `workers` processes).
+
+    With `prepare_plots`, the plotting module (matplotlib: most of a second to import) is
+    imported in a thread while worker processes do the reading, once they have started."""
     sources = open_sources(paths)
     stats = DatasetStats()
     total = sum(s.num_rows or 0 for s in sources) or None
+    warm = None
     with progress_bar("stats", total) as bar:
         parts = map_batches(
-            sources, _batch_stats, batch_size=batch_size, workers=workers, with_id=False
+            sources, _batch_stats, batch_size=batch_size, workers=workers, parse=False
         )
         for part in parts:
+            if warm is None and prepare_plots and workers != 1:
+                # After the first result the pool has forked its workers: no fork can copy a
+                # lock the import holds.
+                warm = threading.Thread(target=importlib.import_module, args=(_PLOTS,))
+                warm.start()
             stats.merge(part)
             bar.advance(part.rows + part.rejected)
+    if warm is not None:
+        warm.join()
     return stats
 
 
