@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
@@ -9,39 +10,54 @@ import typer
 
 from deepvision import __version__
 from deepvision.cli.common import err_console
-from deepvision.cli.curate import app as curate_app
-from deepvision.cli.data import app as data_app
-from deepvision.cli.eval import app as eval_app
-from deepvision.cli.infer import infer_cmd, serve_cmd
-from deepvision.cli.quickstart import quickstart_cmd
-from deepvision.cli.train import app as train_app
-from deepvision.cli.verify import app as verify_app
-from deepvision.cli.verify import judge_cmd
 from deepvision.errors import DeepVisionError
 from deepvision.progress import set_quiet
 
-app = typer.Typer(
-    name="deepvision",
-    help=(
-        "RLVR toolkit for multimodal math: read, check, describe and export DeepVision-103K "
-        "style data; generate verifiable visual problems; verify answers; run inference on "
-        "vLLM or transformers servers; evaluate on the seven reference benchmarks; curate "
-        "verified RL data; train with GSPO on verl or TRL.\n\n"
-        "Start with:  deepvision quickstart   (the whole loop on this machine, offline)"
-    ),
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+# name -> (module, attribute, group or command), in the order `--help` lists them. Only the
+# module of the command being run is imported (the others cost start-up time: curate, eval,
+# inference clients), unless help or an unknown name needs them all.
+_COMMANDS = {
+    "data": ("deepvision.cli.data", "app", "group"),
+    "verify": ("deepvision.cli.verify", "app", "group"),
+    "judge": ("deepvision.cli.verify", "judge_cmd", "command"),
+    "infer": ("deepvision.cli.infer", "infer_cmd", "command"),
+    "serve": ("deepvision.cli.infer", "serve_cmd", "command"),
+    "train": ("deepvision.cli.train", "app", "group"),
+    "curate": ("deepvision.cli.curate", "app", "group"),
+    "eval": ("deepvision.cli.eval", "app", "group"),
+    "quickstart": ("deepvision.cli.quickstart", "quickstart_cmd", "command"),
+}
+
+HELP = (
+    "RLVR toolkit for multimodal math: read, check, describe and export DeepVision-103K "
+    "style data; generate verifiable visual problems; verify answers; run inference on "
+    "vLLM or transformers servers; evaluate on the seven reference benchmarks; curate "
+    "verified RL data; train with GSPO on verl or TRL.\n\n"
+    "Start with:  deepvision quickstart   (the whole loop on this machine, offline)"
 )
-app.add_typer(data_app, name="data")
-app.add_typer(verify_app, name="verify")
-app.command("judge")(judge_cmd)
-app.command("infer")(infer_cmd)
-app.command("serve")(serve_cmd)
-app.add_typer(train_app, name="train")
-app.add_typer(curate_app, name="curate")
-app.add_typer(eval_app, name="eval")
-app.command("quickstart")(quickstart_cmd)
+
+
+def build_app(argv: list[str] | None = None) -> typer.Typer:
+    """The root command, with the command `argv` names (or all of them) attached."""
+    app = typer.Typer(
+        name="deepvision",
+        help=HELP,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(root)
+    first = next((a for a in argv or [] if not a.startswith("-")), None)
+    names = [first] if first in _COMMANDS else list(_COMMANDS)
+    for name in names:
+        module, attr, kind = _COMMANDS[name]
+        target = getattr(importlib.import_module(module), attr)
+        if kind == "group":
+            app.add_typer(target, name=name)
+        else:
+            app.command(name)(target)
+    return app
+
 
 _state = {"debug": False}
 
@@ -52,7 +68,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or info logs."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
@@ -72,8 +87,9 @@ def root(
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point; `argv` defaults to the process arguments."""
+    args = sys.argv[1:] if argv is None else argv
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = build_app(args)(args=args, standalone_mode=False)
         if isinstance(result, int) and result:
             sys.exit(result)
     except DeepVisionError as exc:
