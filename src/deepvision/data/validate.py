@@ -14,7 +14,7 @@ from pathlib import Path
 
 from deepvision.data.images import inspect_many
 from deepvision.data.prompts import user_text
-from deepvision.data.reader import ProblemBatch, Reject, map_batches, open_sources
+from deepvision.data.reader import ProblemBatch, Reject, map_batches, open_sources, reject
 from deepvision.data.sources import DEFAULT_BATCH_SIZE, open_source
 from deepvision.data.writer import RejectWriter
 from deepvision.progress import progress_bar
@@ -66,7 +66,7 @@ def _check_batch(batch: ProblemBatch, decode: bool) -> _Checked:
             if not info.ok:
                 issues.append(RowIssue(IMAGES, f"image {i}: {info.error}"))
         if issues:
-            rejects.append(Reject(sr.file, sr.row, issues, sr.fields))
+            rejects.append(reject(sr, issues))
         parsed.append((problem.id, sr.file, sr.row, bool(issues)))
     return _Checked(len(batch.problems) + len(batch.rejects), rejects, parsed)
 
