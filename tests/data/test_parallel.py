@@ -65,16 +65,33 @@ def test_export_ignores_columns_its_format_does_not_use(tmp_path):
     assert (rep.written, rep.rejected) == (2, 1)
 
 
+@pytest.fixture
+def varied_images(tmp_path):
+    """Rows with 0, 1, 2 and null image lists, and one rejected row (placeholder count)."""
+    rows = [deepvision_row(question=f"Q{i}", n_images=i % 3) for i in range(9)]
+    rows[4][r.IMAGES] = None
+    rows[4][r.PROMPT][1]["content"] = "no image here"
+    rows[7][r.PROMPT][1]["content"] = "<image><image><image> too many"
+    path = tmp_path / "varied.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=DEEPVISION_SCHEMA), path, row_group_size=4)
+    return path
+
+
 @pytest.mark.parametrize("to", ["verl", "trl", "easyr1"])
-def test_images_taken_column_wise_equal_images_from_problems(many_parts, tmp_path, monkeypatch, to):
+@pytest.mark.parametrize("batch_size", [3, 256])
+def test_images_taken_column_wise_equal_images_from_problems(
+    varied_images, tmp_path, monkeypatch, to, batch_size
+):
     """Table exports take the images column from Arrow; the Problems' own bytes give the
     same file (the path used for inputs without an Arrow images column)."""
     fast, slow = tmp_path / "fast.parquet", tmp_path / "slow.parquet"
-    export([many_parts], fast, to)
+    export([varied_images], fast, to, batch_size=batch_size)
     monkeypatch.setattr(export_mod, "_arrow_images", lambda *a, **k: None)
-    export([many_parts], slow, to)
+    export([varied_images], slow, to, batch_size=batch_size)
     a, b = pq.read_table(fast), pq.read_table(slow)
-    assert a.num_rows == 39 and a.equals(b) and a.schema.equals(b.schema, check_metadata=True)
+    assert a.num_rows == 8 and a.equals(b) and a.schema.equals(b.schema, check_metadata=True)
+    counts = [len(x) for x in a.column("images").to_pylist()]
+    assert counts == [0, 1, 2, 0, 0, 2, 0, 2]  # the null list exported as no images
 
 
 def test_parallel_stats_equal_single_process(many_parts):

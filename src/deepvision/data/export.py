@@ -279,15 +279,17 @@ def _arrow_images(batch: ProblemBatch, keep: list[int], target: pa.DataType) -> 
     col = batch.arrow.column(IMAGES)
     if not is_image_list(col.type):
         return None
-    col = col.take(pa.array(keep, pa.int32()))
+    if keep != list(range(len(col))):  # else every row is kept: no copy of the bytes
+        col = col.take(pa.array(keep, pa.int32()))
     data = dict(zip([f.name for f in col.type.value_type], col.flatten().flatten(), strict=True))
     children = [
         data["bytes"] if f.name == "bytes" else pa.nulls(len(data["bytes"]), f.type)
         for f in target.value_type
     ]
     items = pa.StructArray.from_arrays(children, fields=list(target.value_type))
-    # Rows whose images were null read as no images, as in the Problem.
-    offsets = pc.fill_null(col.offsets, 0) if col.offsets.null_count else col.offsets
+    # `offsets` has no nulls: a null images list reads as no images, as in the Problem.
+    offsets = col.offsets
+    offsets = pc.subtract(offsets, offsets[0]) if offsets[0].as_py() else offsets
     return pa.ListArray.from_arrays(offsets, items, type=target)
 
 
