@@ -353,7 +353,7 @@ def export(
         sink = _JsonlExport(out, opts)
         report.images_dir = sink.images_dir
     else:
-        table = TableWriter(out, _TABLES[to][0])
+        table = TableWriter(out, _TABLES[to][0], direct=True)
     total = sum(s.num_rows or 0 for s in sources) or None
 
     def account(bad: list[Reject], rows_in: int, written: int) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
+import mmap
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -71,6 +73,82 @@ def _encoding_options(schema: pa.Schema) -> dict[str, Any]:
     return {"compression": codecs, "use_dictionary": plain, "write_statistics": plain}
 
 
+class _DirectFile(io.RawIOBase):
+    """A write-only file that bypasses the page cache (O_DIRECT): data goes through one reused,
+    page-aligned buffer straight to the disk. Writing gigabytes through the page cache makes
+    the kernel find fresh pages for all of it, which on virtual machines costs more CPU than
+    encoding the data (measured: 2.5 s of kernel time per GB there, 0.15 s this way)."""
+
+    BLOCK = 4096  # O_DIRECT wants aligned offsets, lengths and memory
+
+    def __init__(self, path: Path, buffer_bytes: int = 8 << 20) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_DIRECT", 0)
+        self._fd = os.open(path, flags, 0o644)
+        self._buf = mmap.mmap(-1, buffer_bytes)
+        self._view = memoryview(self._buf)
+        self._fill = self._size = 0
+
+    @classmethod
+    def open(cls, path: Path) -> _DirectFile | None:
+        """The file, or None where direct I/O is not available (tmpfs, macOS, Windows)."""
+        if not hasattr(os, "O_DIRECT"):
+            return None
+        try:
+            f = cls(path)
+        except OSError:
+            return None
+        try:  # one block written and taken back: fails now if the filesystem refuses
+            os.write(f._fd, f._view[: cls.BLOCK])
+            os.lseek(f._fd, 0, os.SEEK_SET)
+            os.ftruncate(f._fd, 0)
+        except OSError:
+            f.close()
+            return None
+        return f
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._size
+
+    def write(self, data) -> int:
+        src = memoryview(data).cast("B")
+        done = 0
+        while done < len(src):
+            k = min(len(src) - done, len(self._buf) - self._fill)
+            self._view[self._fill : self._fill + k] = src[done : done + k]
+            self._fill += k
+            done += k
+            if self._fill == len(self._buf):
+                self._flush(final=False)
+        self._size += done
+        return done
+
+    def _flush(self, final: bool) -> None:
+        n = self._fill
+        if final:  # the last block is padded, then the file cut back to its size
+            pad = -n % self.BLOCK
+            self._view[n : n + pad] = bytes(pad)
+            n += pad
+        view = self._view[:n]
+        while len(view):
+            view = view[os.write(self._fd, view) :]
+        self._fill = 0
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._flush(final=True)
+            os.ftruncate(self._fd, self._size)
+        finally:
+            os.close(self._fd)
+            self._view.release()
+            self._buf.close()
+            super().close()
+
+
 class TableWriter:
     """Append Arrow record batches to a parquet file in bounded row groups.
 
@@ -78,10 +156,12 @@ class TableWriter:
     prepares the next; one write is in flight at most, and its error surfaces at the next call.
     """
 
-    def __init__(self, path: str | Path, schema: pa.Schema) -> None:
+    def __init__(self, path: str | Path, schema: pa.Schema, direct: bool = False) -> None:
         self._file = _AtomicFile(Path(path))
         self.schema = schema
-        self._writer = pq.ParquetWriter(str(self._file.tmp), schema, **_encoding_options(schema))
+        self._direct = _DirectFile.open(self._file.tmp) if direct else None
+        where = self._direct if self._direct is not None else str(self._file.tmp)
+        self._writer = pq.ParquetWriter(where, schema, **_encoding_options(schema))
         self._thread = ThreadPoolExecutor(1)
         self._pending: Future | None = None
         self.rows = 0
@@ -111,6 +191,8 @@ class TableWriter:
             raise
         self._thread.shutdown()
         self._writer.close()
+        if self._direct is not None:
+            self._direct.close()
         self._file.commit()
 
     def abort(self) -> None:
@@ -118,6 +200,8 @@ class TableWriter:
             self._wait()
         self._thread.shutdown()
         self._writer.close()
+        if self._direct is not None:
+            self._direct.close()
         self._file.discard()
 
     def __enter__(self) -> TableWriter:
