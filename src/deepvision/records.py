@@ -161,15 +161,23 @@ def normalize_question(text: str) -> str:
 
 
 def content_hash(question: str, images: Iterable[ProblemImage]) -> str:
-    """Stable identity of a problem's content: normalized question plus image bytes.
+    """Stable identity of a problem's content: normalized question plus image bytes (or path,
+    for an image given by path only)."""
+    return content_hash_of(
+        question,
+        (img.bytes if img.bytes is not None else (img.path or "").encode() for img in images),
+    )
+
+
+def content_hash_of(question: str, image_data: Iterable[bytes | memoryview]) -> str:
+    """`content_hash` from the question and each image's bytes.
 
     Image bytes go in through their XXH3-128 digest (about 15x faster than blake2b over
     46 KB figures; ids are hashed for every row of every command that reads problems)."""
     h = hashlib.blake2b(digest_size=10)
     h.update(normalize_question(question).encode())
-    for img in images:
+    for data in image_data:
         h.update(b"\x00img\x00")
-        data = img.bytes if img.bytes is not None else (img.path or "").encode()
         h.update(xxhash.xxh3_128_digest(data))
     return h.hexdigest()
 

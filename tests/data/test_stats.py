@@ -68,3 +68,39 @@ def test_stats_on_the_embedded_sample(cli, tmp_path):
     d = json.loads((tmp_path / "s" / "stats.json").read_text())
     assert d["rows"] == 240 and len(d["topics"]["level_1"]) == 4
     assert d["pass_rate"]["missing"] == 240  # generated problems have no rollouts yet
+
+
+def _mixed_rows() -> list[dict]:
+    """Rows the column-wise pass reads directly, and rows it must leave to the Problem path."""
+    import io
+
+    rows = [deepvision_row(question=f"Q{i}", answer=["B", "12", "7/2"][i % 3]) for i in range(12)]
+    rows[1][r.PASS_RATE] = "most of them"  # unreadable
+    rows[2][r.DOMAIN_ANNO] = "{not json"  # unreadable
+    rows[3][r.VISION_ANNO] = None  # readable, no visual elements
+    rows[4][r.IMAGES] = [{"bytes": None, "path": "figure.png"}]  # path only: readable
+    rows[5][r.REWARD_MODEL]["equivalent_answers"] = ["x", None]  # unreadable
+    rows[6][r.QUESTION] = None  # unreadable
+    buf = io.BytesIO()
+    Image.new("RGB", (50, 30), (10, 20, 30)).save(buf, format="JPEG")
+    rows[7][r.IMAGES] = [{"bytes": buf.getvalue(), "path": None}]  # not a PNG
+    rows[8][r.IMAGES] = [{"bytes": b"garbage", "path": None}]  # undecodable image
+    rows[9][r.PROMPT][0]["role"] = None  # unreadable
+    rows[10][r.PROMPT] = None  # readable: the question is the prompt
+    return rows
+
+
+def test_column_wise_stats_equal_problem_stats(tmp_path, monkeypatch):
+    """`data stats` reads our layout column by column; the result is the Problem path's."""
+    from deepvision.data import stats as st
+    from deepvision.data.reader import parse_batch
+
+    src = write_rows(tmp_path / "mixed.parquet", _mixed_rows())
+    fast = st.collect_stats([src], batch_size=5, workers=1)
+    monkeypatch.setattr(st, "_batch_stats", lambda b: st._problem_stats(parse_batch(b, False)))
+    slow = st.collect_stats([src], batch_size=5, workers=1)
+    assert fast.to_dict() == slow.to_dict()
+    assert (fast.rows, fast.rejected, fast.undecodable_images) == (7, 5, 2)
+    assert sorted(j.row for j in fast.rejects) == [1, 2, 5, 6, 9]
+    assert fast.to_dict()["image_width"]["min"] == 32  # the JPEG's 50 counted too
+    assert fast.to_dict()["image_width"]["max"] == 50

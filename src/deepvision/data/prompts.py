@@ -34,17 +34,21 @@ def user_text(problem: Problem) -> str:
     A stored prompt keeps its own placeholder positions; a bare question gets its
     placeholders in front. A count that disagrees with the images raises ValueError.
     """
-    text = problem.user_prompt
+    return compose_user_text(problem.user_prompt, len(problem.images), problem.options)
+
+
+def compose_user_text(text: str, images: int, options: list[str] | None) -> str:
+    """`user_text` from a problem's user prompt, number of images and options."""
     n = count_placeholders(text)
-    if n == 0 and problem.images:
-        text = IMAGE_PLACEHOLDER * len(problem.images) + "\n" + text
-    elif n != len(problem.images):
+    if n == 0 and images:
+        text = IMAGE_PLACEHOLDER * images + "\n" + text
+    elif n != images:
         raise ValueError(
             f"user prompt has {n} {IMAGE_PLACEHOLDER} placeholder(s) "
-            f"but the problem has {len(problem.images)} image(s)"
+            f"but the problem has {images} image(s)"
         )
-    if problem.options and not _OPTION_LINE.search(text):
-        text = f"{text}\n{format_options(problem.options)}"
+    if options and not _OPTION_LINE.search(text):
+        text = f"{text}\n{format_options(options)}"
     return text
 
 

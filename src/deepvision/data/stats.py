@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 from PIL import Image
 
+from deepvision.data import columns
 from deepvision.data.answer_kind import answer_kind
 from deepvision.data.reader import ProblemBatch, Reject, map_batches, open_sources, parse_batch
 from deepvision.data.sources import DEFAULT_BATCH_SIZE, RowBatch
@@ -31,8 +31,6 @@ from deepvision.records import (
     NECESSITY_ANNO,
     OPTIONS,
     PASS_RATE,
-    PROBLEM_SCHEMA,
-    PROMPT,
     QUESTION,
     REWARD_MODEL,
     VISION_ANNO,
@@ -214,80 +212,21 @@ def _problem_stats(batch: ProblemBatch, part: DatasetStats | None = None) -> Dat
     return part
 
 
-# Column types the column-wise pass reads directly; other layouts go row by row.
-_EXACT_TYPES = {f.name: f.type for f in PROBLEM_SCHEMA}
-
-
-def _mask(arr: pa.Array) -> np.ndarray:
-    """Null positions of an array as a numpy bool array."""
-    if not arr.null_count:
-        return np.zeros(len(arr), dtype=bool)
-    return np.array(arr.is_null().to_pylist(), dtype=bool)
-
-
-def _rows_of_items(lists: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:
-    """(number of items per row, row of each item) of a list column (null lists: 0 items)."""
-    offsets = np.frombuffer(lists.buffers()[1], dtype=np.int32)
-    offsets = offsets[lists.offset : lists.offset + len(lists) + 1]
-    counts = np.diff(offsets)
-    return counts, np.repeat(np.arange(len(lists)), counts)
-
-
-def _flag_null_items(lists: pa.ListArray, slow: np.ndarray) -> pa.Array:
-    """Flag the rows holding a null item of a list column; return the items."""
-    items = lists.flatten()
-    if items.null_count:
-        slow[_rows_of_items(lists)[1][_mask(items)]] = True
-    return items
-
-
-def _decoded(column: pa.Array, decode: Callable[[str], Any], slow: np.ndarray) -> list[Any]:
-    """`decode` of each row's value, computed once per distinct value in the batch; rows
-    whose value does not decode are flagged."""
-    memo: dict[str, Any] = {}
-    out: list[Any] = []
-    for i, raw in enumerate(column.to_pylist()):
-        if raw is None:
-            out.append(None)
-            continue
-        if raw not in memo:
-            try:
-                memo[raw] = decode(raw)
-            except ValueError:
-                memo[raw] = None
-        if memo[raw] is None:
-            slow[i] = True
-        out.append(memo[raw])
-    return out
-
-
-def _field(struct_items: pa.Array, name: str) -> pa.Array:
-    return struct_items.flatten()[struct_items.type.get_field_index(name)]
-
-
 def _columnar_stats(batch: RowBatch) -> DatasetStats:
-    """Statistics of a batch read column by column from its Arrow rows. Every check that
-    could make a row unreadable is evaluated column-wise (with the decoders a Problem is
-    built with); rows failing any go through the Problem path, which names the issues."""
+    """Statistics of a batch read column by column (see `columns`); unusual rows go
+    through the Problem path."""
     rb = batch.arrow
     n = rb.num_rows
     col = {name: rb.column(name) for name in rb.schema.names}
-    slow = _mask(col[QUESTION])
-    n_images, image_row = _rows_of_items(col[IMAGES])
-    data = _field(_flag_null_items(col[IMAGES], slow), "bytes")
-    slow[image_row[_mask(data)]] = True  # path-only images: the Problem path decides
-    answers = _field(col[REWARD_MODEL], "ground_truth")
-    slow |= _mask(answers)
-    _flag_null_items(_field(col[REWARD_MODEL], "equivalent_answers"), slow)
-    if PROMPT in col:
-        roles = _field(_flag_null_items(col[PROMPT], slow), "role")
-        slow[_rows_of_items(col[PROMPT])[1][_mask(roles)]] = True
+    slow = columns.unusual_rows(col)
+    n_images, image_row = columns.item_rows(col[IMAGES])
+    data = columns.field(col[IMAGES].flatten(), "bytes")
+    answers = columns.field(col[REWARD_MODEL], "ground_truth")
     has_options = np.zeros(n, dtype=bool)
     if OPTIONS in col:
-        _flag_null_items(col[OPTIONS], slow)
-        has_options = _rows_of_items(col[OPTIONS])[0] > 0
-    decoded = {
-        name: _decoded(col[name], decode, slow) if name in col else [None] * n
+        has_options = columns.item_rows(col[OPTIONS])[0] > 0
+    values = {
+        name: columns.decoded(col[name], decode, slow) if name in col else [None] * n
         for name, decode in _DECODERS.items()
     }
     q_chars = pc.utf8_length(col[QUESTION]).to_pylist()
@@ -297,8 +236,8 @@ def _columnar_stats(batch: RowBatch) -> DatasetStats:
 
     part = DatasetStats()
     for i in np.flatnonzero(~slow).tolist():
-        domain, vision = decoded[DOMAIN_ANNO][i] or {}, decoded[VISION_ANNO][i] or {}
-        rate = decoded[PASS_RATE][i]
+        domain, vision = values[DOMAIN_ANNO][i] or {}, values[VISION_ANNO][i] or {}
+        rate = values[PASS_RATE][i]
         key = (answer_list[i], bool(has_options[i]))
         if key not in kinds:  # answer_kind only asks whether there are options
             kinds[key] = answer_kind(key[0], ["?"] if key[1] else None)
@@ -327,12 +266,7 @@ def _columnar_stats(batch: RowBatch) -> DatasetStats:
 
 
 def _batch_stats(batch: RowBatch) -> DatasetStats:
-    schema = batch.arrow.schema if batch.arrow is not None else None
-    if schema is not None and all(
-        schema.field(name).type.equals(_EXACT_TYPES[name])
-        for name in schema.names
-        if name in _EXACT_TYPES
-    ):
+    if batch.arrow is not None and columns.exact_layout(batch.arrow.schema):
         return _columnar_stats(batch)
     return _problem_stats(parse_batch(batch, with_id=False))
 
