@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import DEEPVISION_SCHEMA, deepvision_row
+from conftest import DEEPVISION_SCHEMA, deepvision_row, write_rows
 from deepvision import records as r
 from deepvision.data import export as export_mod
 from deepvision.data import sources
@@ -87,6 +87,7 @@ def test_images_taken_column_wise_equal_images_from_problems(
     fast, slow = tmp_path / "fast.parquet", tmp_path / "slow.parquet"
     export([varied_images], fast, to, batch_size=batch_size)
     monkeypatch.setattr(export_mod, "_arrow_images", lambda *a, **k: None)
+    monkeypatch.setattr(export_mod, "_verl_columns", lambda *a: None)
     export([varied_images], slow, to, batch_size=batch_size)
     a, b = pq.read_table(fast), pq.read_table(slow)
     assert a.num_rows == 8 and a.equals(b) and a.schema.equals(b.schema, check_metadata=True)
@@ -160,3 +161,53 @@ def test_parallel_validate_matches_one_process_and_keeps_duplicate_rows_whole(
         )
         reports.append((rep.issues_by_column, sorted(rep.examples)))
     assert reports[0] == reports[1]
+
+
+def _verl_rows(with_ids: bool) -> list[dict]:
+    rows = [deepvision_row(question=f"Q{i}", answer=str(i), n_images=i % 3) for i in range(10)]
+    rows[1][r.REWARD_MODEL]["equivalent_answers"] = [r.EMPTY_SENTINEL]
+    rows[2][r.REWARD_MODEL]["equivalent_answers"] = None
+    rows[3][r.DATA_SOURCE] = ""
+    rows[4][r.ABILITY] = None
+    rows[5][r.PROMPT] = None  # the question is the user text
+    rows[6][r.DOMAIN_ANNO] = None
+    rows[7][r.PROMPT][1]["content"] = "Which one?"  # no placeholder: put in front
+    for i, row in enumerate(rows):
+        row[r.OPTIONS] = ["1", "2", "3"] if i % 4 == 0 else ([] if i == 9 else None)
+        row[r.ID] = f"p{i}" if with_ids and i != 8 else None
+    return rows
+
+
+@pytest.mark.parametrize("with_ids", [True, False])
+@pytest.mark.parametrize("system_prompt", [None, "Be brief."])
+def test_verl_built_column_wise_equals_problem_by_problem(
+    tmp_path, monkeypatch, with_ids, system_prompt
+):
+    schema = pa.schema(
+        [*DEEPVISION_SCHEMA, (r.ID, pa.string()), (r.OPTIONS, pa.list_(pa.string()))]
+    )
+    src = write_rows(tmp_path / "in.parquet", _verl_rows(with_ids), schema)
+    fast, slow = tmp_path / "fast.parquet", tmp_path / "slow.parquet"
+    opts = export_mod.ExportOptions(system_prompt=system_prompt)
+    calls = []
+    real = export_mod._verl_columns
+    monkeypatch.setattr(export_mod, "_verl_columns", lambda *a: calls.append(1) or real(*a))
+    export([src], fast, "verl", opts, batch_size=4)
+    assert calls and all(real(rb, opts) is not None for rb in open_sources([src])[0].batches(4))
+    monkeypatch.setattr(export_mod, "_verl_columns", lambda *a: None)
+    export([src], slow, "verl", opts, batch_size=4)
+    a, b = pq.read_table(fast), pq.read_table(slow)
+    assert a.num_rows == 10 and a.equals(b) and a.schema.equals(b.schema, check_metadata=True)
+
+
+def test_verl_batches_with_a_bad_row_go_problem_by_problem(tmp_path):
+    rows = _verl_rows(with_ids=False)
+    rows[5][r.PROMPT] = [{"content": "<image><image> x", "role": "user"}]  # 2 for 2 images
+    rows[6][r.PROMPT] = [{"content": "<image><image> x", "role": "user"}]  # 2 for 0 images
+    schema = pa.schema(
+        [*DEEPVISION_SCHEMA, (r.ID, pa.string()), (r.OPTIONS, pa.list_(pa.string()))]
+    )
+    src = write_rows(tmp_path / "in.parquet", rows, schema)
+    rep = export([src], tmp_path / "out.parquet", "verl", batch_size=4)
+    assert (rep.written, rep.rejected) == (9, 1)
+    assert "row 6" in rep.reject_examples[0] and "placeholder" in rep.reject_examples[0]

@@ -6,21 +6,29 @@ import base64
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT, build_messages, user_text
+from deepvision.data import columns
+from deepvision.data.prompts import (
+    DEFAULT_SYSTEM_PROMPT,
+    build_messages,
+    compose_user_text,
+    user_text,
+)
 from deepvision.data.reader import (
     ProblemBatch,
     Reject,
     iter_problem_batches,
     open_sources,
+    parse_batch,
     reject,
 )
-from deepvision.data.sources import DEFAULT_BATCH_SIZE, is_image_list
+from deepvision.data.sources import DEFAULT_BATCH_SIZE, RowBatch, binary_views, is_image_list
 from deepvision.data.writer import RejectWriter, TableWriter, _AtomicFile
 from deepvision.errors import UsageError
 from deepvision.progress import progress_bar
@@ -28,6 +36,7 @@ from deepvision.records import (
     ABILITY,
     DATA_SOURCE,
     DOMAIN_ANNO,
+    EMPTY_SENTINEL,
     ID,
     IMAGE_PLACEHOLDER,
     IMAGE_TYPE,
@@ -40,6 +49,8 @@ from deepvision.records import (
     REWARD_MODEL_TYPE,
     Problem,
     RowIssue,
+    content_hash_of,
+    decode_column,
 )
 
 FORMATS = ("verl", "trl", "easyr1", "jsonl")
@@ -293,6 +304,109 @@ def _arrow_images(batch: ProblemBatch, keep: list[int], target: pa.DataType) -> 
     return pa.ListArray.from_arrays(offsets, items, type=target)
 
 
+def _user_prompts(col: dict[str, pa.Array], questions: list[str]) -> list[str]:
+    """Each row's user text as `Problem.user_prompt` gives it: the last user message of the
+    stored prompt, else the question."""
+    if PROMPT not in col:
+        return questions
+    out = []
+    for question, messages in zip(questions, col[PROMPT].to_pylist(), strict=True):
+        user = next((m for m in reversed(messages or []) if m["role"] == "user"), None)
+        out.append(question if user is None else user["content"] or "")
+    return out
+
+
+def _verl_columns(rb: RowBatch, opts: ExportOptions) -> _Encoded | None:
+    """The verl table of a batch built column by column from its Arrow rows, the same as
+    `_verl_row` of each Problem gives; None when a row needs the Problem path (see
+    `columns`), or its prompt does not fit its images (the Problem path rejects it)."""
+    if rb.arrow is None or not columns.exact_layout(rb.arrow.schema):
+        return None
+    n = rb.arrow.num_rows
+    col = {name: rb.arrow.column(name) for name in rb.arrow.schema.names}
+    unusual = columns.unusual_rows(col)
+    domains = [None] * n
+    if DOMAIN_ANNO in col:
+        domains = columns.decoded(col[DOMAIN_ANNO], partial(decode_column, DOMAIN_ANNO), unusual)
+    if unusual.any():
+        return None
+    questions = col[QUESTION].to_pylist()
+    options = col[OPTIONS].to_pylist() if OPTIONS in col else [None] * n
+    n_images = columns.item_rows(col[IMAGES])[0]
+    users = []
+    try:
+        texts = _user_prompts(col, questions)
+        for text, k, opt in zip(texts, n_images.tolist(), options, strict=True):
+            users.append(compose_user_text(text, k, opt))
+    except ValueError:
+        return None
+    system = [{"role": "system", "content": opts.system_prompt}] if opts.system_prompt else []
+    prompts = [[*system, {"role": "user", "content": u}] for u in users]
+
+    ids = col[ID].to_pylist() if ID in col else [None] * n
+    if not all(ids):
+        views = binary_views(columns.field(col[IMAGES].flatten(), "bytes"))
+        ends = n_images.cumsum().tolist()
+        for i, end in enumerate(ends):
+            if not ids[i]:
+                ids[i] = content_hash_of(questions[i], views[end - n_images[i] : end])
+    equivalents = [
+        [a for a in (eq or []) if a != EMPTY_SENTINEL]
+        for eq in columns.field(col[REWARD_MODEL], "equivalent_answers").to_pylist()
+    ]
+    answers = columns.field(col[REWARD_MODEL], "ground_truth")
+    str_list = pa.list_(pa.string())
+    equivalents_arr = pa.array(equivalents, str_list)
+
+    def filled(name: str, default: str) -> pa.Array:
+        if name not in col:
+            return pa.array([default] * n, pa.string())
+        c = col[name]
+        return pc.if_else(pc.or_kleene(pc.is_null(c), pc.equal(c, "")), default, c)
+
+    extra_type = VERL_SCHEMA.field("extra_info").type
+    extra = pa.StructArray.from_arrays(
+        [
+            pa.array(range(n), pa.int64()),
+            pa.array(ids, pa.string()),
+            col[QUESTION],
+            answers,
+            equivalents_arr,
+            pa.array(options, str_list),
+            pa.array([(d or {}).get("topic", []) for d in domains], str_list),
+        ],
+        fields=list(extra_type),
+    )
+    reward = pa.StructArray.from_arrays(
+        [answers, equivalents_arr, pa.array(["rule"] * n, pa.string())],
+        fields=list(VERL_SCHEMA.field("reward_model").type),
+    )
+    batch = ProblemBatch(source=None, arrow=rb.arrow, positions=list(range(n)))
+    images = _arrow_images(batch, list(range(n)), VERL_SCHEMA.field("images").type)
+    if images is None:
+        return None
+    arrays = {
+        "data_source": filled(DATA_SOURCE, "deepvision"),
+        "prompt": pa.array(prompts, VERL_SCHEMA.field("prompt").type),
+        "images": images,
+        "ability": filled(ABILITY, "math"),
+        "reward_model": reward,
+        "extra_info": extra,
+    }
+    out = pa.RecordBatch.from_arrays([arrays[f.name] for f in VERL_SCHEMA], schema=VERL_SCHEMA)
+    return _Encoded(out, [], n)
+
+
+def _encode_rows(rb: RowBatch, to: str, opts: ExportOptions) -> _Encoded:
+    """A batch of input rows in the `to` table: column-wise for verl where the batch allows,
+    else Problem by Problem."""
+    if to == "verl":
+        enc = _verl_columns(rb, opts)
+        if enc is not None:
+            return enc
+    return _encode_batch(parse_batch(rb), to, opts)
+
+
 def _encode_batch(batch: ProblemBatch, to: str, opts: ExportOptions) -> _Encoded:
     schema, encode = _TABLES[to]
     bad = list(batch.rejects)
@@ -384,10 +498,12 @@ def export(
                 # One process: Python builds each batch while threads read the next row group
                 # and write the last batch (sending image bytes between processes cost more
                 # than it saved).
-                batches = iter_problem_batches(
-                    sources, batch_size, columns=_TABLE_COLUMNS, image_views=True
+                batches = (
+                    rb
+                    for src in sources
+                    for rb in src.batches(batch_size, columns=_TABLE_COLUMNS, image_views=True)
                 )
-                for enc in (_encode_batch(b, to, opts) for b in batches):
+                for enc in (_encode_rows(rb, to, opts) for rb in batches):
                     written = 0
                     if enc.batch is not None:
                         table.write_batch(_shift_index(enc.batch, report.written))

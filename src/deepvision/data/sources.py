@@ -103,26 +103,28 @@ def _nulls(arr: pa.Array) -> list[bool]:
     return arr.is_null().to_pylist() if arr.null_count else [False] * len(arr)
 
 
+def binary_views(data: pa.Array) -> list[memoryview | None]:
+    """The values of a binary array as zero-copy views of its buffer (None for nulls)."""
+    offsets = _offsets(data).tolist()
+    whole = memoryview(data.buffers()[2] or b"")
+    missing = _nulls(data)
+    return [None if missing[i] else whole[offsets[i] : offsets[i + 1]] for i in range(len(data))]
+
+
 def _image_views(col: pa.ListArray) -> list[list[dict[str, Any] | None] | None]:
     """The images column as Python lists of {bytes, path} whose bytes are zero-copy views of
     the Arrow buffer (no copy of the image data)."""
     items = col.flatten()
     fields = dict(zip([f.name for f in items.type], items.flatten(), strict=True))
-    data = fields.pop("bytes")
-    buffers = data.buffers()
-    offsets = _offsets(data)
-    whole = memoryview(buffers[2]) if buffers[2] is not None else memoryview(b"")
-    missing = _nulls(data)
+    views = binary_views(fields.pop("bytes"))
     item_null = _nulls(items)
     others = {k: v.to_pylist() for k, v in fields.items()}
     flat: list[dict[str, Any] | None] = []
-    for i in range(len(data)):
+    for i, view in enumerate(views):
         if item_null[i]:
             flat.append(None)
             continue
-        im: dict[str, Any] = {
-            "bytes": None if missing[i] else whole[offsets[i] : offsets[i + 1]],
-        }
+        im: dict[str, Any] = {"bytes": view}
         for k, v in others.items():
             im[k] = v[i]
         flat.append(im)
