@@ -227,7 +227,7 @@ class WholeSource(Part):
         return self.source.batches(batch_size, **read)
 
 
-PART_ROWS = 256  # rows per parquet Part: enough work to amortize a trip to a worker
+PART_ROWS = 1024  # rows per parquet Part: work for a trip to a worker, row groups read ahead
 
 
 @dataclass
