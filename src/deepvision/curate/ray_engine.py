@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from deepvision.curate.stage import Stage, save_chunk
-from deepvision.data.reader import _problem_batch
+from deepvision.data.reader import parse_batch
 from deepvision.data.sources import Part, Source
 from deepvision.errors import UsageError
 
@@ -44,7 +44,7 @@ class _PartRunner:
                     done = json.loads(marker.read_text())
                     done["resumed"] = True
                 else:
-                    pb = _problem_batch(part, rb)
+                    pb = parse_batch(rb, src=part)
                     result = self.stage.process(pb.problems, prefix)
                     done = save_chunk(self.stage, prefix, self.schema, result, pb.rejects)
                 dones.append(json.dumps(done))
