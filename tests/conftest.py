@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import random
+import socket
 from pathlib import Path
 
 import pyarrow as pa
@@ -98,6 +100,29 @@ def deepvision_file(tmp_path) -> Path:
         for i in range(12)
     ]
     return write_rows(tmp_path / "math-77k.parquet", rows)
+
+
+def free_ports(n: int = 1) -> int:
+    """First of `n` consecutive free ports on 127.0.0.1, below the kernel's ephemeral range.
+
+    A port the kernel handed out (bind to 0) is in the ephemeral range, so the next one up can
+    be taken at any moment by some process's outgoing connection (Ray's, for one)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 32000 - n)
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {n} consecutive free ports on 127.0.0.1")
 
 
 class CliResult:

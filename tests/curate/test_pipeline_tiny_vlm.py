@@ -5,21 +5,15 @@ every unparsable reply, and account for every problem."""
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 from helpers import read_jsonl
 
+from conftest import free_ports
 from deepvision.data.synth import generate
 from deepvision.data.writer import ProblemWriter
 from deepvision.llm.serve import ServeConfig, ServerGroup
 from deepvision.train.tiny import build_tiny_vlm
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -28,7 +22,7 @@ def test_pipeline_against_transformers_serve_with_a_tiny_vlm(tmp_path, cli):
     with ProblemWriter(tmp_path / "raw.parquet") as w:
         w.write(list(generate(4, seed=5)))
     cfg = ServeConfig(
-        str(model), backend="transformers", port=_free_port(), log_dir=tmp_path / "logs"
+        str(model), backend="transformers", port=free_ports(), log_dir=tmp_path / "logs"
     )
     with ServerGroup(cfg, health_timeout=180) as group:
         (tmp_path / "pipeline.yaml").write_text(f"""

@@ -2,13 +2,13 @@
 
 import json
 import os
-import socket
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from conftest import free_ports
 from deepvision.llm.serve import ServeConfig, ServeError, ServerGroup, parse_gpus, plan
 
 FAKE = """#!{python}
@@ -24,12 +24,6 @@ time.sleep(float(os.environ.get("FAKE_VLLM_DELAY", "0")))
 from deepvision.cli.fake_server import main
 main(sys.argv[1:])
 """
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -69,7 +63,7 @@ def test_gpu_specs_and_instance_plan(tmp_path):
 
 def test_group_starts_waits_logs_and_stops_without_orphans(fake_vllm, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_VLLM_DELAY", "0.5")
-    port = _free_port()
+    port = free_ports(2)
     cfg = ServeConfig(
         "tiny-model",
         tp=1,
@@ -98,7 +92,7 @@ def test_group_starts_waits_logs_and_stops_without_orphans(fake_vllm, tmp_path, 
 
 
 def test_a_dying_instance_fails_with_its_log_tail(fake_vllm, tmp_path, monkeypatch):
-    port = _free_port()
+    port = free_ports(2)
     monkeypatch.setenv("FAKE_VLLM_DIE_PORT", str(port + 1))
     cfg = ServeConfig("m", dp=2, port=port, log_dir=tmp_path / "logs")
     group = ServerGroup(cfg, health_timeout=30)
@@ -133,7 +127,7 @@ def test_servers_die_with_a_killed_parent(fake_vllm, tmp_path):
     import subprocess
 
     parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT, str(_free_port()), str(tmp_path / "l")],
+        [sys.executable, "-c", PARENT, str(free_ports(2)), str(tmp_path / "l")],
         stdout=subprocess.PIPE,
         text=True,
     )

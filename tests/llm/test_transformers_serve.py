@@ -2,10 +2,10 @@
 driven by `deepvision infer` (images as data URIs; the server ignores n, so samples fan out)."""
 
 import json
-import socket
 
 import pytest
 
+from conftest import free_ports
 from deepvision.llm.serve import ServeConfig, ServerGroup
 from deepvision.train.tiny import build_tiny_vlm
 
@@ -15,16 +15,10 @@ def tiny_model(tmp_path_factory):
     return build_tiny_vlm(tmp_path_factory.mktemp("tiny") / "tiny-vlm")
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_infer_against_transformers_serve_with_a_tiny_vlm(cli, tmp_path, tiny_model):
     cfg = ServeConfig(
-        str(tiny_model), backend="transformers", port=_free_port(), log_dir=tmp_path / "logs"
+        str(tiny_model), backend="transformers", port=free_ports(), log_dir=tmp_path / "logs"
     )
     with ServerGroup(cfg, health_timeout=180) as group:
         problems = tmp_path / "problems.jsonl"
