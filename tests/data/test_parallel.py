@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import DEEPVISION_SCHEMA, deepvision_row, write_rows
+from conftest import DEEPVISION_SCHEMA, deepvision_row, png_bytes, write_rows
 from deepvision import records as r
 from deepvision.data import export as export_mod
 from deepvision.data import sources
@@ -211,3 +211,40 @@ def test_verl_batches_with_a_bad_row_go_problem_by_problem(tmp_path):
     rep = export([src], tmp_path / "out.parquet", "verl", batch_size=4)
     assert (rep.written, rep.rejected) == (9, 1)
     assert "row 6" in rep.reject_examples[0] and "placeholder" in rep.reject_examples[0]
+
+
+def test_items_hidden_under_null_lists_stay_hidden(tmp_path, cli):
+    """Arrow lets a null list still span items (parquet never writes that; an Arrow file of a
+    `save_to_disk` folder can). Row 0's images list is null over its own image: it has no
+    images, and every other row keeps its own image in validate, stats and the verl export."""
+    import datasets
+
+    rows = [
+        deepvision_row(question=f"q{i}", images=[{"bytes": png_bytes((9 * i, 80, 20)), "path": ""}])
+        for i in range(6)
+    ]
+    rows[0][r.PROMPT][1]["content"] = "q0"  # no placeholder: a row without images is valid
+    folder = tmp_path / "saved"
+    datasets.Dataset.from_list(rows).save_to_disk(str(folder))
+    (arrow_file,) = folder.glob("*.arrow")
+    with pa.ipc.open_stream(pa.BufferReader(arrow_file.read_bytes())) as reader:
+        table = reader.read_all().combine_chunks()
+    images = table.column(r.IMAGES).chunk(0)
+    hidden = pa.ListArray.from_arrays(
+        images.offsets, images.values, mask=pa.array([True] + [False] * 5)
+    )
+    assert hidden.null_count == 1 and len(hidden.flatten()) == 5  # flatten drops the hidden one
+    table = table.set_column(table.schema.get_field_index(r.IMAGES), r.IMAGES, hidden)
+    with pa.ipc.new_stream(arrow_file, table.schema) as writer:
+        writer.write_table(table)
+
+    assert cli("data", "validate", folder).code == 0
+    out = tmp_path / "verl.parquet"
+    assert cli("data", "export", folder, "--to", "verl", "--out", out).code == 0
+    exported = pq.read_table(out).column("images").to_pylist()
+    assert [[im["bytes"] for im in ims] for ims in exported] == [[]] + [
+        [row[r.IMAGES][0]["bytes"]] for row in rows[1:]
+    ]
+    stats = collect_stats([folder], workers=1)
+    assert (stats.rows, stats.rejected) == (6, 0)
+    assert list(stats.image_widths) == [32] * 5

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from deepvision.data.sources import compact_lists
 from deepvision.records import (
     IMAGES,
     OPTIONS,
@@ -44,11 +45,18 @@ def mask(arr: pa.Array) -> np.ndarray:
 
 
 def item_rows(lists: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:
-    """(number of items per row, row of each item) of a list column (null lists: 0 items)."""
+    """(number of items per row, row of each item) of a list column (null lists: 0 items),
+    aligned with `items(lists)`."""
+    lists = compact_lists(lists)
     offsets = np.frombuffer(lists.buffers()[1], dtype=np.int32)
     offsets = offsets[lists.offset : lists.offset + len(lists) + 1]
     counts = np.diff(offsets)
     return counts, np.repeat(np.arange(len(lists)), counts)
+
+
+def items(lists: pa.Array) -> pa.Array:
+    """The items of a list column, row after row, aligned with `item_rows(lists)`."""
+    return compact_lists(lists).flatten()
 
 
 def field(structs: pa.Array, name: str) -> pa.Array:
@@ -57,10 +65,10 @@ def field(structs: pa.Array, name: str) -> pa.Array:
 
 
 def _flag_null_items(lists: pa.ListArray, unusual: np.ndarray) -> pa.Array:
-    items = lists.flatten()
-    if items.null_count:
-        unusual[item_rows(lists)[1][mask(items)]] = True
-    return items
+    values = items(lists)
+    if values.null_count:
+        unusual[item_rows(lists)[1][mask(values)]] = True
+    return values
 
 
 def unusual_rows(col: dict[str, pa.Array]) -> np.ndarray:

@@ -28,7 +28,13 @@ from deepvision.data.reader import (
     parse_batch,
     reject,
 )
-from deepvision.data.sources import DEFAULT_BATCH_SIZE, RowBatch, binary_views, is_image_list
+from deepvision.data.sources import (
+    DEFAULT_BATCH_SIZE,
+    RowBatch,
+    binary_views,
+    compact_lists,
+    is_image_list,
+)
 from deepvision.data.writer import RejectWriter, TableWriter, _AtomicFile
 from deepvision.errors import UsageError
 from deepvision.progress import progress_bar
@@ -290,6 +296,7 @@ def _arrow_images(batch: ProblemBatch, keep: list[int], target: pa.DataType) -> 
     col = batch.arrow.column(IMAGES)
     if not is_image_list(col.type):
         return None
+    col = compact_lists(col)
     if keep != list(range(len(col))):  # else every row is kept: no copy of the bytes
         col = col.take(pa.array(keep, pa.int32()))
     data = dict(zip([f.name for f in col.type.value_type], col.flatten().flatten(), strict=True))
@@ -345,7 +352,7 @@ def _verl_columns(rb: RowBatch, opts: ExportOptions) -> _Encoded | None:
 
     ids = col[ID].to_pylist() if ID in col else [None] * n
     if not all(ids):
-        views = binary_views(columns.field(col[IMAGES].flatten(), "bytes"))
+        views = binary_views(columns.field(columns.items(col[IMAGES]), "bytes"))
         ends = n_images.cumsum().tolist()
         for i, end in enumerate(ends):
             if not ids[i]:

@@ -99,6 +99,18 @@ def _offsets(arr: pa.Array) -> np.ndarray:
     return np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
 
 
+def compact_lists(lists: pa.Array) -> pa.Array:
+    """`lists` with no items hidden under null entries. Arrow lets a null list still span
+    items: `flatten()` drops them while the offsets count them, so positions computed from
+    one would not match the other (parquet never writes such arrays; other Arrow data can)."""
+    if not lists.null_count:
+        return lists
+    spans = np.diff(_offsets(lists))
+    if not (spans[np.array(lists.is_null().to_pylist(), dtype=bool)] > 0).any():
+        return lists
+    return pa.array(lists.to_pylist(), type=lists.type)
+
+
 def _nulls(arr: pa.Array) -> list[bool]:
     return arr.is_null().to_pylist() if arr.null_count else [False] * len(arr)
 
@@ -114,6 +126,7 @@ def binary_views(data: pa.Array) -> list[memoryview | None]:
 def _image_views(col: pa.ListArray) -> list[list[dict[str, Any] | None] | None]:
     """The images column as Python lists of {bytes, path} whose bytes are zero-copy views of
     the Arrow buffer (no copy of the image data)."""
+    col = compact_lists(col)
     items = col.flatten()
     fields = dict(zip([f.name for f in items.type], items.flatten(), strict=True))
     views = binary_views(fields.pop("bytes"))

@@ -220,7 +220,7 @@ def _columnar_stats(batch: RowBatch) -> DatasetStats:
     col = {name: rb.column(name) for name in rb.schema.names}
     slow = columns.unusual_rows(col)
     n_images, image_row = columns.item_rows(col[IMAGES])
-    data = columns.field(col[IMAGES].flatten(), "bytes")
+    data = columns.field(columns.items(col[IMAGES]), "bytes")
     answers = columns.field(col[REWARD_MODEL], "ground_truth")
     has_options = np.zeros(n, dtype=bool)
     if OPTIONS in col:
