@@ -370,6 +370,54 @@ def test_chunks_pillow_parses_are_checked_like_pillow(ctype, body):
     assert not inspect_image(data).ok
 
 
+@pytest.mark.parametrize("window", [8, 9, 15])
+def test_zlib_window_pillow_refuses_is_refused(window):
+    """ISA-L inflates a stream whose header claims a window over 32 KB; zlib does not."""
+    data, parts = _gray()
+    (i,) = _idat_indexes(data)
+    cmf = window << 4 | 8
+    flg = parts[i][1][1] & 0xE0
+    flg |= 31 - (cmf << 8 | flg) % 31
+    damaged = _replace(data, i, bytes([cmf, flg]) + parts[i][1][2:])
+    assert not pil_decodes(damaged)
+    assert _error(damaged) == f"invalid zlib header {bytes([cmf, flg]).hex()} in IDAT data"
+
+
+def _apng_chunks(*extra: tuple[bytes, bytes], before_idat: bool = False) -> bytes:
+    data, parts = _gray()
+    (i,) = _idat_indexes(data)
+    actl = (b"acTL", struct.pack(">II", 1, 0))
+    if before_idat:
+        return assemble([*parts[:i], actl, *extra, *parts[i:]])
+    return assemble([*parts[:i], actl, parts[i], *extra, *parts[i + 1 :]])
+
+
+def fctl(seq: int, width: int, height: int, x: int = 0, y: int = 0) -> tuple[bytes, bytes]:
+    return b"fcTL", struct.pack(">5I", seq, width, height, x, y) + struct.pack(">HHBB", 1, 10, 0, 0)
+
+
+def test_apng_frame_data_needs_a_frame_control_chunk_first():
+    frame = zlib.compress(bytes(41 * 30))
+    orphan = _apng_chunks((b"fdAT", struct.pack(">I", 0) + b"junk"))
+    assert not pil_decodes(orphan)
+    assert _error(orphan) == "APNG fdAT chunk before any fcTL chunk"
+    framed = _apng_chunks(fctl(0, 40, 30), (b"fdAT", struct.pack(">I", 1) + frame))
+    assert pil_decodes(framed) and inspect_image(framed).ok
+
+
+def test_apng_default_frame_must_be_the_whole_image():
+    whole = _apng_chunks(fctl(0, 40, 30), before_idat=True)
+    assert pil_decodes(whole) and inspect_image(whole).ok
+    noise = np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    data = save(Image.fromarray(noise, "RGB"))
+    parts = chunks(data)
+    (i,) = _idat_indexes(data)
+    actl = (b"acTL", struct.pack(">II", 1, 0))
+    smaller = assemble([*parts[:i], actl, fctl(0, 20, 15), *parts[i:]])
+    assert not pil_decodes(smaller)  # Pillow reads the whole image's data at the frame's size
+    assert _error(smaller) == "APNG frame of the default image is not the whole image"
+
+
 def test_compressed_text_past_pillow_limit(monkeypatch):
     monkeypatch.setattr(PngImagePlugin, "MAX_TEXT_CHUNK", 1000)
     for ctype, head in ((b"zTXt", b"k\0\0"), (b"iCCP", b"k\0\0"), (b"iTXt", b"k\0\1\0en\0\0")):

@@ -111,7 +111,7 @@ def _png_size(data: memoryview) -> tuple[int, int]:
         raise _BadPng("the first chunk is not a 13-byte IHDR")
     width, height, color, bits, interlace = _header(ihdr)
     idat: list[memoryview] = []
-    idat_ended = palette = False
+    idat_ended = palette = framed = False
     sequence = 0
     for ctype, body in chunks:
         name = ctype.decode()
@@ -135,11 +135,18 @@ def _png_size(data: memoryview) -> tuple[int, int]:
         if ctype in (b"fcTL", b"fdAT"):
             if int.from_bytes(body[:4], "big") != sequence:
                 raise _BadPng(f"APNG sequence number out of order in {name} chunk")
+            if ctype == b"fdAT" and not framed:
+                raise _BadPng("APNG fdAT chunk before any fcTL chunk")
             sequence += 1
         if ctype == b"fcTL":
+            framed = True
             fw, fh, fx, fy = struct.unpack_from(">4I", body, 4)
             if fx + fw > width or fy + fh > height:
                 raise _BadPng("APNG frame lies outside the image")
+            # Pillow decodes IDAT at the size of an fcTL before it; the APNG rules say that
+            # frame is the whole image.
+            if not idat and (fw, fh, fx, fy) != (width, height, 0, 0):
+                raise _BadPng("APNG frame of the default image is not the whole image")
         elif ctype in (b"iCCP", b"zTXt", b"iTXt"):
             _check_compressed_text(ctype, bytes(body))
     if not idat:
@@ -226,10 +233,22 @@ def _scanlines(width: int, height: int, bits: int, interlace: int) -> list[tuple
     return layout
 
 
+def _check_zlib_header(idat: list[memoryview]) -> None:
+    """The zlib header zlib itself (so Pillow) accepts: deflate with a window of at most 32 KB,
+    a valid check value, no preset dictionary. ISA-L's inflate is laxer about the window."""
+    head = b"".join(bytes(part[:2]) for part in idat)[:2]
+    if len(head) < 2:
+        raise _BadPng("image data is truncated (no zlib header)")
+    cmf, flg = head
+    if cmf & 0x0F != 8 or cmf >> 4 > 7 or (cmf << 8 | flg) % 31 or flg & 0x20:
+        raise _BadPng(f"invalid zlib header {head.hex()} in IDAT data")
+
+
 def _check_image_data(idat: list[memoryview], layout: list[tuple[int, int, int]]) -> None:
     """Inflate the IDAT stream: it must end, hold exactly the scanlines of `layout`, and each
     scanline must start with a known filter type."""
     expected = sum(rows * size for _, rows, size in layout)
+    _check_zlib_header(idat)
     inflater = _zlib.decompressobj()
     try:
         raw = inflater.decompress(idat[0] if len(idat) == 1 else b"".join(idat), expected + 1)
