@@ -518,10 +518,12 @@ def export(
                     account(enc.rejects, enc.rows_in, written)
         ok = True
     finally:
-        if to == "jsonl":
-            sink.close(ok)
-        else:
-            table.close() if ok else table.abort()
-        if reject_writer is not None:
-            reject_writer.close()
+        try:
+            if to == "jsonl":
+                sink.close(ok)
+            else:
+                table.close() if ok else table.abort()
+        finally:
+            if reject_writer is not None:
+                reject_writer.close()
     return report

@@ -18,7 +18,7 @@ from pathlib import Path
 from deepvision.data.answer_kind import ANSWER_KINDS, answer_kind
 from deepvision.data.reader import Reject, common_schema, iter_problem_batches, open_sources
 from deepvision.data.sources import DEFAULT_BATCH_SIZE, Source, SourceRow
-from deepvision.data.writer import ProblemWriter, RejectWriter
+from deepvision.data.writer import ProblemWriter, RejectWriter, finish
 from deepvision.errors import UsageError
 from deepvision.progress import progress_bar
 from deepvision.records import Problem, content_hash
@@ -207,10 +207,7 @@ def _run(
                 bar.advance(len(batch.problems) + len(batch.rejects))
         ok = True
     finally:
-        for w in writers.values():
-            w.close() if ok else w.abort()
-        if rejects is not None:
-            rejects.close()
+        finish([*writers.values(), *([rejects] if rejects is not None else [])], ok)
     for name in outputs:
         report.written.setdefault(name, 0)
     return report

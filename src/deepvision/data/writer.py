@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import io
 import json
 import mmap
@@ -93,12 +94,12 @@ class _DirectFile(io.RawIOBase):
         self._pending: Future | None = None
 
     @classmethod
-    def open(cls, path: Path) -> _DirectFile | None:
+    def open(cls, path: Path, buffer_bytes: int = 8 << 20) -> _DirectFile | None:
         """The file, or None where direct I/O is not available (tmpfs, macOS, Windows)."""
         if not hasattr(os, "O_DIRECT"):
             return None
         try:
-            f = cls(path)
+            f = cls(path, buffer_bytes)
         except OSError:
             return None
         try:  # one block written and taken back: fails now if the filesystem refuses
@@ -129,9 +130,16 @@ class _DirectFile(io.RawIOBase):
         self._size += done
         return done
 
-    def _write_all(self, view: memoryview) -> None:
-        while len(view):
-            view = view[os.write(self._fd, view) :]
+    def _write_all(self, which: int, n: int) -> None:
+        # Every slice is released before an error leaves: a traceback holding one would keep
+        # the buffer exported, and the buffer could then not be closed.
+        pos = 0
+        while pos < n:
+            with self._views[which][pos:n] as part:
+                done = os.write(self._fd, part)
+            if done < n - pos and done % self.BLOCK:  # the next direct write would be unaligned
+                raise OSError(errno.ENOSPC, f"short write ({pos + done} of {n} bytes)")
+            pos += done
 
     def _flush(self, final: bool = False) -> None:
         """Hand the filled buffer to the disk thread and go on with the other one; the last
@@ -143,11 +151,14 @@ class _DirectFile(io.RawIOBase):
             n += pad
         if self._pending is not None:
             self._pending.result()
-        self._pending = self._disk.submit(self._write_all, self._view[:n])
-        self._view = self._views[1] if self._view is self._views[0] else self._views[0]
+        which = 0 if self._view is self._views[0] else 1
+        self._pending = self._disk.submit(self._write_all, which, n)
+        self._view = self._views[1 - which]
         self._fill = 0
 
     def close(self) -> None:
+        """Write what is buffered and cut the file to its size; the descriptor and buffers
+        are let go whatever happens, and a write error is raised after that."""
         if self.closed:
             return
         try:
@@ -155,12 +166,14 @@ class _DirectFile(io.RawIOBase):
             self._pending.result()
             os.ftruncate(self._fd, self._size)
         finally:
+            super().close()  # closed from here on, so a second close (or __del__) does nothing
+            self._pending = None
             self._disk.shutdown()
             os.close(self._fd)
-            for view, buf in zip(self._views, self._bufs, strict=True):
+            for view in self._views:
                 view.release()
+            for buf in self._bufs:
                 buf.close()
-            super().close()
 
 
 class TableWriter:
@@ -175,7 +188,13 @@ class TableWriter:
         self.schema = schema
         self._direct = _DirectFile.open(self._file.tmp) if direct else None
         where = self._direct if self._direct is not None else str(self._file.tmp)
-        self._writer = pq.ParquetWriter(where, schema, **_encoding_options(schema))
+        try:
+            self._writer = pq.ParquetWriter(where, schema, **_encoding_options(schema))
+        except BaseException:
+            if self._direct is not None:
+                self._direct.close()
+            self._file.discard()
+            raise
         self._thread = ThreadPoolExecutor(1)
         self._pending: Future | None = None
         self.rows = 0
@@ -198,24 +217,26 @@ class TableWriter:
         self.write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
 
     def close(self) -> None:
+        """Finish the file and move it into place; on any error, discard it and raise."""
         try:
             self._wait()
+            self._thread.shutdown()
+            self._writer.close()
+            if self._direct is not None:
+                self._direct.close()
         except BaseException:
             self.abort()
             raise
-        self._thread.shutdown()
-        self._writer.close()
-        if self._direct is not None:
-            self._direct.close()
         self._file.commit()
 
     def abort(self) -> None:
-        with contextlib.suppress(Exception):  # the file is discarded anyway
-            self._wait()
-        self._thread.shutdown()
-        self._writer.close()
+        """Stop writing and remove the partial file (errors on the way do not matter now)."""
+        steps = [self._wait, self._thread.shutdown, self._writer.close]
         if self._direct is not None:
-            self._direct.close()
+            steps.append(self._direct.close)
+        for step in steps:
+            with contextlib.suppress(Exception):
+                step()
         self._file.discard()
 
     def __enter__(self) -> TableWriter:
@@ -237,6 +258,23 @@ class ProblemWriter(TableWriter):
     def write(self, problems: list[Problem]) -> None:
         if problems:
             self.write_batch(problems_to_batch(problems, self.schema))
+
+
+def finish(writers: list[Any], ok: bool) -> None:
+    """Close every writer (`abort` table writers instead when the job failed); an error of
+    one does not stop the others from closing, and the first is raised at the end."""
+    first: BaseException | None = None
+    for w in writers:
+        try:
+            if not ok and hasattr(w, "abort"):
+                w.abort()
+            else:
+                w.close()
+        except BaseException as exc:
+            first = first or exc
+            ok = False  # what is left is aborted: the job's outputs are not all there
+    if first is not None:
+        raise first
 
 
 def _jsonable(value: Any) -> Any:
