@@ -50,6 +50,7 @@ TASKS = {
         lambda f, o: [*BASE, "export", f, str(o / "baseline-verl.parquet")],
     ),
 }
+GOAL_TASKS = ("validate", "stats", "export --to verl")
 
 
 def main() -> None:
@@ -110,6 +111,23 @@ def main() -> None:
             path.with_suffix(".json").unlink()
     (args.out / "data_pipeline.json").write_text(json.dumps(results, indent=1))
     print("\n".join(lines))
+    print(summary(results))
+
+
+def summary(results: list[dict]) -> str:
+    """One line per row count: the slowest speed-up and the highest peak RSS of ours over the
+    three commands the goals name (validate, stats, export --to verl), against those goals
+    (>= 3x the baseline, peak RSS < 1 GB)."""
+    results = [r for r in results if r["task"] in GOAL_TASKS]
+    parts = []
+    for n in dict.fromkeys(r["rows"] for r in results):
+        ours = {r["task"]: r for r in results if r["rows"] == n and r["tool"] == "deepvision"}
+        base = {r["task"]: r for r in results if r["rows"] == n and r["tool"] != "deepvision"}
+        speed = min(base[t]["wall_s"] / ours[t]["wall_s"] for t in ours if t in base)
+        rss = max(r["peak_rss_mb"] for r in ours.values())
+        met = "met" if speed >= 3 and rss < 1024 else "NOT met"
+        parts.append(f"{n} rows: slowest speed-up {speed:.1f}x, peak RSS {rss} MB ({met})")
+    return "summary: " + "; ".join(parts) + " [goals: >= 3x, < 1024 MB]"
 
 
 if __name__ == "__main__":
