@@ -108,6 +108,38 @@ def test_zero_byte_and_truncated_parquet(cli, tmp_path, deepvision_file):
     assert not (tmp_path / "o.parquet").exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("data", "validate"),
+        ("data", "export", "--to", "verl", "--out", "o.parquet"),
+        ("data", "export", "--to", "jsonl", "--out", "o.jsonl"),
+        ("data", "filter", "--pass-rate", "0/8..8/8", "--out", "o.parquet"),
+    ],
+)
+def test_a_job_stopped_by_a_broken_file_leaves_no_output_and_runs_again(
+    cli, tmp_path, command, monkeypatch
+):
+    """Rows 0-9 read, then row group 1 is unreadable: the command fails naming the rows, no
+    output or rejects file appears (not even a partial one), and the same command, re-run,
+    fails the same way instead of refusing to overwrite."""
+    rows = [deepvision_row(question=f"q{i}") for i in range(30)]
+    rows[3][r.REWARD_MODEL] = None  # one rejected row before the damage
+    path = tmp_path / "groups.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=DEEPVISION_SCHEMA), path, row_group_size=10)
+    chunk = pq.ParquetFile(path).metadata.row_group(1).column(0)
+    data = bytearray(path.read_bytes())
+    data[chunk.data_page_offset : chunk.data_page_offset + 400] = b"\x00" * 400
+    path.write_bytes(bytes(data))
+    monkeypatch.chdir(tmp_path)
+    before = set(tmp_path.iterdir())
+    for _ in range(2):
+        res = cli(*command, path, "--rejects", "bad.jsonl")
+        assert res.code == 1, res.text
+        assert str(path) in res.err and "rows 10-19" in res.err
+        assert set(tmp_path.iterdir()) - before <= {tmp_path / "o_images"}
+
+
 def test_corrupt_row_group_mid_file_names_the_rows(tmp_path):
     from deepvision.data.reader import iter_problems
     from deepvision.errors import DataError

@@ -35,7 +35,7 @@ from deepvision.data.sources import (
     compact_lists,
     is_image_list,
 )
-from deepvision.data.writer import RejectWriter, TableWriter, _AtomicFile
+from deepvision.data.writer import RejectWriter, TableWriter, _AtomicFile, finish
 from deepvision.errors import UsageError
 from deepvision.progress import progress_bar
 from deepvision.records import (
@@ -256,12 +256,13 @@ class _JsonlExport:
         }
         self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
-    def close(self, ok: bool) -> None:
+    def close(self) -> None:
         self._fh.close()
-        if ok:
-            self._file.commit()
-        else:
-            self._file.discard()
+        self._file.commit()
+
+    def abort(self) -> None:
+        self._fh.close()
+        self._file.discard()
 
 
 @dataclass
@@ -518,12 +519,5 @@ def export(
                     account(enc.rejects, enc.rows_in, written)
         ok = True
     finally:
-        try:
-            if to == "jsonl":
-                sink.close(ok)
-            else:
-                table.close() if ok else table.abort()
-        finally:
-            if reject_writer is not None:
-                reject_writer.close()
+        finish([sink if to == "jsonl" else table, reject_writer], ok)
     return report

@@ -207,7 +207,7 @@ def _run(
                 bar.advance(len(batch.problems) + len(batch.rejects))
         ok = True
     finally:
-        finish([*writers.values(), *([rejects] if rejects is not None else [])], ok)
+        finish([*writers.values(), rejects], ok)
     for name in outputs:
         report.written.setdefault(name, 0)
     return report

@@ -16,7 +16,7 @@ from deepvision.data.images import inspect_many
 from deepvision.data.prompts import user_text
 from deepvision.data.reader import ProblemBatch, Reject, map_batches, open_sources, reject
 from deepvision.data.sources import DEFAULT_BATCH_SIZE, open_source
-from deepvision.data.writer import RejectWriter
+from deepvision.data.writer import RejectWriter, finish
 from deepvision.progress import progress_bar
 from deepvision.records import ID, IMAGES, PROMPT, REWARD_MODEL, Problem, RowIssue
 
@@ -107,6 +107,7 @@ def validate(
             if len(report.examples) < max_examples:
                 report.examples.append(f"{rej.file}, row {rej.row}, {issue}")
 
+    ok = False
     try:
         with progress_bar("validate", total) as bar:
             fn = partial(_check_batch, decode=decode_images)
@@ -142,9 +143,9 @@ def validate(
                 rej.fields = raw[rej.file].get(rej.row)
             rejects.write(late_dups)
         report.valid = report.rows_in - report.rejected
+        ok = True
     finally:
-        if rejects is not None:
-            rejects.close()
+        finish([rejects], ok)
     return report
 
 

@@ -261,15 +261,18 @@ class ProblemWriter(TableWriter):
 
 
 def finish(writers: list[Any], ok: bool) -> None:
-    """Close every writer (`abort` table writers instead when the job failed); an error of
-    one does not stop the others from closing, and the first is raised at the end."""
+    """Close every writer when the job succeeded, abort them all (no output appears) when it
+    failed; an error of one does not stop the others, and the first is raised at the end.
+    None entries (an output not asked for) are passed over."""
     first: BaseException | None = None
     for w in writers:
+        if w is None:
+            continue
         try:
-            if not ok and hasattr(w, "abort"):
-                w.abort()
-            else:
+            if ok:
                 w.close()
+            else:
+                w.abort()
         except BaseException as exc:
             first = first or exc
             ok = False  # what is left is aborted: the job's outputs are not all there
@@ -309,3 +312,8 @@ class RejectWriter:
     def close(self) -> None:
         self._fh.close()
         self._file.commit()
+
+    def abort(self) -> None:
+        """The job failed: no rejects file appears, so the same command can simply be re-run."""
+        self._fh.close()
+        self._file.discard()
