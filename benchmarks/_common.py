@@ -35,14 +35,20 @@ def machine() -> str:
 
 
 def _png_scaled(data: bytes, target_kb: float) -> bytes:
-    """Re-encode a synth PNG enlarged so that its size lands near `target_kb`."""
+    """Re-encode a synth PNG resized so that its size lands within 10 % of `target_kb` (a few
+    tries: the size of a PNG grows with its area only roughly)."""
     with Image.open(io.BytesIO(data)) as im:
         im = im.convert("RGB")
-        scale = min(2.6, max(1.0, (target_kb * 1000 / len(data)) ** 0.5))
-        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
+    out, scale = data, 1.0
+    for _ in range(4):
+        if abs(len(out) / 1000 - target_kb) <= 0.1 * target_kb:
+            break
+        scale = min(4.0, max(0.5, scale * (target_kb * 1000 / len(out)) ** 0.5))
+        resized = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
         buf = io.BytesIO()
-        im.save(buf, format="PNG")
-        return buf.getvalue()
+        resized.save(buf, format="PNG")
+        out = buf.getvalue()
+    return out
 
 
 def _tag_png(data: bytes, tag: str) -> bytes:

@@ -130,7 +130,9 @@ class Canvas:
             self.line(b, tip, width)
 
     def png(self) -> bytes:
-        out = self.img.resize((self.width, self.height), Image.Resampling.LANCZOS)
+        # Each output pixel the mean of its SCALE x SCALE block: the anti-aliasing that
+        # supersampling is for, at a tenth of the cost of a Lanczos resize.
+        out = self.img.reduce(SCALE)
         buf = io.BytesIO()
         out.save(buf, format="PNG", optimize=False, compress_level=6)
         return buf.getvalue()
