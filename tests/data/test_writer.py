@@ -35,6 +35,12 @@ def _open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
 
+def _needs_direct_io(w: TableWriter) -> None:
+    if w._direct is None:
+        w.abort()
+        pytest.skip(f"the filesystem of {w._file.tmp.parent} refuses O_DIRECT")
+
+
 @pytest.fixture
 def small_buffers(monkeypatch):
     """Direct-I/O buffers of 16 KB, so a few batches cross many buffer swaps."""
@@ -51,7 +57,7 @@ def test_direct_output_equals_plain_output(tmp_path, small_buffers):
         for b in batches:
             w.write_batch(b)
     with TableWriter(direct, SCHEMA, direct=True) as w:
-        assert w._direct is not None, "this filesystem refuses O_DIRECT: the test needs it"
+        _needs_direct_io(w)
         for b in batches:
             w.write_batch(b)
     assert direct.stat().st_size % 4096  # not a whole number of blocks: cut back to its size
@@ -85,7 +91,7 @@ def test_a_full_disk_is_reported_and_leaves_nothing(
         return real_write(fd, data)
 
     w = TableWriter(out, SCHEMA, direct=True)
-    assert w._direct is not None, "this filesystem refuses O_DIRECT: the test needs it"
+    _needs_direct_io(w)
     monkeypatch.setattr(writer.os, "write", full_disk)
     with pytest.raises(OSError) as err, w:
         for b in _batches():
@@ -93,3 +99,30 @@ def test_a_full_disk_is_reported_and_leaves_nothing(
     assert err.value.errno == errno.ENOSPC
     assert not out.exists() and not list(tmp_path.glob("*.tmp"))
     assert _open_fds() <= before
+
+
+def test_outputs_of_a_job_appear_together_or_not_at_all(tmp_path):
+    """`finish`: when one output cannot be completed (its disk fills while flushing), none
+    of the job's outputs is moved into place, so the same command can run again; the error
+    is the one raised."""
+    table = TableWriter(tmp_path / "out.parquet", SCHEMA)
+    table.write_batch(_batches(1)[0])
+    rejects = writer.RejectWriter(tmp_path / "bad.jsonl")
+    rejects.write([])
+
+    def full_disk():
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    rejects._fh.close = full_disk
+    with pytest.raises(OSError) as err:
+        writer.finish([table, None, rejects], ok=True)
+    assert err.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []
+
+    ok_table = TableWriter(tmp_path / "out.parquet", SCHEMA)
+    ok_table.write_batch(_batches(1)[0])
+    ok_rejects = writer.RejectWriter(tmp_path / "bad.jsonl")
+    writer.finish([ok_table, ok_rejects], ok=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "out.parquet"]
+    writer.finish([TableWriter(tmp_path / "x.parquet", SCHEMA)], ok=False)
+    assert not (tmp_path / "x.parquet").exists() and not (tmp_path / "x.parquet.tmp").exists()

@@ -35,7 +35,7 @@ from deepvision.data.sources import (
     compact_lists,
     is_image_list,
 )
-from deepvision.data.writer import RejectWriter, TableWriter, _AtomicFile, finish
+from deepvision.data.writer import RejectWriter, TableWriter, TextOutput, finish
 from deepvision.errors import UsageError
 from deepvision.progress import progress_bar
 from deepvision.records import (
@@ -212,7 +212,7 @@ def _image_ext(data: bytes | None) -> str:
     return "bin"
 
 
-class _JsonlExport:
+class _JsonlExport(TextOutput):
     """One JSON line per problem; images written once each to a folder beside the file."""
 
     def __init__(self, out: Path, opts: ExportOptions) -> None:
@@ -220,8 +220,7 @@ class _JsonlExport:
         self.images_dir = None if opts.inline_images else out.with_name(out.stem + "_images")
         if self.images_dir is not None:
             self.images_dir.mkdir(parents=True, exist_ok=True)
-        self._file = _AtomicFile(out)
-        self._fh = self._file.tmp.open("w", encoding="utf-8")
+        super().__init__(out)
 
     def _image_ref(self, data: bytes | None) -> str:
         ext = _image_ext(data)
@@ -255,14 +254,6 @@ class _JsonlExport:
             "image_necessity": p.image_necessity,
         }
         self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-
-    def close(self) -> None:
-        self._fh.close()
-        self._file.commit()
-
-    def abort(self) -> None:
-        self._fh.close()
-        self._file.discard()
 
 
 @dataclass
@@ -470,12 +461,6 @@ def export(
     opts = opts or ExportOptions()
     sources = open_sources(inputs)
     report = ExportReport()
-    reject_writer = RejectWriter(rejects) if rejects else None
-    if to == "jsonl":
-        sink = _JsonlExport(out, opts)
-        report.images_dir = sink.images_dir
-    else:
-        table = TableWriter(out, _TABLES[to][0], direct=True)
     total = sum(s.num_rows or 0 for s in sources) or None
 
     def account(bad: list[Reject], rows_in: int, written: int) -> None:
@@ -488,7 +473,14 @@ def export(
         bar.advance(rows_in)
 
     ok = False
+    reject_writer = sink = table = None
     try:
+        reject_writer = RejectWriter(rejects) if rejects else None
+        if to == "jsonl":
+            sink = _JsonlExport(out, opts)
+            report.images_dir = sink.images_dir
+        else:
+            table = TableWriter(out, _TABLES[to][0], direct=True)
         with progress_bar(f"export {to}", total) as bar:
             if to == "jsonl":
                 for batch in iter_problem_batches(sources, batch_size):
@@ -519,5 +511,5 @@ def export(
                     account(enc.rejects, enc.rows_in, written)
         ok = True
     finally:
-        finish([sink if to == "jsonl" else table, reject_writer], ok)
+        finish([sink, table, reject_writer], ok)
     return report

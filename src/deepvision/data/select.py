@@ -184,12 +184,15 @@ def _run(
     """Stream all rows; `route` names the output of a problem (given its source row), or None
     to drop it."""
     schema = common_schema(sources)
-    writers = {name: ProblemWriter(path, schema) for name, path in outputs.items()}
-    rejects = RejectWriter(rejects_path) if rejects_path else None
+    writers: dict[str, ProblemWriter] = {}
+    rejects = None
     report = SelectionReport()
     total = sum(s.num_rows or 0 for s in sources) or None
     ok = False
     try:
+        for name, path in outputs.items():
+            writers[name] = ProblemWriter(path, schema)
+        rejects = RejectWriter(rejects_path) if rejects_path else None
         with progress_bar(label, total) as bar:
             for batch in iter_problem_batches(sources, batch_size):
                 routed: dict[str, list[Problem]] = defaultdict(list)

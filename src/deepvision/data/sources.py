@@ -108,7 +108,7 @@ def compact_lists(lists: pa.Array) -> pa.Array:
     spans = np.diff(_offsets(lists))
     if not (spans[np.array(lists.is_null().to_pylist(), dtype=bool)] > 0).any():
         return lists
-    return pa.array(lists.to_pylist(), type=lists.type)
+    return lists.take(pa.array(np.arange(len(lists), dtype=np.int32)))  # rebuilt offsets
 
 
 def _nulls(arr: pa.Array) -> list[bool]:

@@ -49,6 +49,52 @@ class _AtomicFile:
         self.tmp.unlink(missing_ok=True)
 
 
+class Output:
+    """An output file written under `<name>.tmp` and moved into place only when complete.
+
+    `finalize` writes out what is pending (the file is complete under its temporary name),
+    `commit` moves it into place, `abort` removes it and never raises. `close` is the three
+    for one output; `finish` does them for all the outputs of a job together."""
+
+    _file: _AtomicFile
+
+    def finalize(self) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Let go of files and threads after a failure (errors here do not matter)."""
+
+    def commit(self) -> None:
+        self._file.commit()
+
+    def close(self) -> None:
+        try:
+            self.finalize()
+        except BaseException:
+            self.abort()
+            raise
+        self.commit()
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._release()
+        self._file.discard()
+
+
+class TextOutput(Output):
+    """A text file written line by line (JSONL)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = _AtomicFile(path)
+        self._fh = self._file.tmp.open("w", encoding="utf-8")
+
+    def finalize(self) -> None:
+        self._fh.close()
+
+    def _release(self) -> None:
+        self._fh.close()
+
+
 def _leaves(t: pa.DataType, path: str) -> list[tuple[str, pa.DataType]]:
     """Parquet leaf column paths of an Arrow field (how per-column options name them)."""
     if pa.types.is_list(t) or pa.types.is_large_list(t):
@@ -86,7 +132,11 @@ class _DirectFile(io.RawIOBase):
     def __init__(self, path: Path, buffer_bytes: int = 8 << 20) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_DIRECT", 0)
         self._fd = os.open(path, flags, 0o644)
-        self._bufs = [mmap.mmap(-1, buffer_bytes) for _ in range(2)]
+        try:
+            self._bufs = [mmap.mmap(-1, buffer_bytes) for _ in range(2)]
+        except BaseException:
+            os.close(self._fd)
+            raise
         self._views = [memoryview(b) for b in self._bufs]
         self._view = self._views[0]
         self._fill = self._size = 0
@@ -137,7 +187,8 @@ class _DirectFile(io.RawIOBase):
         while pos < n:
             with self._views[which][pos:n] as part:
                 done = os.write(self._fd, part)
-            if done < n - pos and done % self.BLOCK:  # the next direct write would be unaligned
+            # A write that made no progress, or one that leaves the next one unaligned.
+            if done < n - pos and (done == 0 or done % self.BLOCK):
                 raise OSError(errno.ENOSPC, f"short write ({pos + done} of {n} bytes)")
             pos += done
 
@@ -176,7 +227,7 @@ class _DirectFile(io.RawIOBase):
                 buf.close()
 
 
-class TableWriter:
+class TableWriter(Output):
     """Append Arrow record batches to a parquet file in bounded row groups.
 
     Each batch is written in a background thread (Arrow releases the GIL) while the caller
@@ -216,28 +267,20 @@ class TableWriter:
     def write_rows(self, rows: list[dict[str, Any]]) -> None:
         self.write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
 
-    def close(self) -> None:
-        """Finish the file and move it into place; on any error, discard it and raise."""
-        try:
-            self._wait()
-            self._thread.shutdown()
-            self._writer.close()
-            if self._direct is not None:
-                self._direct.close()
-        except BaseException:
-            self.abort()
-            raise
-        self._file.commit()
+    def finalize(self) -> None:
+        self._wait()
+        self._thread.shutdown()
+        self._writer.close()
+        if self._direct is not None:
+            self._direct.close()
 
-    def abort(self) -> None:
-        """Stop writing and remove the partial file (errors on the way do not matter now)."""
+    def _release(self) -> None:
         steps = [self._wait, self._thread.shutdown, self._writer.close]
         if self._direct is not None:
             steps.append(self._direct.close)
         for step in steps:
             with contextlib.suppress(Exception):
                 step()
-        self._file.discard()
 
     def __enter__(self) -> TableWriter:
         return self
@@ -260,24 +303,28 @@ class ProblemWriter(TableWriter):
             self.write_batch(problems_to_batch(problems, self.schema))
 
 
-def finish(writers: list[Any], ok: bool) -> None:
-    """Close every writer when the job succeeded, abort them all (no output appears) when it
-    failed; an error of one does not stop the others, and the first is raised at the end.
-    None entries (an output not asked for) are passed over."""
-    first: BaseException | None = None
-    for w in writers:
-        if w is None:
-            continue
+def finish(outputs: list[Output | None], ok: bool) -> None:
+    """End a job's outputs together. When the job succeeded, every output is finalized first
+    and only then are all moved into place, so a failure in one leaves none of them (a re-run
+    of the same command is not refused for an output that already exists); that failure is
+    raised. When the job failed, all are removed. None entries (outputs not asked for) are
+    passed over."""
+    present = [o for o in outputs if o is not None]
+    failure: BaseException | None = None
+    if ok:
         try:
-            if ok:
-                w.close()
-            else:
-                w.abort()
+            for o in present:
+                o.finalize()
         except BaseException as exc:
-            first = first or exc
-            ok = False  # what is left is aborted: the job's outputs are not all there
-    if first is not None:
-        raise first
+            failure = exc
+    if not ok or failure is not None:
+        for o in present:
+            o.abort()
+        if failure is not None:
+            raise failure
+        return
+    for o in present:
+        o.commit()
 
 
 def _jsonable(value: Any) -> Any:
@@ -290,12 +337,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-class RejectWriter:
-    """Rejected rows, one JSON object per line: place, reasons and the raw row (bytes base64)."""
+class RejectWriter(TextOutput):
+    """Rejected rows, one JSON object per line: place, reasons and the raw row (bytes base64).
+    A job that fails leaves no rejects file (`abort`), so the same command can be re-run."""
 
     def __init__(self, path: str | Path) -> None:
-        self._file = _AtomicFile(Path(path))
-        self._fh = self._file.tmp.open("w", encoding="utf-8")
+        super().__init__(Path(path))
         self.count = 0
 
     def write(self, rejects: list[Reject]) -> None:
@@ -308,12 +355,3 @@ class RejectWriter:
             }
             self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
             self.count += 1
-
-    def close(self) -> None:
-        self._fh.close()
-        self._file.commit()
-
-    def abort(self) -> None:
-        """The job failed: no rejects file appears, so the same command can simply be re-run."""
-        self._fh.close()
-        self._file.discard()
