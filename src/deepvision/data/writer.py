@@ -6,6 +6,7 @@ a half-written file that looks complete; re-running the same command redoes the 
 
 from __future__ import annotations
 
+import abc
 import base64
 import contextlib
 import errno
@@ -13,9 +14,10 @@ import io
 import json
 import mmap
 import os
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -49,7 +51,7 @@ class _AtomicFile:
         self.tmp.unlink(missing_ok=True)
 
 
-class Output:
+class Output(abc.ABC):
     """An output file written under `<name>.tmp` and moved into place only when complete.
 
     `finalize` writes out what is pending (the file is complete under its temporary name),
@@ -58,11 +60,13 @@ class Output:
 
     _file: _AtomicFile
 
-    def finalize(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _closing_steps(self) -> list[Callable[[], object]]:
+        """What writes out the pending data and lets go of files and threads, in order."""
 
-    def _release(self) -> None:
-        """Let go of files and threads after a failure (errors here do not matter)."""
+    def finalize(self) -> None:
+        for step in self._closing_steps():
+            step()
 
     def commit(self) -> None:
         self._file.commit()
@@ -76,9 +80,19 @@ class Output:
         self.commit()
 
     def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._release()
+        for step in self._closing_steps():  # each tried: the file is discarded anyway
+            with contextlib.suppress(Exception):
+                step()
         self._file.discard()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 class TextOutput(Output):
@@ -88,11 +102,8 @@ class TextOutput(Output):
         self._file = _AtomicFile(path)
         self._fh = self._file.tmp.open("w", encoding="utf-8")
 
-    def finalize(self) -> None:
-        self._fh.close()
-
-    def _release(self) -> None:
-        self._fh.close()
+    def _closing_steps(self) -> list[Callable[[], object]]:
+        return [self._fh.close]
 
 
 def _leaves(t: pa.DataType, path: str) -> list[tuple[str, pa.DataType]]:
@@ -267,29 +278,9 @@ class TableWriter(Output):
     def write_rows(self, rows: list[dict[str, Any]]) -> None:
         self.write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
 
-    def finalize(self) -> None:
-        self._wait()
-        self._thread.shutdown()
-        self._writer.close()
-        if self._direct is not None:
-            self._direct.close()
-
-    def _release(self) -> None:
+    def _closing_steps(self) -> list[Callable[[], object]]:
         steps = [self._wait, self._thread.shutdown, self._writer.close]
-        if self._direct is not None:
-            steps.append(self._direct.close)
-        for step in steps:
-            with contextlib.suppress(Exception):
-                step()
-
-    def __enter__(self) -> TableWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+        return steps if self._direct is None else [*steps, self._direct.close]
 
 
 class ProblemWriter(TableWriter):
