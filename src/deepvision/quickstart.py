@@ -25,15 +25,11 @@ from deepvision.data.stats import collect_stats, write_stats
 from deepvision.data.synth import generate
 from deepvision.data.validate import validate
 from deepvision.data.writer import ProblemWriter
-from deepvision.errors import DeepVisionError, UsageError
+from deepvision.errors import QuickstartError, ServeError, UsageError
 from deepvision.eval import EvalConfig, run_eval
-from deepvision.llm import ServeConfig, ServeError, ServerGroup
+from deepvision.llm import ServeConfig, ServerGroup
 
 STAGES = ("synth", "validate", "stats", "export", "tiny-model", "train", "serve", "eval")
-
-
-class QuickstartError(DeepVisionError):
-    """A quickstart stage failed; the message names the stage and where its log is."""
 
 
 @dataclass

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import typer
+from rich.text import Text
 
 from deepvision import __version__
 from deepvision.cli.common import err_console
-from deepvision.errors import DeepVisionError
+from deepvision.errors import DeepVisionError, UsageError
 from deepvision.progress import set_quiet
 
 # name -> (module, attribute, group or command), in the order `--help` lists them. Only the
@@ -59,7 +61,7 @@ def build_app(argv: list[str] | None = None) -> typer.Typer:
     return app
 
 
-_state = {"debug": False}
+_state = {"debug": False, "quiet": False}
 
 
 def _version(value: bool) -> None:
@@ -69,25 +71,69 @@ def _version(value: bool) -> None:
 
 
 def root(
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or info logs."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bars or info logs (accepted anywhere)."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks (accepted anywhere)."),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
+    configure_output(quiet=quiet or _state["quiet"], debug=debug or _state["debug"])
+
+
+# Loggers of the engines we drive, and the environment their subprocesses read: `--quiet`
+# silences them too (their INFO lines and progress bars are most of a run's output).
+_ENGINE_LOGGERS = ("httpx", "httpcore", "transformers", "datasets", "ray", "verl", "trl", "urllib3")
+_QUIET_ENV = {
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TQDM_DISABLE": "1",
+    "RAY_DEDUP_LOGS": "1",
+}
+
+
+def configure_output(*, quiet: bool, debug: bool) -> None:
+    """Apply `--quiet` / `--debug` to our progress bars, logging and the engines' logging."""
+    _state["quiet"], _state["debug"] = quiet, debug
     set_quiet(quiet)
-    _state["debug"] = debug
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
+        force=True,
     )
-    for noisy in ("httpx", "httpcore"):  # one line per request otherwise
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for name in _ENGINE_LOGGERS:  # httpx logs one line per request otherwise
+        logging.getLogger(name).setLevel(logging.ERROR if quiet else logging.WARNING)
+    if quiet:
+        for key, value in _QUIET_ENV.items():
+            os.environ.setdefault(key, value)
+
+
+_GLOBAL_FLAGS = {"--quiet": "quiet", "-q": "quiet", "--debug": "debug"}
+
+
+def split_global_flags(args: list[str]) -> tuple[list[str], dict[str, bool]]:
+    """`--quiet`, `-q` and `--debug` taken from anywhere before `--` (so they work after the
+    subcommand too); the other arguments in order."""
+    rest: list[str] = []
+    found = {"quiet": False, "debug": False}
+    for k, arg in enumerate(args):
+        if arg == "--":
+            rest += args[k:]
+            break
+        if arg in _GLOBAL_FLAGS:
+            found[_GLOBAL_FLAGS[arg]] = True
+        else:
+            rest.append(arg)
+    return rest, found
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point; `argv` defaults to the process arguments."""
     args = sys.argv[1:] if argv is None else argv
+    args, flags = split_global_flags(list(args))
+    configure_output(**flags)
     try:
         result = build_app(args)(args=args, standalone_mode=False)
         if isinstance(result, int) and result:
@@ -95,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     except DeepVisionError as exc:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        msg = exc.for_cli() if isinstance(exc, UsageError) else str(exc)
+        err_console.print(Text.assemble(("error:", "bold red"), " ", msg), soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

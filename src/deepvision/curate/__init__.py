@@ -6,7 +6,7 @@ their reasons, resumably: `validity`, `difficulty`, `correctness`, `dedup`, `dec
 
 from deepvision.curate.decontam import DecontamStage
 from deepvision.curate.dedup import DedupStage
-from deepvision.curate.modelcall import ModelConfig, ParseError, parse_json_object
+from deepvision.curate.modelcall import ModelConfig, ReplyParseError, parse_json_object
 from deepvision.curate.rules import DEFAULT_KEYWORDS, KeywordRules
 from deepvision.curate.stage import Outcome, Stage, StageReport, run_stage, side_paths
 from deepvision.curate.validity import ValidityStage
@@ -18,7 +18,7 @@ __all__ = [
     "KeywordRules",
     "ModelConfig",
     "Outcome",
-    "ParseError",
+    "ReplyParseError",
     "Stage",
     "StageReport",
     "ValidityStage",

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from deepvision.curate.modelcall import (
     ModelConfig,
-    ParseError,
+    ReplyParseError,
     ask,
     check_retries,
     judge_request,
@@ -81,25 +81,25 @@ class Taxonomy:
             obj.get("visual_elements", {}),
         )
         if not isinstance(topic, list) or not all(isinstance(t, str) for t in topic):
-            raise ParseError("'topic' must be a list of 4 level names")
+            raise ReplyParseError("'topic' must be a list of 4 level names")
         if tuple(topic) not in self.paths:
-            raise ParseError(f"topic path {' > '.join(topic)!r} is not in the taxonomy")
+            raise ReplyParseError(f"topic path {' > '.join(topic)!r} is not in the taxonomy")
         if not isinstance(kps, list) or not kps or not all(isinstance(k, str) for k in kps):
-            raise ParseError("'knowledge_points' must be a non-empty list of names")
+            raise ReplyParseError("'knowledge_points' must be a non-empty list of names")
         unknown = [k for k in kps if k not in self.knowledge_points]
         if unknown:
-            raise ParseError(f"knowledge points not in the taxonomy: {unknown}")
+            raise ReplyParseError(f"knowledge points not in the taxonomy: {unknown}")
         if not isinstance(ves, dict):
-            raise ParseError("'visual_elements' must map categories to lists")
+            raise ReplyParseError("'visual_elements' must map categories to lists")
         clean: dict[str, list[str]] = {}
         for cat, types in ves.items():
             if cat not in self.visual_elements:
-                raise ParseError(f"visual element category {cat!r} is not in the taxonomy")
+                raise ReplyParseError(f"visual element category {cat!r} is not in the taxonomy")
             if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
-                raise ParseError(f"visual_elements.{cat} must be a list of names")
+                raise ReplyParseError(f"visual_elements.{cat} must be a list of names")
             bad = [t for t in types if t not in self.visual_elements[cat]]
             if bad:
-                raise ParseError(f"visual elements not in category {cat!r}: {bad}")
+                raise ReplyParseError(f"visual elements not in category {cat!r}: {bad}")
             if types:
                 clean[cat] = list(types)
         return list(topic), list(kps), clean

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from deepvision.curate.modelcall import (
     ModelConfig,
-    ParseError,
+    ReplyParseError,
     ask,
     check_retries,
     judge_request,
@@ -39,7 +39,7 @@ LABEL, REASON, CORRECTION = "correctness_label", "correctness_reason", "correctn
 
 
 def parse_label(text: str) -> tuple[str, str, str | None]:
-    """(label, reason, corrected answer) from a reply; ParseError if no known label."""
+    """(label, reason, corrected answer) from a reply; ReplyParseError if no known label."""
     obj = parse_json_object(text)
     raw = obj.get("label")
     given = raw if isinstance(raw, list) else [raw]
@@ -48,10 +48,10 @@ def parse_label(text: str) -> tuple[str, str, str | None]:
         if g in (1, "1"):  # the reference pipeline's spelling of CONSISTENT
             g = "CONSISTENT"
         if not isinstance(g, str) or g.strip().upper() not in LABELS:
-            raise ParseError(f"label {g!r} is not one of {', '.join(LABELS)}")
+            raise ReplyParseError(f"label {g!r} is not one of {', '.join(LABELS)}")
         names.append(g.strip().upper())
     if not names:
-        raise ParseError("no label given")
+        raise ReplyParseError("no label given")
     label = min(names, key=LABELS.index)
     corrected = obj.get("corrected_answer")
     if label == "CORRECTION" and corrected in (None, ""):

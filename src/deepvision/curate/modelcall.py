@@ -17,16 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from deepvision.errors import UsageError
+from deepvision.errors import ReplyParseError, UsageError
 from deepvision.llm.client import InferConfig, Request, infer, repair_tail
 from deepvision.llm.messages import problem_image_sources
 from deepvision.records import IMAGE_PLACEHOLDER, Completion, Problem
 
 T = TypeVar("T")
-
-
-class ParseError(ValueError):
-    """A reply that does not say what was asked, in the form asked; the message says why."""
 
 
 @dataclass
@@ -115,7 +111,7 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
 def parse_json_object(text: str) -> dict[str, Any]:
-    """The one JSON object in a reply (fenced or bare, thinking stripped); ParseError else."""
+    """The one JSON object in a reply (fenced or bare, thinking stripped); ReplyParseError else."""
     text = re.sub(r"<think>.*?</think>", "", text or "", flags=re.DOTALL).strip()
     candidates = [m.group(1).strip() for m in _FENCE.finditer(text)] or [text]
     for cand in candidates:
@@ -129,7 +125,7 @@ def parse_json_object(text: str) -> dict[str, Any]:
         if isinstance(obj, dict):
             return obj
     snippet = (text[:80] + "...") if len(text) > 80 else text
-    raise ParseError(f"no JSON object in the reply: {snippet!r}")
+    raise ReplyParseError(f"no JSON object in the reply: {snippet!r}")
 
 
 def usage_of(path: Path) -> dict[str, int]:
@@ -205,7 +201,7 @@ def ask(
             raw = texts[req.key][0]
             try:
                 answers[req.key] = Answer(value=parse(raw), raw=raw)
-            except ParseError as exc:
+            except ReplyParseError as exc:
                 answers[req.key] = Answer(raw=raw, error=str(exc), kind="unparsed")
                 note = (
                     f"Your previous reply could not be used: {exc}. Reply again with only the "

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from deepvision.curate.modelcall import (
     ModelConfig,
-    ParseError,
+    ReplyParseError,
     ask,
     check_retries,
     judge_request,
@@ -46,10 +46,10 @@ def parse_validity(text: str) -> ValidityAnswer:
     obj = parse_json_object(text)
     n = obj.get("answers")
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ParseError(f"'answers' must be a non-negative integer, got {n!r}")
+        raise ReplyParseError(f"'answers' must be a non-negative integer, got {n!r}")
     for key in ("image_required", "checkable"):
         if not isinstance(obj.get(key), bool):
-            raise ParseError(f"'{key}' must be true or false, got {obj.get(key)!r}")
+            raise ReplyParseError(f"'{key}' must be true or false, got {obj.get(key)!r}")
     return ValidityAnswer(n, obj["image_required"], obj["checkable"], str(obj.get("reason", "")))
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from deepvision import __version__
 from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT, build_messages
-from deepvision.errors import DeepVisionError, UsageError
+from deepvision.errors import EvalError, UsageError
 from deepvision.eval.benchmark import Benchmark, LoadReport
 from deepvision.eval.metrics import collect_items, compute_metrics
 from deepvision.eval.registry import get_benchmark
@@ -38,10 +38,6 @@ log = logging.getLogger(__name__)
 
 # Settings that change the numbers: a re-run into the same folder must keep them.
 _PINNED = ("model", "n", "sampling", "max_tokens", "system_prompt", "limit", "data_dir", "judge")
-
-
-class EvalError(DeepVisionError):
-    """A run cannot go on (settings differ from the folder's, a benchmark has no data)."""
 
 
 @dataclass

@@ -13,15 +13,9 @@ from typing import Any
 
 import httpx
 
+from deepvision.errors import EndpointError
+
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-
-
-class ChatError(Exception):
-    """The request failed for good; `retryable` says whether trying later might help."""
-
-    def __init__(self, message: str, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 def _retry_after(resp: httpx.Response) -> float | None:
@@ -44,7 +38,7 @@ async def chat(
     max_attempts: int = 4,
     backoff: float = 0.5,
 ) -> str:
-    """The assistant text of one completion; raises ChatError after `max_attempts`."""
+    """The assistant text of one completion; raises EndpointError after `max_attempts`."""
     url = base_url.rstrip("/") + "/chat/completions"
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     body = {
@@ -70,10 +64,10 @@ async def chat(
                 last = f"HTTP {resp.status_code}: {resp.text[:200]}"
                 wait = _retry_after(resp) or wait
             else:
-                raise ChatError(f"HTTP {resp.status_code}: {resp.text[:500]}", retryable=False)
+                raise EndpointError(f"HTTP {resp.status_code}: {resp.text[:500]}", retryable=False)
         if attempt < max_attempts:
             await asyncio.sleep(wait)
-    raise ChatError(f"gave up after {max_attempts} attempts: {last}", retryable=True)
+    raise EndpointError(f"gave up after {max_attempts} attempts: {last}", retryable=True)
 
 
 def asker(

@@ -18,15 +18,13 @@ from pathlib import Path
 
 import httpx
 
+from deepvision.errors import ServeError
+
 BACKENDS = ("vllm", "transformers")
 _INSTALL_HINT = {
     "vllm": "install vLLM (pip install vllm) on the GPU machine",
     "transformers": "install it with pip install 'transformers[serving]'",
 }
-
-
-class ServeError(Exception):
-    pass
 
 
 def parse_gpus(spec: str | None) -> list[str]:

@@ -11,17 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deepvision.errors import DeepVisionError, UsageError
+from deepvision.errors import TrainError, UsageError
 from deepvision.train.recipe import Recipe
 
 # verl imports our reward module by name on every node (same install everywhere), so no file
 # path has to exist at the same place on each machine.
 REWARD_MODULE = "pkg://deepvision.verify.rewards"
 VERL_ENTRY = ["python3", "-m", "verl.trainer.main_ppo"]
-
-
-class TrainError(DeepVisionError):
-    """The training engine could not be started or exited with an error."""
 
 
 def _value(v: Any) -> str:

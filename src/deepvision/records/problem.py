@@ -20,6 +20,8 @@ from typing import Any
 import pyarrow as pa
 import xxhash
 
+from deepvision.records.images import IMAGE_PLACEHOLDER
+
 # Column names of the DeepVision-103K layout.
 QUESTION = "question"
 IMAGES = "images"
@@ -36,7 +38,6 @@ ID = "id"
 OPTIONS = "options"
 
 EMPTY_SENTINEL = "__EMPTY__"
-IMAGE_PLACEHOLDER = "<image>"
 VISUAL_ELEMENT_CATEGORIES = (
     "planar_geometry",
     "solid_geometry",
@@ -183,106 +184,6 @@ def content_hash_of(question: str, image_data: Iterable[bytes | memoryview]) -> 
 
 
 # ---------------------------------------------------------------- row -> Problem
-
-
-@dataclass
-class Completion:
-    """One model output for one problem, keyed by (problem id, sample index).
-
-    On disk, `deepvision infer` writes one JSONL line per problem holding all its samples:
-    the input fields plus `model_response` / `finish_reason` (n = 1) or `model_responses` /
-    `finish_reasons` (n > 1), and the request facts shared by the samples (`usage` summed,
-    `latency_s`, `endpoint`, `model`, `sampling`). `to_output_line` and `from_output_line`
-    are that mapping, in one place."""
-
-    problem_id: str
-    sample: int
-    text: str
-    finish_reason: str | None = None
-    usage: dict[str, int] = field(default_factory=dict)
-    latency_s: float = 0.0
-    endpoint: str = ""
-    model: str = ""
-    sampling: dict[str, Any] = field(default_factory=dict)
-
-    @staticmethod
-    def to_output_line(fields: Mapping[str, Any], completions: list[Completion]) -> dict[str, Any]:
-        """The output line of one problem from its input fields and its samples (in order)."""
-        first = completions[0]
-        line = dict(fields)
-        line["id"] = first.problem_id
-        if len(completions) == 1:
-            line["model_response"], line["finish_reason"] = first.text, first.finish_reason
-        else:
-            line["model_responses"] = [c.text for c in completions]
-            line["finish_reasons"] = [c.finish_reason for c in completions]
-        line.update(
-            usage=first.usage,
-            latency_s=first.latency_s,
-            endpoint=first.endpoint,
-            model=first.model,
-            sampling=first.sampling,
-        )
-        return line
-
-    @staticmethod
-    def from_output_line(line: Mapping[str, Any]) -> list[Completion]:
-        """The samples of one output line (inverse of `to_output_line`)."""
-        pid = str(line.get("id"))
-        if "model_responses" in line:
-            texts = list(line["model_responses"])
-            finishes = list(line.get("finish_reasons") or [None] * len(texts))
-        else:
-            texts, finishes = [line.get("model_response") or ""], [line.get("finish_reason")]
-        return [
-            Completion(
-                pid,
-                k,
-                str(t or ""),
-                f,
-                dict(line.get("usage") or {}),
-                float(line.get("latency_s") or 0.0),
-                str(line.get("endpoint") or ""),
-                str(line.get("model") or ""),
-                dict(line.get("sampling") or {}),
-            )
-            for k, (t, f) in enumerate(zip(texts, finishes, strict=False))
-        ]
-
-
-@dataclass
-class Verdict:
-    """The decision on one answer: correct or not, the answer extracted from the response,
-    how it was decided (`rule` methods such as `choice`, `number`, `exact`, `symbolic`, or
-    `llm`) and why, in a few words. On disk (JSONL) it is keyed like the completion it judges."""
-
-    correct: bool
-    extracted: str | None
-    method: str
-    reason: str = ""
-    problem_id: str | None = None
-    sample: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "problem_id": self.problem_id,
-            "sample": self.sample,
-            "correct": self.correct,
-            "extracted": self.extracted,
-            "method": self.method,
-            "reason": self.reason,
-        }
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> Verdict:
-        return cls(
-            correct=bool(obj["correct"]),
-            extracted=obj.get("extracted"),
-            method=str(obj.get("method", "")),
-            reason=str(obj.get("reason", "")),
-            problem_id=obj.get("problem_id"),
-            sample=obj.get("sample"),
-        )
 
 
 @dataclass(frozen=True)

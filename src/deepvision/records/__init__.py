@@ -1,0 +1,106 @@
+"""The on-disk contract: the three records (`Problem`, `Completion`, `Verdict`) and their
+codecs, the exactly-once `AppendLog`, image helpers and the file names each verb writes.
+
+- `problem`: Problem and the DeepVision-103K row layout (lossless both ways), content ids;
+- `lines`: Completion and Verdict as JSONL lines;
+- `log`: `iter_jsonl` and `AppendLog` (torn-tail repair, keys, batched flush, fsync);
+- `images`: sniffing, data URIs, placeholders, `<image k>` markers, paths inside a folder;
+- `runfiles`: the run-folder names of infer, judge and eval.
+"""
+
+from deepvision.records.images import (
+    IMAGE_MARKER,
+    IMAGE_PLACEHOLDER,
+    PNG_SIGNATURE,
+    count_placeholders,
+    data_uri,
+    decode_data_uri,
+    place_images,
+    resolve_inside,
+    sniff_mime,
+)
+from deepvision.records.lines import Completion, Verdict
+from deepvision.records.log import AppendLog, iter_jsonl, repair_tail
+from deepvision.records.problem import (
+    ABILITY,
+    DATA_SOURCE,
+    DOMAIN_ANNO,
+    EMPTY_SENTINEL,
+    ID,
+    IMAGE_TYPE,
+    IMAGES,
+    MESSAGES_TYPE,
+    NECESSITY_ANNO,
+    OPTIONS,
+    PASS_RATE,
+    PROBLEM_SCHEMA,
+    PROMPT,
+    QUESTION,
+    REQUIRED_COLUMNS,
+    REWARD_MODEL,
+    REWARD_MODEL_TYPE,
+    VISION_ANNO,
+    VISUAL_ELEMENT_CATEGORIES,
+    PassRate,
+    Problem,
+    ProblemImage,
+    RowIssue,
+    content_hash,
+    content_hash_of,
+    decode_column,
+    normalize_question,
+    problem_from_row,
+    problem_to_row,
+    problems_to_batch,
+)
+from deepvision.records.runfiles import EvalFiles, InferFiles, JudgeFiles
+
+__all__ = [
+    "ABILITY",
+    "DATA_SOURCE",
+    "DOMAIN_ANNO",
+    "EMPTY_SENTINEL",
+    "ID",
+    "IMAGES",
+    "IMAGE_MARKER",
+    "IMAGE_PLACEHOLDER",
+    "IMAGE_TYPE",
+    "MESSAGES_TYPE",
+    "NECESSITY_ANNO",
+    "OPTIONS",
+    "PASS_RATE",
+    "PNG_SIGNATURE",
+    "PROBLEM_SCHEMA",
+    "PROMPT",
+    "QUESTION",
+    "REQUIRED_COLUMNS",
+    "REWARD_MODEL",
+    "REWARD_MODEL_TYPE",
+    "VISION_ANNO",
+    "VISUAL_ELEMENT_CATEGORIES",
+    "AppendLog",
+    "Completion",
+    "EvalFiles",
+    "InferFiles",
+    "JudgeFiles",
+    "PassRate",
+    "Problem",
+    "ProblemImage",
+    "RowIssue",
+    "Verdict",
+    "content_hash",
+    "content_hash_of",
+    "count_placeholders",
+    "data_uri",
+    "decode_column",
+    "decode_data_uri",
+    "iter_jsonl",
+    "normalize_question",
+    "place_images",
+    "problem_from_row",
+    "problem_to_row",
+    "problems_to_batch",
+    "repair_tail",
+    "resolve_inside",
+    "sniff_mime",
+]
