@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from deepvision.data.sample import sample_path
+from deepvision.progress import is_quiet
 
 console = Console()
 err_console = Console(stderr=True)
@@ -24,12 +25,14 @@ def inputs_or_sample(files: list[Path] | None) -> list[Path]:
     if files:
         return list(files)
     path = sample_path()
-    err_console.print(f"[dim]no input given: using the embedded sample {path}[/]", soft_wrap=True)
+    info(f"[dim]no input given: using the embedded sample {path}[/]")
     return [path]
 
 
 def info(msg: str) -> None:
-    err_console.print(msg, highlight=False, soft_wrap=True)
+    """An informational line on stderr (silenced by `--quiet`)."""
+    if not is_quiet():
+        err_console.print(msg, highlight=False, soft_wrap=True)
 
 
 def start_servers(model: str, backend: str, tp: int, dp: int, gpus: str | None, port: int,
