@@ -25,14 +25,19 @@ def inputs_or_sample(files: list[Path] | None) -> list[Path]:
     if files:
         return list(files)
     path = sample_path()
-    info(f"[dim]no input given: using the embedded sample {path}[/]")
+    note(f"[dim]no input given: using the embedded sample {path}[/]")
     return [path]
 
 
 def info(msg: str) -> None:
-    """An informational line on stderr (silenced by `--quiet`)."""
+    """A line for the user on stderr (summaries, results: kept under `--quiet`)."""
+    err_console.print(msg, highlight=False, soft_wrap=True)
+
+
+def note(msg: str) -> None:
+    """A by-the-way line on stderr (silenced by `--quiet`)."""
     if not is_quiet():
-        err_console.print(msg, highlight=False, soft_wrap=True)
+        info(msg)
 
 
 def start_servers(model: str, backend: str, tp: int, dp: int, gpus: str | None, port: int,
