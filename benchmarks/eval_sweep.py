@@ -25,6 +25,7 @@ from _common import machine
 from deepvision.eval import get_benchmark
 from deepvision.eval.metrics import collect_items, compute_metrics
 from deepvision.eval.registry import REFERENCE_SUITE
+from deepvision.records import JudgeFiles
 from deepvision.verify.judge import judge_outputs
 from verify_speed import _kinds, baseline, reasoning
 
@@ -68,7 +69,7 @@ def ours(files: dict[str, Path], n: int) -> tuple[float, float]:
     for name, path in files.items():
         bench = get_benchmark(name)
         judge_outputs(path, extract=bench.extract)
-        items = collect_items(path, path.with_suffix(".verdicts.jsonl"))
+        items = collect_items(path, JudgeFiles.for_responses(path).verdicts)
         accs.append(compute_metrics(bench, items, n)["accuracy"])
     return time.perf_counter() - t0, sum(accs) / len(accs)
 

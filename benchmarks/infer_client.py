@@ -28,7 +28,7 @@ from pathlib import Path
 from PIL import Image
 
 from _common import machine, run_measured
-from deepvision.llm.client import InferConfig, Request, infer
+from deepvision.llm import Endpoint, InferConfig, Request, infer
 
 HERE = Path(__file__).resolve().parent
 OURS = str(Path(sys.executable).with_name("deepvision"))
@@ -105,14 +105,10 @@ def fault_run(folder: Path, n: int = 20000) -> str:
 
     threading.Thread(target=restart, daemon=True).start()
     reqs = (Request(f"k{i}", {}, [{"role": "user", "content": f"q{i}"}]) for i in range(n))
-    cfg = InferConfig(
-        [f"http://127.0.0.1:{port}/v1"],
-        "m",
-        concurrency=64,
-        max_attempts=30,
-        backoff=0.2,
-        bench_after=10**6,
+    endpoint = Endpoint(
+        (f"http://127.0.0.1:{port}/v1",), "m", concurrency=64, attempts=30, backoff=0.2
     )
+    cfg = InferConfig(endpoint, bench_after=10**6)
     s = asyncio.run(infer(reqs, out, cfg))
     server.kill()
     ids = [json.loads(x)["id"] for x in out.read_text().splitlines()]

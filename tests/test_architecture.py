@@ -156,3 +156,16 @@ def test_public_api_of_the_root_package():
     assert deepvision.check("\\boxed{7}", "7").correct
     for name in deepvision.__all__:
         assert getattr(deepvision, name) is not None
+
+
+@pytest.mark.parametrize(
+    "package",
+    ["records", "errors", "data", "llm", "verify", "eval", "curate", "train", "configs"],
+)
+def test_every_package_lists_its_public_api(package):
+    import importlib
+
+    mod = importlib.import_module(f"deepvision.{package}")
+    assert mod.__all__, package
+    for name in mod.__all__:
+        assert getattr(mod, name) is not None, f"deepvision.{package}.{name}"

@@ -27,7 +27,7 @@ from deepvision.data.validate import validate
 from deepvision.data.writer import ProblemWriter
 from deepvision.errors import QuickstartError, ServeError, UsageError
 from deepvision.eval import EvalConfig, run_eval
-from deepvision.llm import ServeConfig, ServerGroup
+from deepvision.llm import Endpoint, ServeConfig, ServerGroup
 
 STAGES = ("synth", "validate", "stats", "export", "tiny-model", "train", "serve", "eval")
 
@@ -154,12 +154,9 @@ def run_quickstart(
             EvalConfig(
                 benchmarks=["synth"],
                 out=out / "eval",
-                endpoints=group.urls,
-                model=str(checkpoint),
+                endpoint=Endpoint(tuple(group.urls), str(checkpoint), concurrency=2, timeout=300),
                 max_tokens=cfg.max_tokens,
                 limit=cfg.eval_items,
-                concurrency=2,
-                timeout=300,
             ),
             progress=progress,
         )

@@ -57,3 +57,27 @@ def test_jsonl_and_datasets_folder(tmp_path, cli):
     assert cli("curate", "ingest", tmp_path / "hf", tmp_path / "h.parquet").code == 0
     (h,) = iter_problems([tmp_path / "h.parquet"])
     assert (h.question, h.answer) == ("Find z.", "2") and h.id
+
+
+def test_image_paths_outside_the_folder_are_dropped_unless_absolute_ones_are_allowed(tmp_path, cli):
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(figure(5))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "in.png").write_bytes(figure(6))
+    (raw / "index.csv").write_text(
+        f"question,answer,images\nInside.,1,in.png\nUp.,2,../outside.png\nAbs.,3,{outside}\n"
+    )
+    out = tmp_path / "raw.parquet"
+    res = cli("curate", "ingest", raw, out)
+    assert res.code == 1, res.text
+    assert [p.question for p in iter_problems([out])] == ["Inside."]
+    drops = {d["row"]: d["detail"] for d in read_jsonl(tmp_path / "raw.drops.jsonl")}
+    assert drops == {
+        3: f"image path '../outside.png' leaves the data folder {raw}",
+        4: f"image path {str(outside)!r} is absolute (outside the data folder)",
+    }
+    res = cli("curate", "ingest", raw, out, "--allow-absolute-paths", "--overwrite")
+    assert res.code == 1, res.text  # `..` stays refused
+    ps = list(iter_problems([out]))
+    assert [p.question for p in ps] == ["Inside.", "Abs."] and ps[1].images[0].bytes == figure(5)

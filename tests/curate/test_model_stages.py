@@ -16,7 +16,7 @@ from deepvision.data.reader import iter_problems
 
 
 def cfg(url: str, **kw) -> ModelConfig:
-    base = dict(concurrency=4, timeout=5.0, max_attempts=2, backoff=0.01)
+    base = dict(concurrency=4, timeout=5.0, attempts=2, backoff=0.01)
     base.update(kw)
     return ModelConfig([url], "scripted", **base)
 
@@ -298,5 +298,5 @@ def test_negative_retries_and_upper_target_are_usage_errors(tmp_path, cli):
         res = cli("curate", "difficulty", inp, out, "--endpoint", s.url, "--model", "m",
                   "--upper-band", "5/8..7/8", "--upper-target", "-1")  # fmt: skip
         assert res.code == 2, res.text
-        assert "--upper-target must be 0 or more" in res.text and not out.exists()
+        assert "--upper-target: must be 0 or more" in res.text and not out.exists()
         assert sum(s.asked.values()) == 0

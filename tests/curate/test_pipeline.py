@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from helpers import problem, read_jsonl, write
 from scripted import ScriptedServer
 
-from deepvision.curate.pipeline import PipelineConfig, run_pipeline
+from deepvision.curate.pipeline import PipelineConfig, StageSpec, run_pipeline
 from deepvision.data.reader import iter_problems
+from deepvision.errors import ConfigError
 
 VALID = '{"answers": 1, "image_required": true, "checkable": true}'
 ANNO = json.dumps(
@@ -122,3 +124,88 @@ def test_pipeline_reruns_a_finished_stage_whose_keyword_file_changed(tmp_path):
     assert all("skipped" not in s["extra"] for s in second["stages"])
     out = {p.id for p in iter_problems([tmp_path / "w" / "02-dedup.parquet"])}
     assert out == {"a", "c"}
+
+
+MODEL = '  m: {endpoint: "http://127.0.0.1:9/v1", model: scripted}\n'
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key", "message"),
+    [
+        ("input: in.parquet\nchunk_sise: 4\nstages: [dedup]\n", "chunk_sise", "unknown key"),
+        ("input: in.parquet\nchunk_size: 0\nstages: [dedup]\n", "chunk_size", "out of range"),
+        ("input: in.parquet\nengine: spark\nstages: [dedup]\n", "engine", "'local' | 'ray'"),
+        ("stages: [dedup]\n", "input", "required key is missing"),
+        ("input: in.parquet\nstages: []\n", "stages", "at least one stage"),
+        ("input: in.parquet\nstages: [dedup, validty]\n", "stages[1].stage", "one of validity"),
+        (
+            "input: in.parquet\nstages:\n  - {stage: dedup, text_threshold: high}\n",
+            "stages[0].text_threshold",
+            "expected float, got 'high'",
+        ),
+        (
+            f"input: in.parquet\nmodels:\n{MODEL}stages:\n  - dedup\n"
+            "  - {stage: difficulty, model: m, nn: 8}\n",
+            "stages[1].nn",
+            "unknown key (known here: band, ",
+        ),
+        (
+            f"input: in.parquet\nmodels:\n{MODEL}stages:\n  - {{stage: correctness, model: x}}\n",
+            "stages[0].model",
+            "unknown model 'x'",
+        ),
+        ("input: in.parquet\nstages: [correctness]\n", "stages[0].model", "needs a model"),
+        (
+            "input: in.parquet\nmodels:\n  m: {endpoint: 'http://127.0.0.1:9/v1', model: s, "
+            "concurrency: many}\nstages: [dedup]\n",
+            "models.m.concurrency",
+            "expected int",
+        ),
+    ],
+)
+def test_a_bad_pipeline_key_names_the_file_and_the_key_path(tmp_path, yaml_text, key, message):
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as info:
+        PipelineConfig.load(path)
+    assert (info.value.file, info.value.key) == (str(path), key)
+    assert str(info.value).startswith(f"{path}: {key}: ") and message in str(info.value)
+
+
+def test_every_stage_is_checked_before_the_first_one_runs(tmp_path, cli):
+    write(tmp_path / "in.parquet", [problem("a", "Find x.")])
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        f"input: in.parquet\nworkdir: w\nmodels:\n{MODEL}stages:\n  - dedup\n"
+        "  - {stage: difficulty, model: m, n: 0}\n"
+    )
+    cfg = PipelineConfig.load(path)  # types and keys are right; the value is the stage's to check
+    with pytest.raises(ConfigError, match=r"p\.yaml: stages\[1\]\.n: must be at least 1"):
+        run_pipeline(cfg)
+    assert not (tmp_path / "w").exists()  # dedup did not run
+    res = cli("curate", "run", path)
+    assert res.code == 2 and "stages[1].n: must be at least 1" in res.err
+    path.write_text("input: in.parquet\nstages:\n  - {stage: dedup, text_treshold: 0.5}\n")
+    res = cli("curate", "run", path)
+    assert res.code == 2 and "stages[0].text_treshold: unknown key" in res.err
+    assert "Traceback" not in res.err
+
+
+def test_stage_paths_are_relative_to_the_yaml_folder(tmp_path):
+    (tmp_path / "cfg").mkdir()
+    path = tmp_path / "cfg" / "p.yaml"
+    path.write_text(
+        "input: ../in.parquet\nstages:\n"
+        "  - {stage: validity, rules_only: true, keywords: kw.yaml}\n"
+        "  - {stage: decontam, benchmarks: [synth], data_dir: bench}\n"
+    )
+    cfg = PipelineConfig.load(path)
+    assert cfg.input == [tmp_path / "cfg" / "../in.parquet"]
+    assert cfg.workdir == tmp_path / "cfg" / "curate-out"
+    assert cfg.stages[0] == StageSpec(
+        "validity", None, {"rules_only": True, "keywords": tmp_path / "cfg" / "kw.yaml"}
+    )
+    assert cfg.stages[1].options == {
+        "benchmarks": ("synth",),
+        "data_dir": tmp_path / "cfg" / "bench",
+    }

@@ -4,12 +4,17 @@ import json
 
 import datasets
 import pyarrow.parquet as pq
+import pytest
 from PIL import Image
 
 from conftest import deepvision_row, write_rows
 from deepvision import records as r
+from deepvision.data import export as export_mod
+from deepvision.data.export import FORMATS, ExportFormat, Written, export
 from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT
 from deepvision.data.reader import iter_problems
+from deepvision.data.writer import TextOutput
+from deepvision.errors import UsageError
 
 
 def _export(cli, src, tmp_path, fmt, *extra):
@@ -99,3 +104,42 @@ def test_placeholder_mismatch_rows_are_rejected_not_exported(cli, tmp_path):
     assert "1 <image> placeholder(s) but the problem has 2 image(s)" in res.err
     assert pq.read_metadata(out).num_rows == 1
     assert json.loads(rej.read_text())["row"] == 1
+
+
+def test_the_export_registry_is_what_the_cli_offers(cli, tmp_path, deepvision_file):
+    assert list(FORMATS) == ["verl", "trl", "easyr1", "jsonl"]
+    assert all(issubclass(f, ExportFormat) and f.name == name for name, f in FORMATS.items())
+    assert {f.suffix for f in FORMATS.values()} == {".parquet", ".jsonl"}
+    assert " | ".join(FORMATS) in cli("data", "export", "--help").out
+    res = cli("data", "export", "--to", "csv", "--out", tmp_path / "x.csv")
+    assert res.code == 2 and "verl, trl, easyr1, jsonl" in res.err
+    with pytest.raises(UsageError) as info:
+        export([deepvision_file], tmp_path / "x.csv", "csv")
+    assert info.value.param == "to" and not (tmp_path / "x.csv").exists()
+
+
+def test_a_format_added_to_the_registry_is_exported(cli, tmp_path, monkeypatch, synth_file):
+    class _Ids(TextOutput):
+        pass
+
+    class IdsFormat(ExportFormat):
+        name, suffix, columns, description = "ids", ".txt", (r.ID,), "one id a line"
+
+        def __init__(self, out, opts):
+            super().__init__(out, opts)
+            self.file = _Ids(out)
+
+        def outputs(self):
+            return [self.file]
+
+        def write(self, rb, first_index):
+            for k, sr in enumerate(rb.rows):  # only the columns asked for were read
+                assert set(sr.fields) == {r.ID}
+                self.file._fh.write(f"{first_index + k}:{sr.fields[r.ID]}\n")
+            return Written(len(rb.rows), len(rb.rows), [])
+
+    monkeypatch.setitem(export_mod.FORMATS, "ids", IdsFormat)
+    res = cli("data", "export", synth_file, "--to", "ids", "--out", tmp_path / "ids.txt")
+    assert res.code == 0, res.text
+    ids = [p.id for p in iter_problems([synth_file])]
+    assert (tmp_path / "ids.txt").read_text() == "".join(f"{i}:{x}\n" for i, x in enumerate(ids))

@@ -103,6 +103,46 @@ def test_jsonl_with_relative_paths_and_data_uris(tmp_path):
     assert p2.images[0].bytes == img and p2.options == ["1", "2"]
 
 
+def test_jsonl_image_paths_outside_the_data_folder_are_rejected_unread(tmp_path, cli, monkeypatch):
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(png_bytes((1, 2, 3)))  # a valid image: reading it would pass the row
+    data = tmp_path / "data"
+    (data / "imgs").mkdir(parents=True)
+    (data / "imgs" / "ok.png").write_bytes(png_bytes())
+    (data / "imgs" / "link.png").symlink_to(outside)
+    refs = ["imgs/ok.png", "../secret.png", str(outside), "imgs/../../secret.png", "imgs/link.png"]
+    path = data / "problems.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"id": f"p{i}", "question": "Find x.", "images": [ref], "answer": "3"})
+            + "\n"
+            for i, ref in enumerate(refs)
+        )
+    )
+    read = []
+    real_read_bytes = type(outside).read_bytes
+    monkeypatch.setattr(
+        type(outside),
+        "read_bytes",
+        lambda self: read.append(self.resolve()) or real_read_bytes(self),
+    )
+    rejects = tmp_path / "rejects.jsonl"
+    res = cli("data", "validate", path, "--rejects", rejects)
+    assert res.code == 1
+    assert "rows in 5 = 1 valid + 4 rejected" in res.out
+    reasons = {
+        json.loads(line)["row"]: json.loads(line)["reasons"][0]["reason"]
+        for line in rejects.read_text().splitlines()
+    }
+    assert reasons == {
+        2: f"image path '../secret.png' leaves the data folder {data}",
+        3: f"image path {str(outside)!r} is absolute (outside the data folder)",
+        4: f"image path 'imgs/../../secret.png' leaves the data folder {data}",
+        5: f"image path 'imgs/link.png' leaves the data folder {data}",
+    }
+    assert outside.resolve() not in read and read  # the image inside was read, none outside
+
+
 def test_missing_input_names_the_path(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         open_source(tmp_path / "nope.parquet")

@@ -347,3 +347,40 @@ def test_majority_vote_meets_equal_answers_in_any_form():
         s["extracted"] = ans
     m = compute_metrics(get_benchmark("mathvision"), [item], len(rows))
     assert m["maj_at_n"] == 1.0  # three forms of 1/2 outvote two 3s
+
+
+def test_release_data_uris_and_unnamed_images_follow_the_records_rules(tmp_path):
+    """Data URIs are decoded strictly (a bad one skips its item, named; the set goes on);
+    images no `<image k>` marker names go first, one placeholder each."""
+    from deepvision.records import data_uri
+
+    rows = [
+        {"id": "ok", "question": "Find x.", "images": [data_uri(RED)], "answer": "5"},
+        {
+            "id": "bad",
+            "question": "Find y.",
+            "images": ["data:image/png;base64,@@@"],
+            "answer": "6",
+        },
+        {
+            "id": "mixed",
+            "question": "Compare with <image 2>.",
+            "images": [data_uri(RED), data_uri(GREEN)],
+            "answer": "A",
+        },
+    ]
+    (tmp_path / "m3cot.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    items, report = load("m3cot", tmp_path)
+    ok, mixed = items
+    assert ok.question == "<image>\nFind x." and ok.images[0].bytes == RED
+    assert mixed.question == "<image>\nCompare with <image>."
+    assert [im.bytes for im in mixed.images] == [RED, GREEN]
+    assert report.skipped == 1 and "m3cot.jsonl:2" in report.skipped_examples[0]
+    assert "base64" in report.skipped_examples[0]
+
+
+def test_a_release_line_that_is_not_json_is_named_by_file_and_line(tmp_path):
+    good = {"id": "1", "question": "Find x.", "images": [], "answer": "5"}
+    (tmp_path / "m3cot.jsonl").write_text(json.dumps(good) + "\n\n{torn\n")
+    with pytest.raises(DataError, match=r"m3cot\.jsonl:3: not JSON"):
+        load("m3cot", tmp_path)

@@ -178,7 +178,7 @@ def test_kill_mid_run_then_resume(tmp_path, synth_items):
     try:
         proc = subprocess.Popen(cmd, start_new_session=True)
         responses = out / "synth" / "responses.jsonl"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # generous: a loaded machine starts slowly
         while time.monotonic() < deadline:
             if responses.exists() and responses.read_text().count("\n") >= 8:
                 break
@@ -240,7 +240,7 @@ def test_llm_judge_overrides_rule_negatives_and_an_unreachable_judge_is_loud(
     args = ["--quiet", "eval", "run", "--endpoint", server.url, "--model", "scripted",
             "--n", str(N), "--out", str(out)]  # fmt: skip
     try:
-        rc = run_cli(*args, "--judge-base-url", judge.url, "--judge-model", "j")
+        rc = run_cli(*args, "--judge-endpoint", judge.url, "--judge-model", "j")
     finally:
         judge.stop()
     assert rc == 0
@@ -251,15 +251,25 @@ def test_llm_judge_overrides_rule_negatives_and_an_unreachable_judge_is_loud(
     assert b["accuracy"] == pytest.approx((samples - want["unparsed"]) / samples)
     assert b["overturned_by_judge"] == samples - want["unparsed"] - round(want["acc"] * samples)
     assert b["rule_accuracy"] == pytest.approx(want["acc"])
-    # A judge nobody answers: verdicts are missing, counted, and the command says so.
-    out2 = tmp_path / "unreachable"
+    # A judge that fails every call: verdicts are missing, counted, and the command says so.
+    out2 = tmp_path / "failing"
     args2 = [a if a != str(out) else str(out2) for a in args]
-    rc = run_cli(*args2, "--judge-base-url", "http://127.0.0.1:9/v1", "--judge-model", "j",
-                 "--judge-max-attempts", "1")  # fmt: skip
+    failing = FakeServer(Faults(bad_request_rate=1.0)).start()
+    try:
+        rc = run_cli(*args2, "--judge-endpoint", failing.url, "--judge-model", "j")
+    finally:
+        failing.stop()
     assert rc == 1
     b2 = json.loads((out2 / "results.json").read_text())["benchmarks"]["synth"]
     assert b2["unjudged"] == samples - want["unparsed"] - round(want["acc"] * samples)
     assert b2["accuracy"] == pytest.approx(want["acc"])
+    # A judge nobody answers stops the run in seconds, before any inference.
+    out3 = tmp_path / "unreachable"
+    args3 = [a if a != str(out) else str(out3) for a in args]
+    before = server.stats.requests
+    rc = run_cli(*args3, "--judge-endpoint", "http://127.0.0.1:9/v1", "--judge-model", "j")
+    assert rc == 1 and server.stats.requests == before
+    assert not (out3 / "results.json").exists()
 
 
 def test_a_benchmark_with_no_usable_item_is_an_error_not_zero_percent(tmp_path, server):
@@ -289,7 +299,7 @@ def test_adding_a_judge_to_a_finished_run_rejudges_its_rule_negatives(
     requests = server.stats.requests
     judge = FakeServer(Faults(reply="Correct")).start()
     try:
-        assert run_cli(*args, "--judge-base-url", judge.url, "--judge-model", "j") == 0
+        assert run_cli(*args, "--judge-endpoint", judge.url, "--judge-model", "j") == 0
     finally:
         judge.stop()
     assert server.stats.requests == requests, "the model is not asked again"
@@ -300,3 +310,86 @@ def test_adding_a_judge_to_a_finished_run_rejudges_its_rule_negatives(
     assert len(verdicts) == samples
     # another model in the same folder is still refused
     assert run_cli(*[a if a != "scripted" else "other" for a in args]) == 1
+
+
+def test_inference_failure_reasons_survive_judging(tmp_path, synth_items):
+    """Each step writes its own files: the judge never writes over the reasons inference
+    recorded for the items it gave up on (it once did, through a shared errors file)."""
+    from deepvision.records import EvalFiles
+
+    items, keys = synth_items
+    flaky = ScriptedServer(keys, make_script(items), fail_rate=0.3).start()
+    out = tmp_path / "run"
+    try:
+        rc = run_cli(
+            "--quiet",
+            "eval",
+            "run",
+            "--endpoint",
+            flaky.url,
+            "--model",
+            "scripted",
+            "--n",
+            str(N),
+            "--out",
+            str(out),
+            "--attempts",
+            "1",
+        )
+    finally:
+        flaky.stop()
+    assert rc == 1  # items are missing: the command says so
+    files = EvalFiles(out)
+    infer_files, judge_files = files.infer("synth"), files.judge("synth")
+    b = json.loads(files.results.read_text())["benchmarks"]["synth"]
+    failed = [json.loads(x) for x in infer_files.errors.open()]
+    assert 0 < len(failed) == b["inference"]["failed"] == b["missing"]
+    assert all("500" in f["reason"] and f["id"] for f in failed)
+    answered = {json.loads(x)["id"] for x in infer_files.out.open()}
+    assert not answered & {f["id"] for f in failed}
+    # the judge's files are its own, and hold verdicts of the answered items only
+    paths = [infer_files.out, infer_files.errors, *judge_files.all().values()]
+    assert len(set(paths)) == len(paths)
+    wrong = [json.loads(x) for x in judge_files.wrong.open()]
+    assert wrong and all(w["problem_id"] in answered and not w["correct"] for w in wrong)
+    assert not judge_files.judge_errors.exists()
+
+
+def test_a_bad_line_in_a_run_folder_is_named_by_file_and_line(tmp_path, server, capsys):
+    from deepvision.errors import DataError
+    from deepvision.eval.metrics import collect_items
+    from deepvision.records import EvalFiles
+
+    out = tmp_path / "run"
+    args = [
+        "--quiet",
+        "eval",
+        "run",
+        "--endpoint",
+        server.url,
+        "--model",
+        "scripted",
+        "--n",
+        str(N),
+        "--out",
+        str(out),
+        "--limit",
+        "5",
+    ]
+    assert run_cli(*args) == 0
+    files = EvalFiles(out)
+    verdicts, responses = files.judge("synth").verdicts, files.responses("synth")
+    lines = verdicts.read_text().splitlines(keepends=True)
+    lines[2] = json.dumps({"problem_id": "x", "sample": 0, "extracted": "1"}) + "\n"
+    verdicts.write_text("".join(lines))
+    with pytest.raises(DataError, match=r"responses\.verdicts\.jsonl:3: .*correct"):
+        collect_items(responses, verdicts)
+    capsys.readouterr()
+    assert run_cli(*args) == 1  # the re-run stops at the bad line instead of skipping it
+    assert "responses.verdicts.jsonl:3" in capsys.readouterr().err
+    # a damaged output line is named the same way, not skipped
+    verdicts.write_text("")
+    answers = responses.read_text().splitlines(keepends=True)
+    responses.write_text("".join(answers[:1]) + "{not json\n" + "".join(answers[1:]))
+    with pytest.raises(DataError, match=r"responses\.jsonl:2: not JSON"):
+        collect_items(responses, verdicts)

@@ -11,9 +11,11 @@ import time
 
 import pytest
 
-from deepvision.llm.client import InferConfig, Request, infer, repair_tail
+from deepvision.llm.client import InferConfig, Request, infer
+from deepvision.llm.endpoint import Endpoint
 from deepvision.llm.fake_server import FakeServer, Faults
-from deepvision.llm.messages import openai_messages
+from deepvision.llm.messages import chat_body, openai_messages
+from deepvision.records import repair_tail
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 64
 
@@ -35,9 +37,11 @@ def _lines(path):
 
 
 def _cfg(*urls, **kw):
-    base = dict(concurrency=8, max_attempts=8, backoff=0.01, timeout=5.0, bench_after=10**6)
-    base.update(kw)
-    return InferConfig(list(urls), "m", **base)
+    ep = dict(concurrency=8, attempts=8, backoff=0.01, timeout=5.0)
+    job = dict(bench_after=10**6)
+    for k, v in kw.items():
+        (ep if k in ep or k in ("retry_after_cap", "api_key_env") else job)[k] = v
+    return InferConfig(Endpoint(tuple(urls), "m", **ep), **job)
 
 
 @pytest.fixture
@@ -67,6 +71,25 @@ def test_messages_put_each_image_where_its_placeholder_is():
         openai_messages([{"role": "user", "content": "<image>"}], [])
 
 
+def test_request_body_is_the_json_of_the_messages_with_images_spliced_in():
+    msgs = [
+        {"role": "system", "content": 'S "quoted" \\ é'},
+        {"role": "user", "content": "A<image>B<image>"},
+        {"role": "assistant", "content": "<image> is only a placeholder in user turns"},
+        {"role": "user", "content": "again"},
+    ]
+    images = [lambda: (PNG, "image/png"), lambda: (b"\xff\xd8\xff" + b"1" * 40, 'im"g')]
+    body = json.loads(chat_body(msgs, images, model="m", n=2, temperature=0.5))
+    assert body == {
+        "model": "m",
+        "n": 2,
+        "temperature": 0.5,
+        "messages": openai_messages(msgs, images),
+    }
+    plain = json.loads(chat_body([{"role": "user", "content": "Q"}], [], model="m"))
+    assert plain["messages"] == [{"role": "user", "content": "Q"}]
+
+
 def test_faults_are_retried_and_every_key_is_written_exactly_once(server, tmp_path):
     s = server(fail_rate=0.15, rate_limit_rate=0.05, reset_rate=0.05, malformed_rate=0.05, seed=3)
     out = tmp_path / "out.jsonl"
@@ -92,7 +115,7 @@ def test_non_retryable_errors_are_recorded_at_once_with_the_server_message(serve
 def test_attempts_run_out_into_the_errors_file(server, tmp_path):
     s = server(fail_rate=1.0)
     out = tmp_path / "out.jsonl"
-    summary = asyncio.run(infer(_requests(2), out, _cfg(s.url, max_attempts=3)))
+    summary = asyncio.run(infer(_requests(2), out, _cfg(s.url, attempts=3)))
     assert summary.failed == 2 and s.stats.requests == 6
     assert all("HTTP 500" in e["reason"] for e in _lines(tmp_path / "out.errors.jsonl"))
     assert not out.read_text()
@@ -130,8 +153,8 @@ def test_duplicate_ids_are_reported_and_sent_once(server, tmp_path):
 def test_dead_endpoint_is_benched_and_work_goes_on_elsewhere(server, tmp_path):
     s = server()
     dead = "http://127.0.0.1:9/v1"  # nothing listens there
-    cfg = _cfg(dead, s.url, bench_after=2, bench_seconds=60, max_attempts=10)
-    summary = asyncio.run(infer(_requests(100), tmp_path / "o.jsonl", cfg))
+    cfg = _cfg(dead, s.url, bench_after=2, bench_seconds=60, attempts=10)
+    summary = asyncio.run(infer(_requests(100), tmp_path / "o.jsonl", cfg, check=False))
     assert summary.done == 100 and summary.failed == 0
     assert {x["endpoint"] for x in _lines(tmp_path / "o.jsonl")} == {s.url}
 
@@ -173,16 +196,17 @@ def test_a_server_restart_mid_run_loses_nothing(tmp_path):
         FakeServer(Faults(), port=port).start()
 
     threading.Thread(target=restart, daemon=True).start()
-    summary = asyncio.run(infer(_requests(200), out, _cfg(first.url, max_attempts=20, backoff=0.1)))
+    summary = asyncio.run(infer(_requests(200), out, _cfg(first.url, attempts=20, backoff=0.1)))
     assert summary.done == 200
     assert sorted(x["id"] for x in _lines(out)) == sorted(f"p{i}" for i in range(200))
 
 
 CHILD = """
 import asyncio, sys
-from deepvision.llm.client import InferConfig, Request, infer
+from deepvision.llm import Endpoint, InferConfig, Request, infer
 reqs = (Request(f"p{i}", {}, [{"role": "user", "content": "q"}]) for i in range(400))
-asyncio.run(infer(reqs, sys.argv[2], InferConfig([sys.argv[1]], "m", concurrency=8)))
+cfg = InferConfig(Endpoint((sys.argv[1],), "m", concurrency=8))
+asyncio.run(infer(reqs, sys.argv[2], cfg))
 """
 
 
@@ -199,9 +223,109 @@ def test_kill_9_mid_run_then_resume_gives_exactly_one_record_per_key(tmp_path):
         partial = len(out.read_text().splitlines())
         assert 0 < partial < 400
         reqs = (Request(f"p{i}", {}, [{"role": "user", "content": "q"}]) for i in range(400))
-        summary = asyncio.run(infer(reqs, out, InferConfig([s.url], "m", concurrency=8)))
+        summary = asyncio.run(infer(reqs, out, _cfg(s.url)))
         ids = [x["id"] for x in _lines(out)]
         assert sorted(ids) == sorted(f"p{i}" for i in range(400))
         assert summary.skipped >= partial - 1
     finally:
         s.stop()
+
+
+def _run_bounded(coro, seconds=60):
+    """Run `coro`; a run that hangs fails the test instead of the suite."""
+    return asyncio.run(asyncio.wait_for(coro, seconds))
+
+
+def test_a_usage_of_the_wrong_type_is_recorded_never_hangs_or_vanishes(server, tmp_path):
+    s = server(bad_usage_rate=1.0)
+    out = tmp_path / "o.jsonl"
+    summary = _run_bounded(infer(_requests(20), out, _cfg(s.url, attempts=2)))
+    assert (summary.done, summary.failed) == (0, 20)
+    errors = _lines(tmp_path / "o.errors.jsonl")
+    assert sorted(e["id"] for e in errors) == sorted(f"p{i}" for i in range(20))
+    assert all("usage is a str" in e["reason"] and e["attempts"] == 2 for e in errors)
+
+
+def test_null_content_is_retried_until_a_usable_reply(server, tmp_path):
+    s = server(null_content_rate=0.4, seed=4)
+    out = tmp_path / "o.jsonl"
+    summary = _run_bounded(infer(_requests(50), out, _cfg(s.url)))
+    assert summary.done == 50 and summary.retries >= 10
+    assert s.stats.by_outcome["null_content"] == summary.retries
+    assert all(isinstance(x["model_response"], str) for x in _lines(out))
+
+
+def test_an_item_that_breaks_anything_fails_alone_and_the_run_goes_on(server, tmp_path):
+    s = server()
+
+    def broken():
+        raise ZeroDivisionError("a bug in an image loader")
+
+    reqs = [
+        *_requests(5),
+        Request("bug", {}, [{"role": "user", "content": "<image>q"}], [broken]),
+        Request("count", {}, [{"role": "user", "content": "<image><image>q"}], []),
+        Request("bad-line", {}, [], error="problems.jsonl:3: not JSON"),
+    ]
+    out = tmp_path / "o.jsonl"
+    summary = _run_bounded(infer(reqs, out, _cfg(s.url)))
+    assert (summary.done, summary.failed) == (5, 3) and s.stats.requests == 5
+    errors = {e["id"]: e for e in _lines(tmp_path / "o.errors.jsonl")}
+    assert "ZeroDivisionError: a bug in an image loader" in errors["bug"]["reason"]
+    assert "2 <image> placeholder(s)" in errors["count"]["reason"]
+    assert errors["bad-line"] == {
+        **errors["bad-line"],
+        "reason": "problems.jsonl:3: not JSON",
+        "attempts": 0,
+    }
+
+
+def test_a_rerun_leaves_no_error_entry_for_items_that_then_succeed(tmp_path):
+    out = tmp_path / "o.jsonl"
+    failing = FakeServer(Faults(fail_rate=1.0)).start()
+    try:
+        first = _run_bounded(infer(_requests(6), out, _cfg(failing.url, attempts=1)))
+    finally:
+        failing.stop()
+    assert first.failed == 6 and len(_lines(tmp_path / "o.errors.jsonl")) == 6
+    healthy = FakeServer(Faults()).start()
+    try:
+        again = _run_bounded(infer(_requests(6), out, _cfg(healthy.url)))
+    finally:
+        healthy.stop()
+    assert (again.done, again.failed) == (6, 0)
+    assert not (tmp_path / "o.errors.jsonl").exists()
+    assert sorted(x["id"] for x in _lines(out)) == sorted(f"p{i}" for i in range(6))
+
+
+def test_a_lone_endpoint_failing_half_the_time_is_never_benched_into_a_stall(server, tmp_path):
+    s = server(fail_rate=0.5, seed=9)
+    cfg = _cfg(s.url, attempts=30, bench_after=1, bench_seconds=3600)
+    summary = _run_bounded(infer(_requests(100), tmp_path / "o.jsonl", cfg), 60)
+    assert summary.done == 100 and summary.retries > 50
+
+
+def test_output_and_errors_reconcile_with_the_input(server, tmp_path):
+    s = server(fail_rate=0.3, bad_request_rate=0.1, seed=11)
+    reqs = [*_requests(60), *_requests(5)]  # 5 duplicate ids
+    out = tmp_path / "o.jsonl"
+    summary = _run_bounded(infer(reqs, out, _cfg(s.url, attempts=2)))
+    errors = _lines(tmp_path / "o.errors.jsonl") if summary.failed else []
+    assert summary.done + summary.failed + summary.duplicates == 65
+    assert len(_lines(out)) == summary.done and len(errors) == summary.failed
+    assert {x["id"] for x in _lines(out)}.isdisjoint(e["id"] for e in errors)
+
+
+def test_infer_checks_the_servers_first(server, tmp_path):
+    from deepvision.errors import EndpointError, UsageError
+
+    s = FakeServer(models=["served-model"]).start()
+    try:
+        with pytest.raises(UsageError, match="served-model") as err:
+            _run_bounded(infer(_requests(3), tmp_path / "o.jsonl", _cfg(s.url)))
+        assert err.value.param == "model" and s.stats.requests == 0
+    finally:
+        s.stop()
+    with pytest.raises(EndpointError, match=r"127\.0\.0\.1:9/v1"):
+        _run_bounded(infer(_requests(3), tmp_path / "o.jsonl", _cfg("http://127.0.0.1:9/v1")))
+    assert not (tmp_path / "o.jsonl").exists()

@@ -104,6 +104,16 @@ def test_a_dying_instance_fails_with_its_log_tail(fake_vllm, tmp_path, monkeypat
     assert not _alive(survivor)  # the healthy one was stopped too
 
 
+def test_watch_returns_the_log_tail_of_an_instance_that_dies(fake_vllm, tmp_path):
+    import signal
+
+    cfg = ServeConfig("m", dp=2, port=free_ports(2), log_dir=tmp_path / "logs")
+    with ServerGroup(cfg, health_timeout=30) as group:
+        group.instances[1].proc.send_signal(signal.SIGKILL)
+        with pytest.raises(ServeError, match=r"vllm#1 exited \(-9\); log .*vllm-1-port"):
+            group.watch(poll_s=0.05)
+
+
 def test_missing_executable_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ServeError, match="not found on PATH"):

@@ -75,3 +75,24 @@ def test_batch_keeps_order_and_decides_repeats_once(pool):
     items = [{"pred": f"\\boxed{{{a}}}", "gold": "x^2-1"} for a in ["(x-1)(x+1)", "x^2+1"] * 50]
     verdicts = verify_batch(items, pool=pool)
     assert [v.correct for v in verdicts] == [True, False] * 50
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        # the same text, once a whole response (extract) and once an answer as it is
+        [("\\boxed{5}", True), ("\\boxed{5}", False)],
+        [("\\boxed{5}", False), ("\\boxed{5}", True)],
+        # thinking and \fbox decide "extract" when it is not given; an answer taken as is
+        [("<think>3</think> 5", None), ("<think>3</think> 5", False)],
+        [("\\fbox{5}", None), ("\\fbox{5}", False)],
+        # with and without a final answer
+        [("The answer is 5", True), ("The answer is 5", None), ("so 5", True), ("5", None)],
+    ],
+)
+def test_batch_gives_each_item_its_own_answer_and_reason(pool, batch):
+    """An item of a batch gets the verdict `check` gives it alone, whatever else is in the
+    batch (equal texts decided with different extraction used to share one verdict)."""
+    items = [{"pred": pred, "gold": "5", "extract": extract} for pred, extract in batch]
+    alone = [check(pred, "5", extract=extract, pool=pool) for pred, extract in batch]
+    assert verify_batch(items, pool=pool) == alone

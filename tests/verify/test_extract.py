@@ -40,7 +40,9 @@ def test_pathological_texts_are_fast():
     assert extract_answer("\\boxed{" * 200_000) is None
     assert extract_answer("x" * 1_000_000 + r"\boxed{9}") == "9"
     assert extract_answer("{" * 100_000 + "}" * 100_000) is None
-    assert time.perf_counter() - t < 2.0
+    # Linear time takes well under a second; quadratic time on these inputs takes minutes.
+    # The bound is loose on purpose so a loaded machine cannot fail it.
+    assert time.perf_counter() - t < 15.0
 
 
 @settings(max_examples=300, deadline=None)

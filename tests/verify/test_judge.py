@@ -1,13 +1,17 @@
 """`deepvision judge`: rule verdicts, LLM re-judging against a local test server, resume."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from deepvision.verify.judge import parse_judgement, pass_at_k
+from deepvision.verify.judge import judge_outputs, parse_judgement, pass_at_k
 
 
 class JudgeServer:
@@ -98,8 +102,11 @@ def test_rules_only_summary_and_files(cli, tmp_path):
         ("p2", 0),
         ("p2", 1),
     }
-    errors = (tmp_path / "run.errors.jsonl").read_text().splitlines()
-    assert len(errors) == 3
+    wrong = [json.loads(x) for x in (tmp_path / "run.wrong.jsonl").read_text().splitlines()]
+    assert len(wrong) == 3 and not any(w["correct"] for w in wrong)
+    # judging writes its own files only: never the inference errors file beside its input
+    assert not (tmp_path / "run.errors.jsonl").exists()
+    assert not (tmp_path / "run.judge-errors.jsonl").exists()
     assert "accuracy 25.00%" in res.out
 
 
@@ -110,7 +117,7 @@ def test_rejudge_overturns_only_rule_negatives_with_an_answer(cli, tmp_path, ser
         "judge",
         src,
         "--rejudge",
-        "--judge-base-url",
+        "--judge-endpoint",
         server.url,
         "--judge-model",
         "j",
@@ -131,13 +138,13 @@ def test_judge_failures_are_retried_then_counted_and_resumed(cli, tmp_path, serv
     src = _outputs(tmp_path / "run.jsonl", ROWS)
     args = (
         "--rejudge",
-        "--judge-base-url",
+        "--judge-endpoint",
         server.url,
         "--judge-model",
         "j",
-        "--max-attempts",
+        "--attempts",
         "2",
-        "--request-timeout",
+        "--timeout",
         "0.5",
         "--concurrency",
         "1",
@@ -148,6 +155,10 @@ def test_judge_failures_are_retried_then_counted_and_resumed(cli, tmp_path, serv
     assert res.code == 1
     summary = json.loads((tmp_path / "run.summary.json").read_text())
     assert summary["errors"] == 1 and summary["samples"] == 3
+    # The failed call is on disk with its reason, apart from the rule-negatives.
+    (failed,) = [json.loads(x) for x in (tmp_path / "run.judge-errors.jsonl").open()]
+    assert (failed["problem_id"], failed["sample"]) == ("p1", 1) and failed["reason"]
+    assert len((tmp_path / "run.wrong.jsonl").read_text().splitlines()) == 2
     # Re-run: only the failed item is asked again; nothing is duplicated.
     server.requests.clear()
     server.script = ["Correct"]
@@ -158,6 +169,8 @@ def test_judge_failures_are_retried_then_counted_and_resumed(cli, tmp_path, serv
     assert len(lines) == 4
     summary = json.loads((tmp_path / "run.summary.json").read_text())
     assert (summary["samples"], summary["errors"], summary["skipped_done"]) == (4, 0, 3)
+    # the failure list is this run's: the retried call succeeded
+    assert not (tmp_path / "run.judge-errors.jsonl").exists()
 
 
 def test_bad_lines_are_reported_with_line_numbers_and_counted(cli, tmp_path):
@@ -172,10 +185,10 @@ def test_bad_lines_are_reported_with_line_numbers_and_counted(cli, tmp_path):
     res = cli("judge", src)
     assert res.code == 1
     for msg in (
-        "line 2: not a JSON object",
-        "line 3: no model_response",
-        "line 4: no reference",
-        "line 5: not a JSON object",
+        "run.jsonl:2: not JSON",
+        "run.jsonl:3: no model_response",
+        "run.jsonl:4: no reference",
+        "run.jsonl:5: not JSON",
     ):
         assert msg in res.err
     summary = json.loads((tmp_path / "run.summary.json").read_text())
@@ -210,3 +223,80 @@ def test_unbiased_pass_at_k():
     assert pass_at_k(4, 1, 1) == 0.25
     assert pass_at_k(4, 1, 4) == 1.0
     assert pass_at_k(5, 2, 2) == pytest.approx(1 - 3 / 10)
+
+
+def test_a_bad_verdict_line_is_named_by_file_and_line(cli, tmp_path):
+    src = _outputs(tmp_path / "run.jsonl", ROWS)
+    verdicts = tmp_path / "run.verdicts.jsonl"
+    verdicts.write_text(
+        json.dumps({"problem_id": "p1", "sample": 0, "correct": True, "method": "exact"})
+        + "\n"
+        + json.dumps({"problem_id": "p1", "sample": 1, "extracted": "12"})
+        + "\n"
+    )
+    res = cli("judge", src)
+    assert res.code == 1
+    assert "run.verdicts.jsonl:2" in res.err
+    assert verdicts.read_text().count("\n") == 2, "nothing is appended to a file it cannot read"
+
+
+def test_killed_judge_resumes_with_exactly_one_verdict_per_sample(tmp_path):
+    """Kill a judge (in a child process) while it appends verdicts, then run it again: every
+    sample ends with exactly one verdict, none twice, whatever the kill tore."""
+    rows = [
+        {
+            "id": f"q{i}",
+            "answer": str(i),
+            "model_responses": [f"\\boxed{{{i + k % 2}}}" for k in range(4)],
+        }
+        for i in range(3000)
+    ]
+    src = _outputs(tmp_path / "run.jsonl", rows)
+    verdicts = tmp_path / "run.verdicts.jsonl"
+    code = (
+        "import sys; from deepvision.verify.judge import judge_outputs; judge_outputs(sys.argv[1])"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(src)], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if verdicts.exists() and verdicts.stat().st_size > 20_000:
+                break
+            time.sleep(0.01)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    summary = judge_outputs(src)
+    keys = [(json.loads(x)["problem_id"], json.loads(x)["sample"]) for x in verdicts.open()]
+    assert len(keys) == len(set(keys)) == 4 * len(rows)
+    assert summary.samples == 4 * len(rows) and summary.correct == 2 * len(rows)
+    # the second run kept what the killed one wrote and judged only the rest
+    assert 0 < summary.skipped_done < 4 * len(rows)
+
+
+def test_duplicate_problem_ids_are_bad_lines_not_second_verdicts(cli, tmp_path):
+    src = _outputs(tmp_path / "run.jsonl", [ROWS[0], ROWS[1], {**ROWS[0], "answer": "13"}])
+    res = cli("judge", src)
+    assert res.code == 1
+    assert "run.jsonl:3: id 'p1' again (first at line 1)" in res.err
+    keys = [
+        (json.loads(x)["problem_id"], json.loads(x)["sample"])
+        for x in (tmp_path / "run.verdicts.jsonl").open()
+    ]
+    assert sorted(keys) == [("p1", 0), ("p1", 1), ("p2", 0), ("p2", 1)]
+
+
+def test_a_new_judge_forgets_only_rule_negatives_with_an_answer(cli, tmp_path):
+    from deepvision.records import JudgeFiles
+    from deepvision.verify.judge import forget_rule_negatives
+
+    src = _outputs(tmp_path / "run.jsonl", ROWS)
+    assert cli("judge", src).code == 0
+    files = JudgeFiles.for_responses(src)
+    text = files.verdicts.read_text()
+    files.verdicts.write_text(text + text.splitlines()[0][:20])  # a killed run's torn tail
+    # wrong with an answer: 'twelve' and 'C'; the sample with no answer keeps its verdict
+    assert forget_rule_negatives(files) == 2
+    kept = [json.loads(x) for x in files.verdicts.open()]
+    assert sorted((v["problem_id"], v["sample"]) for v in kept) == [("p1", 0), ("p2", 1)]

@@ -10,6 +10,10 @@ from hypothesis import strategies as st
 
 from deepvision.verify import SymbolicPool, check
 
+# Time limits are asserted only against hangs: the limit plus this margin, so that a loaded
+# 2-core machine cannot fail them while a check that ignores its limit still does.
+HANG_MARGIN_S = 10.0
+
 PATHOLOGICAL = [
     "10^{10^{10}}",
     "{" * 1000 + "1" + "}" * 1000,
@@ -35,7 +39,9 @@ def test_pathological_answers_return_within_the_limit():
                 v = check(pred, gold, pool=pool)
                 worst = max(worst, time.perf_counter() - t)
                 assert v.correct in (True, False)
-        assert worst < 1.0 + 1.0  # the limit, plus the kill
+        # A hang, not a slow machine: the limit plus a generous margin for the kill and a
+        # loaded CI host (a check that ignored the limit would take minutes here).
+        assert worst < 1.0 + HANG_MARGIN_S
         # The pool still works after killing workers.
         assert check("(x+1)^2", "x^2+2x+1", pool=pool).correct
     finally:
@@ -93,4 +99,4 @@ def test_check_never_raises_and_answers_in_time(pool, pred, gold):
     t = time.perf_counter()
     v = check(pred, gold, pool=pool, timeout=1.0)
     assert isinstance(v.correct, bool)
-    assert time.perf_counter() - t < 1.0 + 1.5
+    assert time.perf_counter() - t < 1.0 + HANG_MARGIN_S

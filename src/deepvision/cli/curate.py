@@ -9,17 +9,17 @@ from pathlib import Path
 import typer
 
 from deepvision.cli.common import console, info, split_list
-from deepvision.curate import (
-    DecontamStage,
-    DedupStage,
-    ModelConfig,
-    StageReport,
-    ValidityStage,
-    run_stage,
+from deepvision.cli.options import (
+    ApiKeyEnvOpt,
+    AttemptsOpt,
+    ConcurrencyOpt,
+    EndpointOpt,
+    ModelOpt,
+    TimeoutOpt,
+    build_endpoint,
+    check_now,
 )
-from deepvision.curate.annotate import AnnotateStage
-from deepvision.curate.correctness import CorrectnessStage
-from deepvision.curate.difficulty import DifficultyStage
+from deepvision.curate import STAGE_NAMES, STAGES, ModelConfig, StageReport, run_stage
 from deepvision.curate.stage import DEFAULT_CHUNK_SIZE
 from deepvision.errors import UsageError
 from deepvision.records import Problem
@@ -42,29 +42,25 @@ OVERWRITE = typer.Option(False, "--overwrite", help="Replace outputs and start o
 CHUNK = typer.Option(DEFAULT_CHUNK_SIZE, "--chunk-size", help="Problems per resumable chunk.")
 ENGINE = typer.Option("local", "--engine", help="local (streaming) or ray (Ray Data).")
 KEEP_WORK = typer.Option(False, "--keep-work", help="Keep OUT.work/ (model replies) after.")
-ENDPOINT = typer.Option(None, "--endpoint", help="OpenAI-compatible base URL (…/v1); repeat.")
-MODEL = typer.Option(None, "--model", help="Model name the endpoints serve.")
-KEY_ENV = typer.Option(None, "--api-key-env", help="Environment variable holding the API key.")
-CONCURRENCY = typer.Option(16, "--concurrency", help="Requests in flight per endpoint.")
 MAX_TOKENS = typer.Option(1024, "--max-tokens", help="Tokens per reply.")
-TIMEOUT = typer.Option(120.0, "--timeout", help="Seconds per request.")
-ATTEMPTS = typer.Option(3, "--max-attempts", help="Tries per request (HTTP errors, timeouts).")
 RETRIES = typer.Option(2, "--retries", help="Re-asks of a reply that cannot be parsed.")
 PROMPT = typer.Option(None, "--prompt", help="System prompt template file (overrides default).")
 USER_PROMPT = typer.Option(None, "--user-prompt", help="User prompt template file.")
 
 
 def _model(endpoint, model, key_env, concurrency, max_tokens, timeout, attempts, temperature):
-    if not endpoint or not model:
-        raise UsageError("give --endpoint URL and --model NAME")
+    """The stage's ModelConfig; its Endpoint is built and its servers checked now, before
+    any input is read (options left out take the Endpoint's defaults)."""
+    ep = build_endpoint(endpoint, model, key_env, concurrency, timeout, attempts)
+    check_now(ep)
     return ModelConfig(
-        endpoints=split_list(endpoint),
-        model=model,
+        endpoints=list(ep.urls),
+        model=ep.model,
         api_key_env=key_env,
-        concurrency=concurrency,
+        concurrency=ep.concurrency,
         max_tokens=max_tokens,
-        timeout=timeout,
-        max_attempts=attempts,
+        timeout=ep.timeout,
+        attempts=ep.attempts,
         temperature=temperature,
     )
 
@@ -113,13 +109,13 @@ def validity_cmd(
     out: Path = OUT,
     keywords: Path = typer.Option(None, "--keywords", help="YAML/JSON: category -> patterns."),
     rules_only: bool = typer.Option(False, "--rules-only", help="Keyword rules only, no VLM."),
-    endpoint: list[str] = ENDPOINT,
-    model: str = MODEL,
-    api_key_env: str = KEY_ENV,
-    concurrency: int = CONCURRENCY,
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    concurrency: ConcurrencyOpt = None,
     max_tokens: int = MAX_TOKENS,
-    timeout: float = TIMEOUT,
-    max_attempts: int = ATTEMPTS,
+    timeout: TimeoutOpt = None,
+    attempts: AttemptsOpt = None,
     retries: int = RETRIES,
     on_unparsed: str = typer.Option("drop", "--on-unparsed", help="keep or drop."),
     prompt: Path = PROMPT,
@@ -137,11 +133,9 @@ def validity_cmd(
     cfg = (
         None
         if rules_only
-        else _model(
-            endpoint, model, api_key_env, concurrency, max_tokens, timeout, max_attempts, 0.0
-        )
+        else _model(endpoint, model, api_key_env, concurrency, max_tokens, timeout, attempts, 0.0)
     )
-    stage = ValidityStage(
+    stage = STAGES["validity"](
         cfg,
         keywords=keywords,
         rules_only=rules_only,
@@ -161,14 +155,14 @@ def difficulty_cmd(
     band: str = typer.Option("1/8..7/8", "--band", help="Pass-rate band to keep (inclusive)."),
     upper_band: str = typer.Option(None, "--upper-band", help="e.g. 5/8..7/8: select within."),
     upper_target: int = typer.Option(None, "--upper-target", help="Problems kept from it."),
-    endpoint: list[str] = ENDPOINT,
-    model: str = MODEL,
-    api_key_env: str = KEY_ENV,
-    concurrency: int = CONCURRENCY,
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    concurrency: ConcurrencyOpt = None,
     max_tokens: int = typer.Option(8192, "--max-tokens", help="Tokens per rollout."),
     temperature: float = typer.Option(1.0, "--temperature", help="Rollout temperature."),
-    timeout: float = typer.Option(600.0, "--timeout", help="Seconds per request."),
-    max_attempts: int = ATTEMPTS,
+    timeout: TimeoutOpt = None,
+    attempts: AttemptsOpt = None,
     overwrite: bool = OVERWRITE,
     chunk_size: int = CHUNK,
     engine: str = ENGINE,
@@ -181,9 +175,11 @@ def difficulty_cmd(
     --model MiMo-VL-7B-SFT
     """
     cfg = _model(
-        endpoint, model, api_key_env, concurrency, max_tokens, timeout, max_attempts, temperature
+        endpoint, model, api_key_env, concurrency, max_tokens, timeout, attempts, temperature
     )
-    stage = DifficultyStage(cfg, n=n, band=band, upper_band=upper_band, upper_target=upper_target)
+    stage = STAGES["difficulty"](
+        cfg, n=n, band=band, upper_band=upper_band, upper_target=upper_target
+    )
     _run(stage, inp, out, overwrite, chunk_size, engine, keep_work)
 
 
@@ -191,13 +187,13 @@ def difficulty_cmd(
 def correctness_cmd(
     inp: Path = IN,
     out: Path = OUT,
-    endpoint: list[str] = ENDPOINT,
-    model: str = MODEL,
-    api_key_env: str = KEY_ENV,
-    concurrency: int = CONCURRENCY,
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    concurrency: ConcurrencyOpt = None,
     max_tokens: int = MAX_TOKENS,
-    timeout: float = TIMEOUT,
-    max_attempts: int = ATTEMPTS,
+    timeout: TimeoutOpt = None,
+    attempts: AttemptsOpt = None,
     retries: int = RETRIES,
     on_unparsed: str = typer.Option("drop", "--on-unparsed", help="keep or drop."),
     prompt: Path = PROMPT,
@@ -212,8 +208,8 @@ def correctness_cmd(
     Example: deepvision curate correctness mid.parquet ok.parquet
     --endpoint https://api.example.com/v1 --model gemini-3-flash --api-key-env JUDGE_KEY
     """
-    cfg = _model(endpoint, model, api_key_env, concurrency, max_tokens, timeout, max_attempts, 0.0)
-    stage = CorrectnessStage(
+    cfg = _model(endpoint, model, api_key_env, concurrency, max_tokens, timeout, attempts, 0.0)
+    stage = STAGES["correctness"](
         cfg, prompt=prompt, user_prompt=user_prompt, retries=retries, on_unparsed=on_unparsed
     )
     _run(stage, inp, out, overwrite, chunk_size, engine, keep_work)
@@ -224,13 +220,13 @@ def annotate_cmd(
     inp: Path = IN,
     out: Path = OUT,
     taxonomy: Path = typer.Option(None, "--taxonomy", help="Taxonomy JSON (default: built in)."),
-    endpoint: list[str] = ENDPOINT,
-    model: str = MODEL,
-    api_key_env: str = KEY_ENV,
-    concurrency: int = CONCURRENCY,
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    concurrency: ConcurrencyOpt = None,
     max_tokens: int = MAX_TOKENS,
-    timeout: float = TIMEOUT,
-    max_attempts: int = ATTEMPTS,
+    timeout: TimeoutOpt = None,
+    attempts: AttemptsOpt = None,
     retries: int = RETRIES,
     on_unparsed: str = typer.Option("keep", "--on-unparsed", help="keep or drop."),
     prompt: Path = PROMPT,
@@ -245,8 +241,8 @@ def annotate_cmd(
     Example: deepvision curate annotate ok.parquet annotated.parquet
     --endpoint http://127.0.0.1:8000/v1 --model Qwen3-VL-32B-Instruct
     """
-    cfg = _model(endpoint, model, api_key_env, concurrency, max_tokens, timeout, max_attempts, 0.0)
-    stage = AnnotateStage(
+    cfg = _model(endpoint, model, api_key_env, concurrency, max_tokens, timeout, attempts, 0.0)
+    stage = STAGES["annotate"](
         cfg,
         taxonomy=taxonomy,
         prompt=prompt,
@@ -273,7 +269,7 @@ def dedup_cmd(
 
     Example: deepvision curate dedup all.parquet unique.parquet
     """
-    stage = DedupStage(text_threshold, image_distance, workers or None)
+    stage = STAGES["dedup"](text_threshold, image_distance, workers or None)
     _run(stage, inp, out, overwrite, chunk_size, engine, keep_work)
 
 
@@ -314,7 +310,7 @@ def decontam_cmd(
     --data-dir data/benchmarks
     """
     refs = benchmark_references(split_list(benchmarks), data_dir)
-    stage = DecontamStage(
+    stage = STAGES["decontam"](
         refs, ngram=ngram, text_threshold=text_threshold, image_distance=image_distance
     )
     info(f"reference items: {dict(stage.bench_sizes)}")
@@ -328,6 +324,8 @@ def run_cmd(
     engine: str = typer.Option(None, "--engine", help="Override the config: local or ray."),
 ) -> None:
     """Run the stages of a pipeline config in order; write the funnel report.
+
+    Stages: {stages}.
 
     Example: deepvision curate run pipeline.yaml
     """
@@ -350,6 +348,9 @@ def run_cmd(
         raise typer.Exit(1)
 
 
+run_cmd.__doc__ = run_cmd.__doc__.format(stages=", ".join(STAGE_NAMES))
+
+
 @app.command("ingest")
 def ingest_cmd(
     src: Path = typer.Argument(..., help="JSONL, image folder with an index, or datasets dir."),
@@ -358,9 +359,14 @@ def ingest_cmd(
     field: list[str] = typer.Option(
         None, "--field", help="ours=theirs, e.g. question=problem, answer=gt, images=img."
     ),
+    allow_absolute_paths: bool = typer.Option(
+        False, "--allow-absolute-paths", help="Read image paths that are absolute."
+    ),
     overwrite: bool = OVERWRITE,
 ) -> None:
     """Raw problems -> Problem parquet with ids (the input of the curation stages).
+
+    Image paths are relative to the file (or folder) and may not leave it.
 
     Example: deepvision curate ingest raw/ raw.parquet --field question=problem
     """
@@ -372,7 +378,14 @@ def ingest_cmd(
         if not sep or ours not in ("question", "answer", "images", "id", "options"):
             raise UsageError(f"--field {f!r}: expected question|answer|images|id|options=NAME")
         fields[ours] = theirs
-    rep = ingest(src, out, index=index, fields=fields, overwrite=overwrite)
+    rep = ingest(
+        src,
+        out,
+        index=index,
+        fields=fields,
+        overwrite=overwrite,
+        allow_absolute=allow_absolute_paths,
+    )
     console.print(f"rows in {rep.rows_in} = written {rep.written} + unreadable {rep.dropped}")
     console.print(f"  out: {out}\n  drops: {rep.drops}")
     if rep.dropped:

@@ -8,10 +8,15 @@ import typer
 from rich.table import Table
 
 from deepvision.cli.common import console, info, inputs_or_sample, split_list
+from deepvision.cli.options import (
+    NoSystemPromptOpt,
+    SystemPromptFileOpt,
+    SystemPromptOpt,
+    system_prompt_from,
+)
 from deepvision.data import export as export_mod
 from deepvision.data import select, stats
 from deepvision.data import validate as validate_mod
-from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT
 from deepvision.data.sources import DEFAULT_BATCH_SIZE
 from deepvision.data.writer import prepare_output
 from deepvision.errors import UsageError
@@ -30,6 +35,12 @@ OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing outputs.")
 REJECTS = typer.Option(None, "--rejects", help="Write unreadable rows and reasons here (JSONL).")
 BATCH = typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", help="Rows per batch (bounds memory).")
 WORKERS = typer.Option(0, "--workers", help="Processes for parquet inputs (0: all cores).")
+_FORMAT_ITEMS = list(export_mod.FORMATS.items())
+_TO_HELP = " | ".join(export_mod.FORMATS)
+_BY_SUFFIX: dict[str, list[str]] = {}
+for _name, _fmt in _FORMAT_ITEMS:
+    _BY_SUFFIX.setdefault(_fmt.suffix, []).append(_name)
+_OUT_HELP = "Output file: " + "; ".join(f"{k} for {', '.join(v)}" for k, v in _BY_SUFFIX.items())
 
 
 def _outputs(overwrite: bool, *paths: Path | None) -> None:
@@ -238,13 +249,11 @@ def dedup_cmd(
 @app.command("export")
 def export_cmd(
     files: list[Path] = FILES,
-    to: str = typer.Option(..., "--to", help="verl | trl | easyr1 | jsonl"),
-    out: Path = typer.Option(..., "--out", help="Output file (.parquet, or .jsonl for jsonl)."),
-    system_prompt: str = typer.Option(None, "--system-prompt", help="System prompt text."),
-    system_prompt_file: Path = typer.Option(
-        None, "--system-prompt-file", help="Read it from a file."
-    ),
-    no_system_prompt: bool = typer.Option(False, "--no-system-prompt", help="No system message."),
+    to: str = typer.Option(..., "--to", help=_TO_HELP),
+    out: Path = typer.Option(..., "--out", help=_OUT_HELP),
+    system_prompt: SystemPromptOpt = None,
+    system_prompt_file: SystemPromptFileOpt = None,
+    no_system_prompt: NoSystemPromptOpt = False,
     inline_images: bool = typer.Option(
         False, "--inline-images", help="jsonl: images as data URIs instead of a folder."
     ),
@@ -254,35 +263,12 @@ def export_cmd(
 ) -> None:
     """Export to a trainer's format or to inference JSONL.
 
-    verl: RLHFDataset layout (prompt with one <image> per image, images, reward_model, extra_info).
-    trl: conversational prompt (no <image> text), images, answer columns for rewards.
-    easyr1: problem with <image>, answer, images.  jsonl: one line per problem, images in a folder.
+    {formats}
 
     Example: deepvision data export math-77k.parquet --to verl --out train.parquet
     """
-    if (
-        sum(
-            x is not None and x is not False
-            for x in (system_prompt, system_prompt_file, no_system_prompt or None)
-        )
-        > 1
-    ):
-        raise UsageError(
-            "give at most one of --system-prompt, --system-prompt-file, --no-system-prompt"
-        )
-    prompt = DEFAULT_SYSTEM_PROMPT
-    if system_prompt is not None:
-        prompt = system_prompt
-    elif system_prompt_file is not None:
-        try:
-            prompt = system_prompt_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UsageError(
-                f"cannot read --system-prompt-file {system_prompt_file}: {exc.strerror}"
-            ) from None
-    elif no_system_prompt:
-        prompt = None
-    if to not in export_mod.FORMATS:
+    prompt, _ = system_prompt_from(system_prompt, system_prompt_file, no_system_prompt)
+    if to not in export_mod.FORMATS:  # checked before any output is prepared
         raise UsageError(f"--to must be one of {', '.join(export_mod.FORMATS)}, not {to!r}")
     _outputs(overwrite, out, rejects)
     opts = export_mod.ExportOptions(system_prompt=prompt, inline_images=inline_images)
@@ -297,6 +283,11 @@ def export_cmd(
         info(f"images in {report.images_dir}")
     if report.rejected:
         raise typer.Exit(1)
+
+
+export_cmd.__doc__ = export_cmd.__doc__.format(
+    formats="\n\n    ".join(f"{n}: {f.description}." for n, f in _FORMAT_ITEMS)
+)
 
 
 @app.command("synth")

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 
 from deepvision.cli.common import console, info, split_list, start_servers
-from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT
+from deepvision.cli.options import (
+    ApiKeyEnvOpt,
+    AttemptsOpt,
+    ConcurrencyOpt,
+    EndpointOpt,
+    JudgeApiKeyEnvOpt,
+    JudgeConcurrencyOpt,
+    JudgeEndpointOpt,
+    JudgeModelOpt,
+    ModelOpt,
+    NoSystemPromptOpt,
+    SystemPromptFileOpt,
+    SystemPromptOpt,
+    TimeoutOpt,
+    build_endpoint,
+    system_prompt_from,
+)
 from deepvision.errors import DeepVisionError, UsageError
 from deepvision.eval import (
     BENCHMARKS,
@@ -66,27 +81,26 @@ def run_cmd(
     ),
     out: Path = typer.Option(..., "--out", help="Run folder (re-run the same command to resume)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="Folder holding benchmark data."),
-    endpoint: list[str] = typer.Option(
-        None, "--endpoint", help="OpenAI-compatible …/v1 (repeatable)."
-    ),
-    model: str = typer.Option(..., "--model", help="Model name served, or a local model folder."),
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
     n: int = typer.Option(1, "--n", help="Samples per item."),
     preset: str = typer.Option("greedy", "--preset", help=f"{', '.join(PRESETS)}."),
     temperature: float = typer.Option(None, "--temperature"),
     top_p: float = typer.Option(None, "--top-p"),
     top_k: int = typer.Option(None, "--top-k"),
     max_tokens: int = typer.Option(None, "--max-tokens"),
-    system_prompt_file: Path = typer.Option(None, "--system-prompt-file"),
+    system_prompt: SystemPromptOpt = None,
+    system_prompt_file: SystemPromptFileOpt = None,
+    no_system_prompt: NoSystemPromptOpt = False,
     limit: int = typer.Option(None, "--limit", help="Only the first N items of each benchmark."),
-    concurrency: int = typer.Option(32, "--concurrency", help="Requests in flight per endpoint."),
-    timeout: float = typer.Option(600.0, "--timeout", help="Seconds per request."),
-    max_attempts: int = typer.Option(4, "--max-attempts"),
-    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env"),
-    judge_base_url: str = typer.Option(None, "--judge-base-url", help="LLM re-judge …/v1."),
-    judge_model: str = typer.Option(None, "--judge-model"),
-    judge_api_key_env: str = typer.Option("JUDGE_API_KEY", "--judge-api-key-env"),
-    judge_concurrency: int = typer.Option(16, "--judge-concurrency"),
-    judge_max_attempts: int = typer.Option(4, "--judge-max-attempts"),
+    concurrency: ConcurrencyOpt = None,
+    timeout: TimeoutOpt = None,
+    attempts: AttemptsOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    judge_endpoint: JudgeEndpointOpt = None,
+    judge_model: JudgeModelOpt = None,
+    judge_api_key_env: JudgeApiKeyEnvOpt = None,
+    judge_concurrency: JudgeConcurrencyOpt = None,
     backend: str = typer.Option(
         "vllm", "--backend", help="Without --endpoint: vllm | transformers."
     ),
@@ -112,36 +126,42 @@ def run_cmd(
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     judge = None
-    if judge_base_url or judge_model:
-        if not (judge_base_url and judge_model):
-            raise UsageError("the LLM judge needs both --judge-base-url and --judge-model")
-        judge = JudgeConfig(judge_base_url, judge_model, os.environ.get(judge_api_key_env),
-                            judge_concurrency, max_attempts=judge_max_attempts)  # fmt: skip
-    prompt = DEFAULT_SYSTEM_PROMPT
-    if system_prompt_file is not None:
-        prompt = system_prompt_file.read_text(encoding="utf-8").strip()
-    cfg = EvalConfig(
+    if judge_endpoint or judge_model:  # the judge shares --timeout and --attempts
+        judge = JudgeConfig(
+            build_endpoint(
+                judge_endpoint,
+                judge_model,
+                judge_api_key_env,
+                judge_concurrency,
+                timeout,
+                attempts,
+                prefix="judge_",
+            )
+        )
+    prompt, _ = system_prompt_from(system_prompt, system_prompt_file, no_system_prompt)
+    settings = dict(
         benchmarks=[b.name for b in benches],
         out=out,
-        endpoints=list(endpoint or []),
-        model=model,
         data_dir=data_dir,
         n=n,
         sampling=sampling,
         max_tokens=max_tokens,
         system_prompt=prompt,
-        concurrency=concurrency,
-        timeout=timeout,
-        max_attempts=max_attempts,
-        api_key=os.environ.get(api_key_env),
         limit=limit,
         judge=judge,
     )
+    model_options = (api_key_env, concurrency, timeout, attempts)
     group = None
-    if not endpoint:
+    if endpoint:  # check the options before any work
+        cfg = EvalConfig(endpoint=build_endpoint(endpoint, model, *model_options), **settings)
+    elif not model:
+        raise UsageError("give --endpoint URL, or a local model folder as --model to serve it")
+    else:
         group = start_servers(model, backend, tp, dp, gpus, port, out / "serve-logs")
-        cfg.endpoints = group.urls
     try:
+        if group is not None:
+            served = build_endpoint(group.urls, model, *model_options)
+            cfg = EvalConfig(endpoint=served, **settings)
         with staged_progress() as advance:
             results = run_eval(cfg, overwrite=overwrite, progress=advance)
     finally:

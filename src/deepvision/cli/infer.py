@@ -1,92 +1,47 @@
-"""`deepvision infer`: problems (any data-layer input, or inference JSONL) -> model outputs.
-
-Composes the data readers with the llm client; the logic lives in deepvision.llm."""
+"""`deepvision infer`, `deepvision serve`: thin commands over deepvision.llm (the data readers
+feed the llm client here; the logic lives in the library)."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
-import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import typer
 
 from deepvision.cli.common import console, info, inputs_or_sample, start_servers
-from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT, build_messages
+from deepvision.cli.options import (
+    ApiKeyEnvOpt,
+    AttemptsOpt,
+    ConcurrencyOpt,
+    EndpointOpt,
+    ModelOpt,
+    NoSystemPromptOpt,
+    SystemPromptFileOpt,
+    SystemPromptOpt,
+    TimeoutOpt,
+    build_endpoint,
+    system_prompt_from,
+)
+from deepvision.data.prompts import build_messages
 from deepvision.data.reader import iter_problem_batches, open_sources
-from deepvision.errors import DataError, UsageError
+from deepvision.errors import ServeError, UsageError
 from deepvision.llm.client import InferConfig, Request, infer, summary_dict
-from deepvision.llm.messages import problem_image_sources, sniff_mime
 from deepvision.llm.presets import PRESETS, sampling_params
-from deepvision.llm.serve import BACKENDS, ServeConfig, ServeError, ServerGroup
+from deepvision.llm.requests import is_inference_jsonl, jsonl_requests, problem_request
+from deepvision.llm.serve import BACKENDS, ServeConfig, ServerGroup
 from deepvision.progress import progress_bar
-
-
-def _file_source(path: Path):
-    def load():
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ValueError(f"cannot read image {path}: {exc.strerror}") from None
-        return data, sniff_mime(data)
-
-    return load
-
-
-def _uri_source(uri: str):
-    def load():
-        head, _, b64 = uri.partition(",")
-        try:
-            data = base64.b64decode(b64, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("image data URI is not valid base64") from None
-        return data, head[5:].split(";")[0] or sniff_mime(data)
-
-    return load
+from deepvision.records import InferFiles
 
 
 def _problem_requests(paths: list[Path], system_prompt: str | None) -> Iterator[Request]:
-    keep = ("question", "answer", "equivalent_answers", "options", "data_source", "topic")
+    """Problems from any data-layer input; an unreadable row fails alone (errors file)."""
     for batch in iter_problem_batches(open_sources(paths)):
         for rej in batch.rejects:
-            info(f"  [yellow]skipped unreadable row[/] {rej.describe()}")
+            yield Request(f"{Path(rej.file).name}:row {rej.row}", {}, [], error=rej.describe())
         for p in batch.problems:
-            fields = {k: getattr(p, k) for k in keep}
-            msgs = build_messages(p, system_prompt)
-            yield Request(p.id, fields, msgs, problem_image_sources(p))
-
-
-def _jsonl_requests(path: Path, system_prompt: str | None) -> Iterator[Request]:
-    with path.open("rb") as fh:
-        for no, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError):
-                raise DataError("line is not JSON", file=str(path), row=no) from None
-            if not isinstance(obj, dict) or "messages" not in obj or "id" not in obj:
-                raise DataError("line needs 'id' and 'messages'", file=str(path), row=no)
-            sources = []
-            for ref in obj.get("images") or []:
-                if isinstance(ref, str) and ref.startswith("data:"):
-                    sources.append(_uri_source(ref))
-                else:
-                    sources.append(_file_source(path.parent / str(ref)))
-            msgs = list(obj["messages"])
-            if system_prompt is not None and not any(m.get("role") == "system" for m in msgs):
-                msgs.insert(0, {"role": "system", "content": system_prompt})
-            fields = {k: v for k, v in obj.items() if k not in ("messages", "images")}
-            if not any(
-                isinstance(r, str) and r.startswith("data:") for r in obj.get("images") or []
-            ):
-                fields["images"] = obj.get("images")
-            yield Request(str(obj["id"]), fields, msgs, sources)
+            yield problem_request(p, build_messages(p, system_prompt))
 
 
 def infer_cmd(
@@ -94,10 +49,8 @@ def infer_cmd(
         None, help="Problems (parquet, folder, JSONL) or inference JSONL."
     ),
     out: Path = typer.Option(..., "--out", help="Output JSONL (appended; re-run to resume)."),
-    endpoint: list[str] = typer.Option(
-        None, "--endpoint", help="OpenAI-compatible base URL (…/v1); repeatable."
-    ),
-    model: str = typer.Option(..., "--model", help="Model name the servers serve."),
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
     preset: str = typer.Option(
         "greedy", "--preset", help=f"Sampling preset: {', '.join(PRESETS)}."
     ),
@@ -107,12 +60,19 @@ def infer_cmd(
     presence_penalty: float = typer.Option(None, "--presence-penalty"),
     max_tokens: int = typer.Option(None, "--max-tokens"),
     n: int = typer.Option(1, "--n", help="Samples per problem."),
-    concurrency: int = typer.Option(32, "--concurrency", help="Requests in flight per endpoint."),
-    max_attempts: int = typer.Option(4, "--max-attempts", help="Tries per request."),
-    timeout: float = typer.Option(600.0, "--timeout", help="Seconds per request."),
-    system_prompt: str = typer.Option(None, "--system-prompt", help="System prompt text."),
-    system_prompt_file: Path = typer.Option(None, "--system-prompt-file"),
-    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env"),
+    concurrency: ConcurrencyOpt = None,
+    attempts: AttemptsOpt = None,
+    timeout: TimeoutOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    system_prompt: SystemPromptOpt = None,
+    system_prompt_file: SystemPromptFileOpt = None,
+    no_system_prompt: NoSystemPromptOpt = False,
+    allow_absolute_paths: bool = typer.Option(
+        False,
+        "--allow-absolute-paths",
+        help="Inference JSONL: read images from absolute paths too (default: only files "
+        "inside the JSONL's folder).",
+    ),
     backend: str = typer.Option(
         "vllm",
         "--backend",
@@ -129,7 +89,7 @@ def infer_cmd(
     --model Qwen3-VL-8B-Instruct --preset qwen-instruct --max-tokens 16384 --out runs/out.jsonl
     """
     if n < 1:
-        raise UsageError("--n must be at least 1")
+        raise UsageError("must be at least 1", param="n")
     try:
         params = sampling_params(
             preset,
@@ -140,34 +100,24 @@ def infer_cmd(
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    prompt = DEFAULT_SYSTEM_PROMPT
-    if system_prompt is not None:
-        prompt = system_prompt
-    elif system_prompt_file is not None:
-        prompt = system_prompt_file.read_text(encoding="utf-8").strip()
+    prompt, chosen = system_prompt_from(system_prompt, system_prompt_file, no_system_prompt)
     paths = inputs_or_sample(files)
-    if len(paths) == 1 and paths[0].suffix == ".jsonl" and _is_inference_jsonl(paths[0]):
-        requests = _jsonl_requests(
-            paths[0], prompt if system_prompt or system_prompt_file else None
-        )
+    if len(paths) == 1 and paths[0].suffix == ".jsonl" and is_inference_jsonl(paths[0]):
+        given = prompt if chosen else None  # JSONL lines keep their own unless one is chosen
+        requests = jsonl_requests(paths[0], given, allow_absolute=allow_absolute_paths)
     else:
         requests = _problem_requests(paths, prompt)
-    cfg = InferConfig(
-        endpoints=list(endpoint or []),
-        model=model,
-        concurrency=concurrency,
-        n=n,
-        sampling=params,
-        max_tokens=max_tokens,
-        timeout=timeout,
-        max_attempts=max_attempts,
-        api_key=os.environ.get(api_key_env),
-    )
     group = None
-    if not endpoint:
+    if endpoint:  # check the options before any work
+        ep = build_endpoint(endpoint, model, api_key_env, concurrency, timeout, attempts)
+    else:
+        if not model:
+            raise UsageError("give --endpoint URL, or a local model folder as --model to serve it")
         group = start_servers(model, backend, tp, dp, gpus, port, out.parent / "serve-logs")
-        cfg.endpoints = group.urls
     try:
+        if group is not None:
+            ep = build_endpoint(group.urls, model, api_key_env, concurrency, timeout, attempts)
+        cfg = InferConfig(ep, n=n, sampling=params, max_tokens=max_tokens)
         with progress_bar("infer", None) as bar:
             s = asyncio.run(infer(requests, out, cfg, progress=bar.advance))
     finally:
@@ -183,21 +133,8 @@ def infer_cmd(
     if s.duplicates:
         info(f"  [yellow]duplicate ids sent once[/]: {', '.join(s.duplicate_examples)}")
     if s.failed:
-        errors = out.with_name(out.stem + ".errors.jsonl")
-        info(f"  [yellow]{s.failed} failed[/]: reasons in {errors}")
+        info(f"  [yellow]{s.failed} failed[/]: reasons in {InferFiles(out).errors}")
         raise typer.Exit(1)
-
-
-def _is_inference_jsonl(path: Path) -> bool:
-    with path.open("rb") as fh:
-        for raw in fh:
-            if raw.strip():
-                try:
-                    obj = json.loads(raw)
-                except ValueError:
-                    return False
-                return isinstance(obj, dict) and "messages" in obj
-    return False
 
 
 def serve_cmd(
@@ -233,15 +170,7 @@ def serve_cmd(
         raise UsageError(str(exc)) from None
     try:
         console.print("ready: " + " ".join(f"--endpoint {u}" for u in group.urls))
-        while True:
-            dead = group.dead()
-            if dead:
-                inst = dead[0]
-                raise DataError(
-                    f"{inst.name} exited ({inst.proc.returncode}); log "
-                    f"{inst.log_path}:\n{inst.log_tail()}"
-                )
-            time.sleep(1.0)
+        group.watch()
     except KeyboardInterrupt:
         info("stopping servers")
     finally:

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
 
 from deepvision.cli.common import console, info
+from deepvision.cli.options import (
+    AttemptsOpt,
+    ConcurrencyOpt,
+    JudgeApiKeyEnvOpt,
+    JudgeEndpointOpt,
+    JudgeModelOpt,
+    TimeoutOpt,
+    build_endpoint,
+    check_now,
+)
 from deepvision.errors import UsageError
 from deepvision.llm import asker
 from deepvision.progress import progress_bar
+from deepvision.records import JudgeFiles
 from deepvision.verify import check
-from deepvision.verify.judge import judge_outputs, output_paths
+from deepvision.verify.judge import judge_outputs
 
 app = typer.Typer(
     help="Answer verification: is a model's final answer the reference?", no_args_is_help=True
@@ -39,39 +49,51 @@ def check_cmd(
 
 def judge_cmd(
     outputs: Path = typer.Argument(..., help="Inference outputs (JSONL)."),
-    out_prefix: Path = typer.Option(None, "--out-prefix", help="Outputs: PREFIX.verdicts.jsonl…"),
-    rejudge: bool = typer.Option(False, "--rejudge", help="Send rule-negatives to an LLM judge."),
-    judge_base_url: str = typer.Option(None, "--judge-base-url", help="OpenAI-compatible /v1."),
-    judge_model: str = typer.Option(None, "--judge-model", help="Judge model name."),
-    api_key_env: str = typer.Option(
-        "OPENAI_API_KEY", "--api-key-env", help="Environment variable that holds the API key."
+    out_prefix: Path = typer.Option(
+        None, "--out", help="Output prefix: PREFIX.verdicts.jsonl, … (default: beside the input)."
     ),
-    concurrency: int = typer.Option(16, "--concurrency", help="Judge requests in flight."),
-    max_attempts: int = typer.Option(4, "--max-attempts", help="Tries per judge request."),
-    request_timeout: float = typer.Option(60.0, "--request-timeout", help="Seconds per request."),
+    rejudge: bool = typer.Option(False, "--rejudge", help="Send rule-negatives to an LLM judge."),
+    judge_endpoint: JudgeEndpointOpt = None,
+    judge_model: JudgeModelOpt = None,
+    judge_api_key_env: JudgeApiKeyEnvOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    attempts: AttemptsOpt = None,
+    timeout: TimeoutOpt = None,
 ) -> None:
     """Score inference outputs: rule verdicts, optionally re-judged by an LLM. Resumable.
 
-    Example: deepvision judge runs/mathvision.jsonl --rejudge --judge-base-url
+    Example: deepvision judge runs/mathvision.jsonl --rejudge --judge-endpoint
     http://127.0.0.1:8000/v1 --judge-model gpt-5-mini
     """
     if not outputs.is_file():
         raise UsageError(f"{outputs}: no such file")
     ask = None
+    judge_requests = 16  # LLM-judge calls in flight (none without --rejudge)
     if rejudge:
-        if not judge_base_url or not judge_model:
-            raise UsageError("--rejudge needs --judge-base-url and --judge-model")
-        ask = asker(judge_base_url, judge_model, api_key=os.environ.get(api_key_env),
-                    concurrency=concurrency, timeout=request_timeout,
-                    max_attempts=max_attempts)  # fmt: skip
+        judge = build_endpoint(
+            judge_endpoint,
+            judge_model,
+            judge_api_key_env,
+            concurrency,
+            timeout,
+            attempts,
+            prefix="judge_",
+        )
+        check_now(judge, prefix="judge_")  # fails in seconds, before any verdict
+        ask = asker(judge)
+        judge_requests = judge.concurrency * len(judge.urls)
 
     with progress_bar("judge", None) as bar:
         s = judge_outputs(
-            outputs, out_prefix=out_prefix, ask=ask, concurrency=concurrency, progress=bar.advance
+            outputs,
+            out_prefix=out_prefix,
+            ask=ask,
+            concurrency=judge_requests,
+            progress=bar.advance,
         )
     for line in s.bad_line_examples:
         info(f"  [yellow]{line}[/]")
-    paths = output_paths(outputs, out_prefix)
+    files = JudgeFiles.for_responses(outputs, out_prefix)
     console.print(
         f"problems {s.problems}, samples {s.samples} (n={s.n}): correct {s.correct}, "
         f"wrong {s.wrong}, errors {s.errors}; bad lines {s.bad_lines}"
@@ -82,6 +104,7 @@ def judge_cmd(
         f"judge overturned {s.overturned}); pass@1 {100 * s.pass_at_1:.2f}%, "
         f"pass@{s.n} {100 * s.pass_at_n:.2f}%"
     )
-    console.print(f"wrote {paths['verdicts']}, {paths['errors']}, {paths['summary']}")
+    failed = f", {files.judge_errors}" if s.errors else ""
+    console.print(f"wrote {files.verdicts}, {files.wrong}{failed}, {files.summary}")
     if s.bad_lines or s.errors:
         raise typer.Exit(1)

@@ -107,6 +107,7 @@ class Taxonomy:
 
 class AnnotateStage(Stage):
     name = "annotate"
+    uses_model = "required"
     columns = (
         pa.field(DOMAIN_ANNO, pa.string()),
         pa.field(VISION_ANNO, pa.string()),

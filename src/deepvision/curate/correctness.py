@@ -61,6 +61,7 @@ def parse_label(text: str) -> tuple[str, str, str | None]:
 
 class CorrectnessStage(Stage):
     name = "correctness"
+    uses_model = "required"
     columns = (
         pa.field(LABEL, pa.string()),
         pa.field(REASON, pa.string()),

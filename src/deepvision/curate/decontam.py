@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from deepvision.curate.hashing import dhash
-from deepvision.curate.stage import ChunkResult, Outcome, Stage
+from deepvision.curate.modelcall import ModelConfig
+from deepvision.curate.stage import ChunkResult, Outcome, References, Stage
+from deepvision.errors import UsageError
 from deepvision.records import Problem, normalize_question
 
 _TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|\w+")
@@ -72,6 +74,21 @@ class DecontamStage(Stage):
                     self.image_hashes.append((h, k))
         self.gram_index = dict(self.gram_index)
         self._bands = self._band_index()
+
+    @classmethod
+    def from_pipeline(
+        cls,
+        model: ModelConfig | None,
+        references: References | None,
+        *,
+        benchmarks: tuple[str, ...] = ("all",),
+        data_dir: Path | None = None,
+        **options: Any,
+    ) -> DecontamStage:
+        """`benchmarks` (names, or `all`) found in `data_dir`, through `references`."""
+        if references is None:
+            raise UsageError("decontam needs a loader of benchmark references")
+        return cls(references(list(benchmarks), data_dir), **options)
 
     def _band_index(self) -> dict[tuple[int, int], list[int]]:
         d = self.image_distance

@@ -32,13 +32,17 @@ from deepvision.records import PASS_RATE, PassRate, Problem
 from deepvision.verify import Item, verify_batch
 
 
-def _band(text: str) -> tuple[Fraction, Fraction]:
-    lo, hi = parse_range(text)
+def _band(text: str, param: str) -> tuple[Fraction, Fraction]:
+    try:
+        lo, hi = parse_range(text)
+    except UsageError as exc:
+        raise UsageError(exc.reason, param=param) from None
     return (lo if lo is not None else Fraction(0), hi if hi is not None else Fraction(1))
 
 
 class DifficultyStage(Stage):
     name = "difficulty"
+    uses_model = "required"
     columns = (pa.field(PASS_RATE, pa.string()),)
 
     def __init__(
@@ -53,17 +57,22 @@ class DifficultyStage(Stage):
         seed: int = 0,
     ) -> None:
         if n < 1:
-            raise UsageError(f"--n must be at least 1, got {n}")
+            raise UsageError(f"must be at least 1, got {n}", param="n")
         self.model = model
         self.n = n
         self.band_text = band
-        self.band = _band(band)
+        self.band = _band(band, "band")
         self.upper_text = upper_band
-        self.upper = _band(upper_band) if upper_band else None
+        self.upper = _band(upper_band, "upper_band") if upper_band else None
         if (self.upper is None) != (upper_target is None):
-            raise UsageError("knowledge-guided selection needs both upper_band and upper_target")
+            raise UsageError(
+                "knowledge-guided selection needs both upper_band and upper_target",
+                param="upper_target" if upper_target is None else "upper_band",
+            )
         if upper_target is not None and upper_target < 0:
-            raise UsageError(f"--upper-target must be 0 or more problems, got {upper_target}")
+            raise UsageError(
+                f"must be 0 or more problems, got {upper_target}", param="upper_target"
+            )
         self.upper_target = upper_target
         self.system_prompt = system_prompt
         self.seed = seed

@@ -7,6 +7,8 @@
   separated by `;` in CSV;
 - a Hugging Face `datasets` save_to_disk folder (or parquet), read by the data layer.
 
+Image paths must stay inside the folder of the file (or the image folder): `../x.png` or an
+absolute path is a named drop, never read, unless `allow_absolute` admits absolute paths.
 Images are embedded; a problem without an id gets `content_hash` (question + image bytes).
 Rows that cannot be used go to `<stem>.drops.jsonl` with their place and reason."""
 
@@ -23,7 +25,7 @@ from deepvision.curate.stage import side_paths
 from deepvision.data.reader import iter_problem_batches, open_sources, parse_row
 from deepvision.data.sources import SourceRow, jsonl_to_row
 from deepvision.data.writer import ProblemWriter, prepare_output
-from deepvision.errors import UsageError
+from deepvision.errors import DataError, UsageError
 
 INDEX_NAMES = ("index.jsonl", "index.csv", "index.json")
 
@@ -49,21 +51,23 @@ def _rename(obj: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def _index_rows(index: Path, base: Path, fields: dict[str, str]) -> Iterator[SourceRow]:
+def _index_rows(
+    index: Path, base: Path, fields: dict[str, str], allow_absolute: bool
+) -> Iterator[SourceRow]:
     file = str(index)
     if index.suffix.lower() == ".csv":
         with index.open(newline="", encoding="utf-8") as fh:
             records: Iterator[tuple[int, Any]] = (
                 (k, r) for k, r in enumerate(csv.DictReader(fh), start=2)
             )
-            yield from _to_rows(records, base, fields, file)
+            yield from _to_rows(records, base, fields, file, allow_absolute)
         return
     with index.open(encoding="utf-8") as fh:
         if index.suffix.lower() == ".json":
             data = json.load(fh)
             if not isinstance(data, list):
                 raise UsageError(f"{index}: expected a JSON list of problems")
-            yield from _to_rows(enumerate(data, start=1), base, fields, file)
+            yield from _to_rows(enumerate(data, start=1), base, fields, file, allow_absolute)
             return
 
         def lines():
@@ -74,18 +78,22 @@ def _index_rows(index: Path, base: Path, fields: dict[str, str]) -> Iterator[Sou
                     except ValueError:
                         yield k, None
 
-        yield from _to_rows(lines(), base, fields, file)
+        yield from _to_rows(lines(), base, fields, file, allow_absolute)
 
 
-def _to_rows(records, base: Path, fields: dict[str, str], file: str) -> Iterator[SourceRow]:
+def _to_rows(
+    records, base: Path, fields: dict[str, str], file: str, allow_absolute: bool
+) -> Iterator[SourceRow]:
     for k, rec in records:
         if not isinstance(rec, dict):
             yield SourceRow(file, k, None, "not a JSON object")
             continue
         try:
-            yield SourceRow(file, k, jsonl_to_row(_rename(rec, fields), base))
-        except ValueError as exc:
+            row = jsonl_to_row(_rename(rec, fields), base, allow_absolute=allow_absolute)
+        except (ValueError, DataError) as exc:
             yield SourceRow(file, k, None, str(exc))
+            continue
+        yield SourceRow(file, k, row)
 
 
 def ingest(
@@ -95,7 +103,11 @@ def ingest(
     index: str | Path | None = None,
     fields: dict[str, str] | None = None,
     overwrite: bool = False,
+    allow_absolute: bool = False,
 ) -> IngestReport:
+    """Raw problems in `src` -> Problem parquet `out` (see the module docstring). Image paths
+    must lie inside the file's (or folder's) folder; absolute ones only with
+    `allow_absolute`. Rows that cannot be used are dropped with their place and reason."""
     src, out = Path(src), Path(out)
     fields = fields or {}
     prepare_output(out, overwrite)
@@ -121,11 +133,11 @@ def ingest(
                 + "\n"
             )
 
-        if index is not None or (src.suffix.lower() == ".jsonl" and fields):
+        if index is not None or (src.suffix.lower() == ".jsonl" and (fields or allow_absolute)):
             idx = Path(index) if index is not None else src
             base = src if src.is_dir() else src.parent
             batch = []
-            for sr in _index_rows(idx, base, fields):
+            for sr in _index_rows(idx, base, fields, allow_absolute):
                 rep.rows_in += 1
                 p, issues = parse_row(sr)
                 if p is None or issues:

@@ -10,35 +10,39 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from deepvision.errors import ReplyParseError, UsageError
-from deepvision.llm.client import InferConfig, Request, infer, repair_tail
+from deepvision.llm.client import InferConfig, Request, infer
+from deepvision.llm.endpoint import Endpoint
 from deepvision.llm.messages import problem_image_sources
-from deepvision.records import IMAGE_PLACEHOLDER, Completion, Problem
+from deepvision.records import IMAGE_PLACEHOLDER, Completion, Problem, repair_tail
 
 T = TypeVar("T")
 
 
+_ENDPOINT = {f.name: f.default for f in fields(Endpoint)}
+
+
 @dataclass
 class ModelConfig:
-    """One model behind one or more OpenAI-compatible endpoints (keys from the environment)."""
+    """One model behind one or more OpenAI-compatible endpoints (keys from the environment);
+    how to talk to it (concurrency, timeout, attempts, backoff) defaults as `llm.Endpoint`."""
 
     endpoints: list[str]
     model: str
     api_key_env: str | None = None
-    concurrency: int = 16
+    concurrency: int = _ENDPOINT["concurrency"]
     max_tokens: int | None = 1024
     temperature: float = 0.0
     sampling: dict[str, Any] = field(default_factory=dict)
-    timeout: float = 120.0
-    max_attempts: int = 3
-    backoff: float = 1.0
+    timeout: float = _ENDPOINT["timeout"]
+    attempts: int = _ENDPOINT["attempts"]
+    backoff: float = _ENDPOINT["backoff"]
 
     def __post_init__(self) -> None:
         if isinstance(self.endpoints, str):
@@ -46,21 +50,24 @@ class ModelConfig:
         if not self.endpoints:
             raise UsageError(f"model {self.model!r}: no endpoint given")
 
-    def infer_config(self, n: int = 1) -> InferConfig:
-        api_key = os.environ.get(self.api_key_env) if self.api_key_env else None
-        if self.api_key_env and api_key is None:
-            raise UsageError(f"environment variable {self.api_key_env} (API key) is not set")
-        return InferConfig(
-            endpoints=list(self.endpoints),
-            model=self.model,
+    def endpoint(self) -> Endpoint:
+        """The llm Endpoint (reads the API key now: an unset `api_key_env` is a UsageError)."""
+        return Endpoint(
+            tuple(self.endpoints),
+            self.model,
             concurrency=self.concurrency,
+            timeout=self.timeout,
+            attempts=self.attempts,
+            backoff=self.backoff,
+            api_key_env=self.api_key_env,
+        )
+
+    def infer_config(self, n: int = 1) -> InferConfig:
+        return InferConfig(
+            self.endpoint(),
             n=n,
             sampling={"temperature": self.temperature, **self.sampling},
             max_tokens=self.max_tokens,
-            timeout=self.timeout,
-            max_attempts=self.max_attempts,
-            backoff=self.backoff,
-            api_key=api_key,
         )
 
     def public(self) -> dict[str, Any]:

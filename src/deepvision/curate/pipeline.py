@@ -19,6 +19,12 @@ visual-element distributions before and after; markdown + PNG).
       - {stage: correctness, model: judge}
       - {stage: annotate, model: judge}
 
+The config is checked whole before any stage runs (`deepvision.configs`): unknown keys, wrong
+types, out-of-range values, a stage not in the registry (`registry.STAGES`), a setting the
+stage does not take, a model that is not defined: each raises ConfigError naming the file and
+the key path (`stages[3].n`). Stage settings are the stage's keyword arguments; those that may
+be paths (`prompt`, `keywords`, `taxonomy`, `data_dir`, ...) are relative to the YAML's folder.
+
 A stage whose output and report exist is skipped while its settings and inputs (paths, sizes,
 modification times, the keyword file's content) are those its report records; otherwise it
 runs again, and so do the stages after it. The stage in progress resumes from its work
@@ -28,139 +34,131 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import yaml
-
+from deepvision.configs import (
+    INTERNAL,
+    Config,
+    ConfigLoader,
+    bounded,
+    from_dict,
+    join_key,
+    read_yaml,
+)
 from deepvision.curate.modelcall import ModelConfig
+from deepvision.curate.registry import STAGE_NAMES, STAGES
 from deepvision.curate.stage import (
     DEFAULT_CHUNK_SIZE,
+    References,
     Stage,
     StageReport,
     run_stage,
     side_paths,
     stage_meta,
 )
-from deepvision.errors import UsageError
-from deepvision.records import Problem
-
-References = Callable[[list[str], Path | None], Iterable[tuple[str, Problem]]]
-STAGES = ("validity", "difficulty", "correctness", "dedup", "decontam", "annotate")
-_PATH_KEYS = {"prompt", "user_prompt", "keywords", "taxonomy", "data_dir"}
+from deepvision.errors import ConfigError
 
 
 @dataclass
-class PipelineConfig:
-    inputs: list[Path]
-    workdir: Path
-    stages: list[dict[str, Any]]
-    models: dict[str, ModelConfig] = field(default_factory=dict)
+class StageSpec:
+    """One entry of `stages:`: a stage of the registry, the model it asks (a name under
+    `models:`) and its settings (the keyword arguments of the stage, checked against them).
+    In the YAML the settings sit beside `stage:`; a bare name is a stage with its defaults."""
+
+    stage: str
+    model: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, raw: Any, loader: ConfigLoader, key: str) -> StageSpec:
+        if isinstance(raw, str):
+            raw = {"stage": raw}
+        if not isinstance(raw, dict):
+            raise loader.error(f"expected a stage name or a mapping, got {raw!r}", key)
+        name = raw.get("stage")
+        if name not in STAGES:
+            choices = ", ".join(STAGE_NAMES)
+            raise loader.error(f"expected one of {choices}, got {name!r}", join_key(key, "stage"))
+        stage = STAGES[name]
+        model = loader.build(str | None, raw.get("model"), join_key(key, "model"))
+        if model is not None and stage.uses_model is None:
+            raise loader.error(f"stage {name} asks no model", join_key(key, "model"))
+        if model is None and stage.uses_model == "required":
+            raise loader.error(
+                f"stage {name} needs a model: the name of one under `models`",
+                join_key(key, "model"),
+            )
+        given = {k: v for k, v in raw.items() if k not in ("stage", "model")}
+        checked = loader.dataclass(stage.options(), given, key)
+        return cls(name, model, {k: getattr(checked, k) for k in given})
+
+
+@dataclass
+class PipelineConfig(Config):
+    """A `curate run` config (see the module docstring); `load` reads one from YAML, with
+    paths relative to the YAML's folder."""
+
+    input: list[Path]
+    stages: list[StageSpec]
+    workdir: Path = Path("curate-out")
     output: Path | None = None
-    engine: str = "local"
-    chunk_size: int = DEFAULT_CHUNK_SIZE
+    engine: Literal["local", "ray"] = "local"
+    chunk_size: int = bounded(DEFAULT_CHUNK_SIZE, ge=1)
+    models: dict[str, ModelConfig] = field(default_factory=dict)
+    source: Path | None = field(default=None, metadata=INTERNAL)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.input:
+            raise ConfigError("at least one input is needed", key="input")
+        if not self.stages:
+            raise ConfigError("at least one stage is needed", key="stages")
+        for k, spec in enumerate(self.stages):
+            if spec.model is not None and spec.model not in self.models:
+                raise ConfigError(
+                    f"unknown model {spec.model!r}; models: {sorted(self.models)}",
+                    key=f"stages[{k}].model",
+                )
 
     @classmethod
     def load(cls, path: str | Path) -> PipelineConfig:
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise UsageError(f"pipeline file {path} cannot be read: {exc}") from None
-        if not isinstance(data, dict):
-            raise UsageError(f"pipeline file {path}: expected a mapping at the top")
-        base = path.parent
+        raw = read_yaml(path)
+        if isinstance(raw, dict):
+            raw = {"workdir": "curate-out", **raw}
+            if isinstance(raw.get("models"), dict):
+                raw["models"] = {k: _endpoint_alias(v) for k, v in raw["models"].items()}
+        cfg = from_dict(cls, raw, file=path, base=path.parent)
+        cfg.source = path
+        return cfg
 
-        def rel(p: Any) -> Path:
-            q = Path(str(p))
-            return q if q.is_absolute() else base / q
 
-        unknown = set(data) - {
-            "input",
-            "workdir",
-            "output",
-            "engine",
-            "chunk_size",
-            "models",
-            "stages",
-        }
-        if unknown:
-            raise UsageError(f"pipeline file {path}: unknown keys {sorted(unknown)}")
-        if "input" not in data or not data.get("stages"):
-            raise UsageError(f"pipeline file {path}: 'input' and 'stages' are required")
-        inputs = data["input"] if isinstance(data["input"], list) else [data["input"]]
-        models = {}
-        for name, spec in (data.get("models") or {}).items():
-            spec = dict(spec)
-            if "endpoint" in spec:
-                spec["endpoints"] = spec.pop("endpoint")
-            try:
-                models[name] = ModelConfig(**spec)
-            except TypeError as exc:
-                raise UsageError(f"pipeline file {path}: model {name!r}: {exc}") from None
-        stages = []
-        for k, spec in enumerate(data["stages"], start=1):
-            if isinstance(spec, str):
-                spec = {"stage": spec}
-            if not isinstance(spec, dict) or spec.get("stage") not in STAGES:
-                raise UsageError(
-                    f"pipeline file {path}: stage {k} must name one of {', '.join(STAGES)}"
-                )
-            spec = {key: (str(rel(v)) if key in _PATH_KEYS and v else v) for key, v in spec.items()}
-            if spec.get("model") is not None and spec["model"] not in models:
-                raise UsageError(
-                    f"pipeline file {path}: stage {k} uses unknown model "
-                    f"{spec['model']!r}; models: {sorted(models)}"
-                )
-            stages.append(spec)
-        return cls(
-            inputs=[rel(p) for p in inputs],
-            workdir=rel(data.get("workdir", "curate-out")),
-            stages=stages,
-            models=models,
-            output=rel(data["output"]) if data.get("output") else None,
-            engine=data.get("engine", "local"),
-            chunk_size=int(data.get("chunk_size", DEFAULT_CHUNK_SIZE)),
-        )
+def _endpoint_alias(spec: Any) -> Any:
+    """`endpoint:` is accepted for `endpoints:` (one URL or a list)."""
+    if isinstance(spec, dict) and "endpoint" in spec and "endpoints" not in spec:
+        spec = dict(spec)
+        spec["endpoints"] = spec.pop("endpoint")
+    return spec
 
 
 def build_stage(
-    spec: dict[str, Any], models: dict[str, ModelConfig], references: References | None
+    spec: StageSpec,
+    models: dict[str, ModelConfig],
+    references: References | None,
+    *,
+    key: str = "",
+    file: str | Path | None = None,
 ) -> Stage:
-    from deepvision.curate.annotate import AnnotateStage
-    from deepvision.curate.correctness import CorrectnessStage
-    from deepvision.curate.decontam import DecontamStage
-    from deepvision.curate.dedup import DedupStage
-    from deepvision.curate.difficulty import DifficultyStage
-    from deepvision.curate.validity import ValidityStage
-
-    opts = {k: v for k, v in spec.items() if k not in ("stage", "model")}
-    name = spec["stage"]
-    model = models.get(spec["model"]) if spec.get("model") else None
-    try:
-        if name == "validity":
-            return ValidityStage(model, **opts)
-        if name == "dedup":
-            return DedupStage(**opts)
-        if name == "decontam":
-            if references is None:
-                raise UsageError("decontam needs benchmark references")
-            names = opts.pop("benchmarks", ["all"])
-            data_dir = opts.pop("data_dir", None)
-            refs = references(list(names), Path(data_dir) if data_dir else None)
-            return DecontamStage(refs, **opts)
-        if model is None:
-            raise UsageError(f"stage {name} needs `model: <name of a model>`")
-        cls = {
-            "difficulty": DifficultyStage,
-            "correctness": CorrectnessStage,
-            "annotate": AnnotateStage,
-        }[name]
-        return cls(model, **opts)
-    except TypeError as exc:
-        raise UsageError(f"stage {name}: {exc}") from None
+    """The stage `spec` describes; its own checks' errors are ConfigErrors at `key` (the
+    spec's place in the config, e.g. `stages[3]`) of `file`."""
+    stage = STAGES[spec.stage]
+    model = models[spec.model] if spec.model else None
+    build = partial(stage.from_pipeline, model, references)
+    return ConfigLoader(file).construct(build, spec.options, key)
 
 
 def run_pipeline(
@@ -170,14 +168,18 @@ def run_pipeline(
     overwrite: bool = False,
     on_stage: Callable[[StageReport], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every stage in order; returns the funnel (also written to the workdir)."""
+    """Run every stage in order; returns the funnel (also written to the workdir). Every
+    stage is built (its settings checked, its files read) before the first one runs."""
+    stages = [
+        build_stage(spec, cfg.models, references, key=f"stages[{k}]", file=cfg.source)
+        for k, spec in enumerate(cfg.stages)
+    ]
     cfg.workdir.mkdir(parents=True, exist_ok=True)
-    current = list(cfg.inputs)
+    current = list(cfg.input)
     reports: list[StageReport] = []
-    for k, spec in enumerate(cfg.stages, start=1):
-        out = cfg.workdir / f"{k:02d}-{spec['stage']}.parquet"
+    for k, (spec, stage) in enumerate(zip(cfg.stages, stages, strict=True), start=1):
+        out = cfg.workdir / f"{k:02d}-{spec.stage}.parquet"
         rep_path = side_paths(out)["report"]
-        stage = build_stage(spec, cfg.models, references)
         done = None
         if out.exists() and rep_path.exists() and not overwrite:
             done = StageReport.from_dict(json.loads(rep_path.read_text()))
@@ -207,4 +209,4 @@ def run_pipeline(
         final = cfg.output
     from deepvision.curate.funnel import write_funnel
 
-    return write_funnel(cfg.inputs, final, reports, cfg.workdir)
+    return write_funnel(cfg.input, final, reports, cfg.workdir)

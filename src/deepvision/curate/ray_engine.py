@@ -62,7 +62,9 @@ def process_with_ray(
     try:
         import ray
     except ImportError:
-        raise UsageError("--engine ray needs Ray: pip install 'deepvision[ray]'") from None
+        raise UsageError(
+            "ray needs Ray installed: pip install 'deepvision[ray]'", param="engine"
+        ) from None
     if not ray.is_initialized():
         ray.init(ignore_reinit_error=True, log_to_driver=False)
     parts = [part for src in sources for part in src.parts()]

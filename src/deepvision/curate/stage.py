@@ -18,17 +18,20 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from deepvision.configs import options_of
+from deepvision.curate.modelcall import ModelConfig
 from deepvision.data.reader import Reject, common_schema, iter_problem_batches, open_sources
 from deepvision.data.writer import ROW_GROUP_ROWS, ProblemWriter, TableWriter
 from deepvision.errors import UsageError
@@ -60,24 +63,51 @@ class ChunkResult:
     usage: dict[str, int] = field(default_factory=dict)
 
 
-class Stage:
-    """Base of the curation stages. Subclasses set `name`, `columns` and implement `process`.
+# Benchmark references for `decontam`: (names, data folder) -> (benchmark, Problem) pairs.
+References = Callable[[list[str], Path | None], Iterable[tuple[str, Problem]]]
+
+
+class Stage(ABC):
+    """Base of the curation stages. Subclasses set `name`, `columns` and implement `process`;
+    `curate.registry` lists them once, by name.
 
     A stage object is plain configuration (picklable): the Ray engine ships it to workers."""
 
-    name = "stage"
+    name: ClassVar[str] = "stage"
     # Columns this stage writes (from Problem.extra or typed fields), added to the output schema.
     columns: tuple[pa.Field, ...] = ()
     # Whether `summary` / `select` make a global selection after all chunks are processed.
     selects = False
+    # The model a pipeline config gives it (`model:`): "required", "optional" or None (none).
+    uses_model: ClassVar[str | None] = None
+
+    @classmethod
+    def options(cls) -> type:
+        """The settings a pipeline config may give this stage, as a config dataclass: the
+        keyword parameters of `__init__` and `from_pipeline`, with their types and defaults."""
+        return options_of(
+            f"{cls.__name__}Options",
+            cls.__init__,
+            cls.from_pipeline,
+            skip=("model", "references"),
+        )
+
+    @classmethod
+    def from_pipeline(
+        cls, model: ModelConfig | None, references: References | None, **options: Any
+    ) -> Stage:
+        """The stage a pipeline config describes: its model (if it asks one) and settings."""
+        if cls.uses_model is None:
+            return cls(**options)
+        return cls(model, **options)
 
     def config(self) -> dict[str, Any]:
         """The settings that change results; a resumed run must use the same."""
         return {}
 
+    @abstractmethod
     def process(self, problems: list[Problem], work: Path) -> ChunkResult:
         """Decide for one chunk. `work` is a file prefix private to this chunk."""
-        raise NotImplementedError
 
     def summary(self, problem: Problem) -> Any:
         """A small JSON-able record of a kept problem for `select`."""
@@ -193,7 +223,8 @@ class _Work:
             if old != meta:
                 raise UsageError(
                     f"{path} holds a run of another configuration ({old.get('stage')}, "
-                    f"settings {old.get('config')}); pass --overwrite to start over"
+                    f"settings {old.get('config')}) (set to start over)",
+                    param="overwrite",
                 )
         else:
             path.mkdir(parents=True, exist_ok=True)
@@ -302,9 +333,9 @@ def prepare(
     """Check the output rule, open the inputs and the work folder (resume or fresh)."""
     paths = side_paths(out)
     if out.exists() and not overwrite:
-        raise UsageError(f"{out} exists; pass --overwrite to replace it")
+        raise UsageError(f"{out} exists (set to replace it)", param="overwrite")
     if chunk_size < 1:
-        raise UsageError(f"--chunk-size must be >= 1, got {chunk_size}")
+        raise UsageError(f"must be >= 1, got {chunk_size}", param="chunk_size")
     out.parent.mkdir(parents=True, exist_ok=True)
     sources = open_sources(inputs)
     schema = output_schema(common_schema(sources), stage.columns)
@@ -325,7 +356,7 @@ def run_stage(
 ) -> StageReport:
     """Run one stage over the inputs; write `out`, its drops and its report (see module doc)."""
     if engine not in ("local", "ray"):
-        raise UsageError(f"unknown engine {engine!r}; use local or ray")
+        raise UsageError(f"expected local or ray, got {engine!r}", param="engine")
     inputs = [Path(p) for p in inputs]
     out = Path(out)
     work, sources, schema = prepare(stage, inputs, out, overwrite, chunk_size, engine)

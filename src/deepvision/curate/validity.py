@@ -55,12 +55,13 @@ def parse_validity(text: str) -> ValidityAnswer:
 
 def check_policy(value: str) -> str:
     if value not in ("keep", "drop"):
-        raise UsageError(f"on_unparsed must be keep or drop, got {value!r}")
+        raise UsageError(f"must be keep or drop, got {value!r}", param="on_unparsed")
     return value
 
 
 class ValidityStage(Stage):
     name = "validity"
+    uses_model = "optional"
     columns = (pa.field(VALIDITY, pa.string()), pa.field(NECESSITY_ANNO, pa.string()))
 
     def __init__(
@@ -75,7 +76,7 @@ class ValidityStage(Stage):
         on_unparsed: str = "drop",
     ) -> None:
         if model is None and not rules_only:
-            raise UsageError("validity needs a model endpoint, or rules_only (--rules-only)")
+            raise UsageError("needed unless rules_only is set", param="model")
         self.model = model
         self.keywords_path = str(keywords) if keywords else None
         self.rules = KeywordRules.load(keywords)

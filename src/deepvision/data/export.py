@@ -1,14 +1,18 @@
-"""`data export`: Problems to the trainers' formats (verl, TRL, EasyR1) and inference JSONL."""
+"""`data export`: Problems to the trainers' formats (verl, TRL, EasyR1) and inference JSONL.
+
+Each format is an `ExportFormat` (its name, file suffix, the input columns it reads, how it
+writes a batch), listed once in `FORMATS`; `export` and the CLI take them from there."""
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import json
-from collections.abc import Callable, Iterable
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,7 +27,6 @@ from deepvision.data.prompts import (
 from deepvision.data.reader import (
     ProblemBatch,
     Reject,
-    iter_problem_batches,
     open_sources,
     parse_batch,
     reject,
@@ -35,7 +38,7 @@ from deepvision.data.sources import (
     compact_lists,
     is_image_list,
 )
-from deepvision.data.writer import RejectWriter, TableWriter, TextOutput, finish
+from deepvision.data.writer import Output, RejectWriter, TableWriter, TextOutput, finish
 from deepvision.errors import UsageError
 from deepvision.progress import progress_bar
 from deepvision.records import (
@@ -56,10 +59,10 @@ from deepvision.records import (
     Problem,
     RowIssue,
     content_hash_of,
+    data_uri,
     decode_column,
+    sniff_mime,
 )
-
-FORMATS = ("verl", "trl", "easyr1", "jsonl")
 
 _STR_LIST = pa.list_(pa.string())
 VERL_SCHEMA = pa.schema(
@@ -192,70 +195,6 @@ def _easyr1_row(p: Problem, index: int, opts: ExportOptions) -> dict[str, Any]:
     }
 
 
-_TABLES: dict[str, tuple[pa.Schema, Callable[[Problem, int, ExportOptions], dict]]] = {
-    "verl": (VERL_SCHEMA, _verl_row),
-    "trl": (with_hf_features(TRL_SCHEMA), _trl_row),
-    "easyr1": (with_hf_features(EASYR1_SCHEMA), _easyr1_row),
-}
-
-
-def _image_ext(data: bytes | None) -> str:
-    head = (data or b"")[:12]
-    if head.startswith(b"\x89PNG"):
-        return "png"
-    if head.startswith(b"\xff\xd8"):
-        return "jpg"
-    if head.startswith(b"GIF8"):
-        return "gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    return "bin"
-
-
-class _JsonlExport(TextOutput):
-    """One JSON line per problem; images written once each to a folder beside the file."""
-
-    def __init__(self, out: Path, opts: ExportOptions) -> None:
-        self.out, self.opts = out, opts
-        self.images_dir = None if opts.inline_images else out.with_name(out.stem + "_images")
-        if self.images_dir is not None:
-            self.images_dir.mkdir(parents=True, exist_ok=True)
-        super().__init__(out)
-
-    def _image_ref(self, data: bytes | None) -> str:
-        ext = _image_ext(data)
-        if self.images_dir is None:
-            mime = {"jpg": "jpeg"}.get(ext, ext)
-            return f"data:image/{mime};base64," + base64.b64encode(data or b"").decode()
-        import hashlib
-
-        name = f"{hashlib.sha1(data or b'').hexdigest()[:20]}.{ext}"
-        target = self.images_dir / name
-        if not target.exists():  # content-addressed: identical images are written once
-            tmp = target.with_name(name + ".tmp")
-            tmp.write_bytes(data or b"")
-            tmp.replace(target)
-        return f"{self.images_dir.name}/{name}"
-
-    def write(self, p: Problem, index: int) -> None:
-        rec = {
-            "id": p.id,
-            "question": p.question,
-            "options": p.options,
-            "answer": p.answer,
-            "equivalent_answers": p.equivalent_answers,
-            "images": [self._image_ref(im.bytes) for im in p.images],
-            "messages": build_messages(p, self.opts.system_prompt),
-            "data_source": p.data_source,
-            "topic": p.topic,
-            "knowledge_points": p.knowledge_points,
-            "visual_elements": p.visual_elements,
-            "pass_rate": str(p.pass_rate) if p.pass_rate else None,
-            "image_necessity": p.image_necessity,
-        }
-        self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-
-
 @dataclass
 class _Encoded:
     """One batch encoded: the table rows (index counted from 0) and the rejects."""
@@ -263,6 +202,15 @@ class _Encoded:
     batch: pa.RecordBatch | None
     rejects: list[Reject]
     rows_in: int
+
+
+@dataclass
+class Written:
+    """What one batch of input rows became: rows written, rows rejected (with reasons)."""
+
+    rows_in: int
+    written: int
+    rejects: list[Reject]
 
 
 # The input columns the table formats use (JSONL export carries every annotation).
@@ -396,41 +344,6 @@ def _verl_columns(rb: RowBatch, opts: ExportOptions) -> _Encoded | None:
     return _Encoded(out, [], n)
 
 
-def _encode_rows(rb: RowBatch, to: str, opts: ExportOptions) -> _Encoded:
-    """A batch of input rows in the `to` table: column-wise for verl where the batch allows,
-    else Problem by Problem."""
-    if to == "verl":
-        enc = _verl_columns(rb, opts)
-        if enc is not None:
-            return enc
-    return _encode_batch(parse_batch(rb), to, opts)
-
-
-def _encode_batch(batch: ProblemBatch, to: str, opts: ExportOptions) -> _Encoded:
-    schema, encode = _TABLES[to]
-    bad = list(batch.rejects)
-    rows, keep = [], []
-    for p, sr, pos in zip(batch.problems, batch.rows, batch.positions, strict=True):
-        try:
-            rows.append(encode(p, len(rows), opts))
-            keep.append(pos)
-        except ValueError as exc:  # placeholder/image count mismatch
-            bad.append(reject(sr, [RowIssue(PROMPT, str(exc))]))
-    rows_in = len(batch.problems) + len(batch.rejects)
-    if not rows:
-        return _Encoded(None, bad, rows_in)
-    i = schema.get_field_index("images")
-    images = _arrow_images(batch, keep, schema.field(i).type)
-    if images is None:
-        return _Encoded(pa.RecordBatch.from_pylist(rows, schema=schema), bad, rows_in)
-    for row in rows:
-        del row["images"]
-    out = pa.RecordBatch.from_pylist(rows, schema=schema.remove(i)).add_column(
-        i, schema.field(i), images
-    )
-    return _Encoded(out.replace_schema_metadata(schema.metadata), bad, rows_in)
-
-
 def _shift_index(batch: pa.RecordBatch, offset: int) -> pa.RecordBatch:
     """Add `offset` to extra_info.index (rows are numbered in the output, not per batch)."""
     if offset == 0 or "extra_info" not in batch.schema.names:
@@ -443,6 +356,220 @@ def _shift_index(batch: pa.RecordBatch, offset: int) -> pa.RecordBatch:
     return batch.set_column(batch.schema.get_field_index("extra_info"), "extra_info", col)
 
 
+class ExportFormat(ABC):
+    """One output format of `data export`: its name, the suffix of its file, the input
+    columns it reads (None: all of them), and how it writes a batch of input rows.
+
+    An instance is one export under way: it owns its atomic outputs (`outputs`), which
+    `export` finishes together with the rejects file."""
+
+    name: ClassVar[str]
+    suffix: ClassVar[str]
+    columns: ClassVar[tuple[str, ...] | None] = None
+    # Image bytes as zero-copy views of the Arrow batch (only while the batch is in use).
+    image_views: ClassVar[bool] = False
+    description: ClassVar[str] = ""
+
+    def __init__(self, out: Path, opts: ExportOptions) -> None:
+        self.out, self.opts = out, opts
+
+    @property
+    def images_dir(self) -> Path | None:
+        """A folder of image files written beside the output, if the format has one."""
+        return None
+
+    @abstractmethod
+    def outputs(self) -> list[Output]:
+        """The files this export writes (they appear together, or not at all)."""
+
+    @abstractmethod
+    def write(self, rb: RowBatch, first_index: int) -> Written:
+        """Encode and write one batch of input rows; `first_index` numbers its first output
+        row. Rows that cannot be encoded are rejected with their reasons."""
+
+
+class TableFormat(ExportFormat):
+    """A trainer's parquet table: one row per problem in `schema`, built by `row`."""
+
+    suffix = ".parquet"
+    columns = tuple(_TABLE_COLUMNS)
+    image_views = True
+    schema: ClassVar[pa.Schema]
+
+    def __init__(self, out: Path, opts: ExportOptions) -> None:
+        super().__init__(out, opts)
+        self.table = TableWriter(out, self.schema, direct=True)
+
+    def outputs(self) -> list[Output]:
+        return [self.table]
+
+    @abstractmethod
+    def row(self, p: Problem, index: int) -> dict[str, Any]:
+        """The table row of a Problem (ValueError: it cannot be one, e.g. placeholders)."""
+
+    def encode(self, rb: RowBatch) -> _Encoded:
+        """A batch of input rows as table rows (index counted from 0), and its rejects."""
+        batch = parse_batch(rb)
+        bad = list(batch.rejects)
+        rows, keep = [], []
+        for p, sr, pos in zip(batch.problems, batch.rows, batch.positions, strict=True):
+            try:
+                rows.append(self.row(p, len(rows)))
+                keep.append(pos)
+            except ValueError as exc:  # placeholder/image count mismatch
+                bad.append(reject(sr, [RowIssue(PROMPT, str(exc))]))
+        rows_in = len(batch.problems) + len(batch.rejects)
+        if not rows:
+            return _Encoded(None, bad, rows_in)
+        schema = self.schema
+        i = schema.get_field_index("images")
+        images = _arrow_images(batch, keep, schema.field(i).type)
+        if images is None:
+            return _Encoded(pa.RecordBatch.from_pylist(rows, schema=schema), bad, rows_in)
+        for row in rows:
+            del row["images"]
+        out = pa.RecordBatch.from_pylist(rows, schema=schema.remove(i)).add_column(
+            i, schema.field(i), images
+        )
+        return _Encoded(out.replace_schema_metadata(schema.metadata), bad, rows_in)
+
+    def write(self, rb: RowBatch, first_index: int) -> Written:
+        enc = self.encode(rb)
+        written = 0
+        if enc.batch is not None:
+            self.table.write_batch(_shift_index(enc.batch, first_index))
+            written = enc.batch.num_rows
+        return Written(enc.rows_in, written, enc.rejects)
+
+
+class VerlFormat(TableFormat):
+    name = "verl"
+    description = (
+        "RLHFDataset layout (prompt with one <image> per image, images, reward_model, extra_info)"
+    )
+    schema = VERL_SCHEMA
+
+    def row(self, p: Problem, index: int) -> dict[str, Any]:
+        return _verl_row(p, index, self.opts)
+
+    def encode(self, rb: RowBatch) -> _Encoded:
+        # column-wise where the batch allows (see `_verl_columns`), else Problem by Problem
+        enc = _verl_columns(rb, self.opts)
+        return enc if enc is not None else super().encode(rb)
+
+
+class TrlFormat(TableFormat):
+    name = "trl"
+    description = "conversational prompt (no <image> text), images, answer columns for rewards"
+    schema = with_hf_features(TRL_SCHEMA)
+
+    def row(self, p: Problem, index: int) -> dict[str, Any]:
+        return _trl_row(p, index, self.opts)
+
+
+class EasyR1Format(TableFormat):
+    name = "easyr1"
+    description = "problem with <image>, answer, images"
+    schema = with_hf_features(EASYR1_SCHEMA)
+
+    def row(self, p: Problem, index: int) -> dict[str, Any]:
+        return _easyr1_row(p, index, self.opts)
+
+
+def _image_suffix(data: bytes | memoryview) -> str:
+    mime = sniff_mime(data)
+    if not mime.startswith("image/"):
+        return "bin"
+    return {"jpeg": "jpg"}.get(mime[6:], mime[6:])
+
+
+class _JsonlFile(TextOutput):
+    """The JSONL file of an inference export."""
+
+    def write_line(self, rec: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
+class JsonlFormat(ExportFormat):
+    """One JSON line per problem; images written once each to a folder beside the file (or
+    inline as data URIs)."""
+
+    name = "jsonl"
+    suffix = ".jsonl"
+    description = "one line per problem, images in a folder"
+
+    def __init__(self, out: Path, opts: ExportOptions) -> None:
+        super().__init__(out, opts)
+        self._images_dir = None if opts.inline_images else out.with_name(out.stem + "_images")
+        if self._images_dir is not None:
+            self._images_dir.mkdir(parents=True, exist_ok=True)
+        self.file = _JsonlFile(out)
+
+    @property
+    def images_dir(self) -> Path | None:
+        return self._images_dir
+
+    def outputs(self) -> list[Output]:
+        return [self.file]
+
+    def _image_ref(self, data: bytes | None) -> str:
+        data = data or b""
+        if self._images_dir is None:
+            return data_uri(data)
+        name = f"{hashlib.sha1(data).hexdigest()[:20]}.{_image_suffix(data)}"
+        target = self._images_dir / name
+        if not target.exists():  # content-addressed: identical images are written once
+            tmp = target.with_name(name + ".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(target)
+        return f"{self._images_dir.name}/{name}"
+
+    def line(self, p: Problem) -> dict[str, Any]:
+        return {
+            "id": p.id,
+            "question": p.question,
+            "options": p.options,
+            "answer": p.answer,
+            "equivalent_answers": p.equivalent_answers,
+            "images": [self._image_ref(im.bytes) for im in p.images],
+            "messages": build_messages(p, self.opts.system_prompt),
+            "data_source": p.data_source,
+            "topic": p.topic,
+            "knowledge_points": p.knowledge_points,
+            "visual_elements": p.visual_elements,
+            "pass_rate": str(p.pass_rate) if p.pass_rate else None,
+            "image_necessity": p.image_necessity,
+        }
+
+    def write(self, rb: RowBatch, first_index: int) -> Written:
+        batch = parse_batch(rb)
+        bad = list(batch.rejects)
+        written = 0
+        for p, sr in zip(batch.problems, batch.rows, strict=True):
+            try:
+                rec = self.line(p)
+            except ValueError as exc:  # placeholder/image count mismatch
+                bad.append(reject(sr, [RowIssue(PROMPT, str(exc))]))
+                continue
+            self.file.write_line(rec)
+            written += 1
+        return Written(len(batch.problems) + len(batch.rejects), written, bad)
+
+
+FORMATS: dict[str, type[ExportFormat]] = {
+    cls.name: cls for cls in (VerlFormat, TrlFormat, EasyR1Format, JsonlFormat)
+}
+
+
+def get_format(name: str) -> type[ExportFormat]:
+    """The export format registered under `name`; UsageError naming the known ones else."""
+    if name not in FORMATS:
+        raise UsageError(
+            f"unknown export format {name!r}; use one of {', '.join(FORMATS)}", param="to"
+        )
+    return FORMATS[name]
+
+
 def export(
     inputs: Iterable[str | Path],
     out: Path,
@@ -451,65 +578,39 @@ def export(
     rejects: Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> ExportReport:
-    """Export Problems to a trainer's table (`verl`, `trl`, `easyr1`) or to inference JSONL,
-    in input order.
+    """Export Problems to a format of `FORMATS` (a trainer's table: `verl`, `trl`, `easyr1`;
+    or inference `jsonl`), in input order.
 
     Table formats read only the columns they use: a malformed pass rate or visual-element
     annotation does not stop a row there (`data validate` reports it)."""
-    if to not in FORMATS:
-        raise UsageError(f"unknown export format {to!r}; use one of {', '.join(FORMATS)}")
+    fmt_cls = get_format(to)
     opts = opts or ExportOptions()
     sources = open_sources(inputs)
     report = ExportReport()
     total = sum(s.num_rows or 0 for s in sources) or None
-
-    def account(bad: list[Reject], rows_in: int, written: int) -> None:
-        report.written += written
-        report.rejected += len(bad)
-        report.rows_in += rows_in
-        report.reject_examples += [r.describe() for r in bad][: 20 - len(report.reject_examples)]
-        if reject_writer is not None:
-            reject_writer.write(bad)
-        bar.advance(rows_in)
+    columns = list(fmt_cls.columns) if fmt_cls.columns is not None else None
 
     ok = False
-    reject_writer = sink = table = None
+    reject_writer = fmt = None
     try:
         reject_writer = RejectWriter(rejects) if rejects else None
-        if to == "jsonl":
-            sink = _JsonlExport(out, opts)
-            report.images_dir = sink.images_dir
-        else:
-            table = TableWriter(out, _TABLES[to][0], direct=True)
+        fmt = fmt_cls(out, opts)
+        report.images_dir = fmt.images_dir
+        # One process: Python builds each batch while threads read the next row group and
+        # write the last batch (sending image bytes between processes cost more than it saved).
         with progress_bar(f"export {to}", total) as bar:
-            if to == "jsonl":
-                for batch in iter_problem_batches(sources, batch_size):
-                    bad = list(batch.rejects)
-                    written = 0
-                    for p, sr in zip(batch.problems, batch.rows, strict=True):
-                        try:
-                            sink.write(p, report.written + written)
-                            written += 1
-                        except ValueError as exc:  # placeholder/image count mismatch
-                            issue = RowIssue(PROMPT, str(exc))
-                            bad.append(reject(sr, [issue]))
-                    account(bad, len(batch.problems) + len(batch.rejects), written)
-            else:
-                # One process: Python builds each batch while threads read the next row group
-                # and write the last batch (sending image bytes between processes cost more
-                # than it saved).
-                batches = (
-                    rb
-                    for src in sources
-                    for rb in src.batches(batch_size, columns=_TABLE_COLUMNS, image_views=True)
-                )
-                for enc in (_encode_rows(rb, to, opts) for rb in batches):
-                    written = 0
-                    if enc.batch is not None:
-                        table.write_batch(_shift_index(enc.batch, report.written))
-                        written = enc.batch.num_rows
-                    account(enc.rejects, enc.rows_in, written)
+            for src in sources:
+                for rb in src.batches(batch_size, columns=columns, image_views=fmt.image_views):
+                    done = fmt.write(rb, report.written)
+                    report.written += done.written
+                    report.rejected += len(done.rejects)
+                    report.rows_in += done.rows_in
+                    room = 20 - len(report.reject_examples)
+                    report.reject_examples += [r.describe() for r in done.rejects][:room]
+                    if reject_writer is not None:
+                        reject_writer.write(done.rejects)
+                    bar.advance(done.rows_in)
         ok = True
     finally:
-        finish([sink, table, reject_writer], ok)
+        finish([*(fmt.outputs() if fmt is not None else []), reject_writer], ok)
     return report

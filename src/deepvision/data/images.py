@@ -20,6 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
+from deepvision.errors import ImageFormatError
+from deepvision.records import PNG_SIGNATURE
+
 try:
     from isal import isal_zlib as _zlib
 except ImportError:
@@ -27,7 +30,6 @@ except ImportError:
 
 ImageBytes = bytes | bytearray | memoryview
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _BIT_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
 # Adam7 passes: first column, first row, column step, row step.
@@ -54,17 +56,13 @@ class ImageInfo:
     error: str = ""
 
 
-class _BadPng(Exception):
-    """Why a PNG does not decode."""
-
-
 def inspect_image(data: ImageBytes | None, decode: bool = True) -> ImageInfo:
     """Open image bytes; with `decode`, check that every pixel decodes (PNG: see the module
     docstring), else check structure only (header, and chunk checksums for PNG)."""
     if not data:
         return ImageInfo(False, error="image bytes are empty")
     view = memoryview(data).cast("B")
-    if decode and view[:8] == _PNG_SIGNATURE:
+    if decode and view[:8] == PNG_SIGNATURE:
         return _inspect_png(view)
     try:
         with warnings.catch_warnings():
@@ -96,7 +94,7 @@ def inspect_many(
 def _inspect_png(data: memoryview) -> ImageInfo:
     try:
         width, height = _png_size(data)
-    except _BadPng as exc:
+    except ImageFormatError as exc:
         return ImageInfo(False, error=f"image does not decode ({exc})")
     except Image.DecompressionBombError as exc:
         return ImageInfo(False, error=f"not a decodable image ({exc})")
@@ -104,11 +102,11 @@ def _inspect_png(data: memoryview) -> ImageInfo:
 
 
 def _png_size(data: memoryview) -> tuple[int, int]:
-    """Width and height of a PNG whose pixels decode; raises _BadPng otherwise."""
+    """Width and height of a PNG whose pixels decode; raises ImageFormatError otherwise."""
     chunks = _chunks(data)
     ctype, ihdr = next(chunks, (b"", b""))
     if ctype != b"IHDR" or len(ihdr) != 13:
-        raise _BadPng("the first chunk is not a 13-byte IHDR")
+        raise ImageFormatError("the first chunk is not a 13-byte IHDR")
     width, height, color, bits, interlace = _header(ihdr)
     idat: list[memoryview] = []
     idat_ended = palette = framed = False
@@ -117,40 +115,40 @@ def _png_size(data: memoryview) -> tuple[int, int]:
         name = ctype.decode()
         if ctype == b"IDAT":
             if idat_ended:
-                raise _BadPng("IDAT chunks are not consecutive")
+                raise ImageFormatError("IDAT chunks are not consecutive")
             if color == 3 and not palette:
-                raise _BadPng("no PLTE chunk before IDAT")
+                raise ImageFormatError("no PLTE chunk before IDAT")
             idat.append(body)
             continue
         idat_ended = bool(idat)
         if ctype == b"IHDR":
-            raise _BadPng("a second IHDR chunk")
+            raise ImageFormatError("a second IHDR chunk")
         if ctype == b"PLTE" and color == 3 and not idat:
             if not 0 < len(body) <= 768 or len(body) % 3:
-                raise _BadPng(f"PLTE chunk of {len(body)} bytes")
+                raise ImageFormatError(f"PLTE chunk of {len(body)} bytes")
             palette = True
         minimum = _TRNS_LENGTH.get(color, 0) if ctype == b"tRNS" else _MIN_LENGTH.get(ctype, 0)
         if len(body) < minimum:
-            raise _BadPng(f"{name} chunk is too short ({len(body)} bytes)")
+            raise ImageFormatError(f"{name} chunk is too short ({len(body)} bytes)")
         if ctype in (b"fcTL", b"fdAT"):
             if int.from_bytes(body[:4], "big") != sequence:
-                raise _BadPng(f"APNG sequence number out of order in {name} chunk")
+                raise ImageFormatError(f"APNG sequence number out of order in {name} chunk")
             if ctype == b"fdAT" and not framed:
-                raise _BadPng("APNG fdAT chunk before any fcTL chunk")
+                raise ImageFormatError("APNG fdAT chunk before any fcTL chunk")
             sequence += 1
         if ctype == b"fcTL":
             framed = True
             fw, fh, fx, fy = struct.unpack_from(">4I", body, 4)
             if fx + fw > width or fy + fh > height:
-                raise _BadPng("APNG frame lies outside the image")
+                raise ImageFormatError("APNG frame lies outside the image")
             # Pillow decodes IDAT at the size of an fcTL before it; the APNG rules say that
             # frame is the whole image.
             if not idat and (fw, fh, fx, fy) != (width, height, 0, 0):
-                raise _BadPng("APNG frame of the default image is not the whole image")
+                raise ImageFormatError("APNG frame of the default image is not the whole image")
         elif ctype in (b"iCCP", b"zTXt", b"iTXt"):
             _check_compressed_text(ctype, bytes(body))
     if not idat:
-        raise _BadPng("no IDAT chunk")
+        raise ImageFormatError("no IDAT chunk")
     _check_image_data(idat, _scanlines(width, height, bits, interlace))
     return width, height
 
@@ -160,16 +158,16 @@ def _chunks(data: memoryview) -> Iterator[tuple[bytes, memoryview]]:
     pos, end = 8, len(data)
     while pos < end:
         if pos + 8 > end:
-            raise _BadPng(f"data is truncated in a chunk header at byte {pos}")
+            raise ImageFormatError(f"data is truncated in a chunk header at byte {pos}")
         length, ctype = struct.unpack_from(">I4s", data, pos)
         if not ctype.isalpha():
-            raise _BadPng(f"invalid chunk type {ctype!r} at byte {pos}")
+            raise ImageFormatError(f"invalid chunk type {ctype!r} at byte {pos}")
         stop = pos + 8 + length
         if stop + 4 > end:
-            raise _BadPng(f"data is truncated in the {ctype.decode()} chunk at byte {pos}")
+            raise ImageFormatError(f"data is truncated in the {ctype.decode()} chunk at byte {pos}")
         body = data[pos + 8 : stop]
         if _zlib.crc32(body, _zlib.crc32(ctype)) != int.from_bytes(data[stop : stop + 4], "big"):
-            raise _BadPng(f"CRC mismatch in {ctype.decode()} chunk")
+            raise ImageFormatError(f"CRC mismatch in {ctype.decode()} chunk")
         if ctype == b"IEND":
             return
         yield ctype, body
@@ -180,11 +178,11 @@ def _header(ihdr: memoryview) -> tuple[int, int, int, int, int]:
     """Width, height, colour type, bits per pixel and interlace method of a valid IHDR."""
     width, height, depth, color, compression, filtering, interlace = struct.unpack(">IIBBBBB", ihdr)
     if not (0 < width < 2**31 and 0 < height < 2**31):
-        raise _BadPng(f"invalid image size {width}x{height}")
+        raise ImageFormatError(f"invalid image size {width}x{height}")
     if depth not in _BIT_DEPTHS.get(color, ()):
-        raise _BadPng(f"invalid bit depth {depth} for colour type {color}")
+        raise ImageFormatError(f"invalid bit depth {depth} for colour type {color}")
     if compression or filtering or interlace > 1:
-        raise _BadPng(
+        raise ImageFormatError(
             f"unknown method (compression {compression}, filter {filtering}, interlace {interlace})"
         )
     limit, pixels = Image.MAX_IMAGE_PIXELS, width * height
@@ -209,7 +207,7 @@ def _check_compressed_text(ctype: bytes, body: bytes) -> None:
     elif ctype == b"zTXt" and not rest:
         return
     elif rest[:1] != b"\0":
-        raise _BadPng(f"unknown compression method in {ctype.decode()} chunk")
+        raise ImageFormatError(f"unknown compression method in {ctype.decode()} chunk")
     else:
         stream = rest[1:]
     inflater = zlib.decompressobj()
@@ -218,7 +216,7 @@ def _check_compressed_text(ctype: bytes, body: bytes) -> None:
     except zlib.error:
         return
     if inflater.unconsumed_tail:
-        raise _BadPng(f"{ctype.decode()} chunk inflates past MAX_TEXT_CHUNK")
+        raise ImageFormatError(f"{ctype.decode()} chunk inflates past MAX_TEXT_CHUNK")
 
 
 def _scanlines(width: int, height: int, bits: int, interlace: int) -> list[tuple[int, int, int]]:
@@ -238,10 +236,10 @@ def _check_zlib_header(idat: list[memoryview]) -> None:
     a valid check value, no preset dictionary. ISA-L's inflate is laxer about the window."""
     head = b"".join(bytes(part[:2]) for part in idat)[:2]
     if len(head) < 2:
-        raise _BadPng("image data is truncated (no zlib header)")
+        raise ImageFormatError("image data is truncated (no zlib header)")
     cmf, flg = head
     if cmf & 0x0F != 8 or cmf >> 4 > 7 or (cmf << 8 | flg) % 31 or flg & 0x20:
-        raise _BadPng(f"invalid zlib header {head.hex()} in IDAT data")
+        raise ImageFormatError(f"invalid zlib header {head.hex()} in IDAT data")
 
 
 def _check_image_data(idat: list[memoryview], layout: list[tuple[int, int, int]]) -> None:
@@ -255,16 +253,16 @@ def _check_image_data(idat: list[memoryview], layout: list[tuple[int, int, int]]
     except _zlib.error as exc:
         text = str(exc)
         if "data check" in text or "checksum" in text:
-            raise _BadPng("zlib checksum mismatch in IDAT data") from None
-        raise _BadPng(f"corrupt zlib stream in IDAT data ({text})") from None
+            raise ImageFormatError("zlib checksum mismatch in IDAT data") from None
+        raise ImageFormatError(f"corrupt zlib stream in IDAT data ({text})") from None
     if len(raw) > expected:
-        raise _BadPng(f"inflated data is longer than the expected {expected} bytes")
+        raise ImageFormatError(f"inflated data is longer than the expected {expected} bytes")
     if len(raw) < expected:
         if inflater.eof:
-            raise _BadPng(f"inflated data is {len(raw)} bytes, expected {expected}")
-        raise _BadPng(f"image data is truncated ({len(raw)} of {expected} bytes inflated)")
+            raise ImageFormatError(f"inflated data is {len(raw)} bytes, expected {expected}")
+        raise ImageFormatError(f"image data is truncated ({len(raw)} of {expected} bytes inflated)")
     if not inflater.eof:
-        raise _BadPng("zlib stream in IDAT data does not end")
+        raise ImageFormatError("zlib stream in IDAT data does not end")
     buf = np.frombuffer(raw, np.uint8)
     start = 0
     for number, rows, size in layout:
@@ -272,5 +270,5 @@ def _check_image_data(idat: list[memoryview], layout: list[tuple[int, int, int]]
         bad = np.flatnonzero(filters > 4)
         if bad.size:
             where = f"row {bad[0]}" + (f" of pass {number}" if number else "")
-            raise _BadPng(f"invalid filter type {filters[bad[0]]} on {where}")
+            raise ImageFormatError(f"invalid filter type {filters[bad[0]]} on {where}")
         start += rows * size

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from deepvision.records import IMAGE_PLACEHOLDER, Problem
+from deepvision.records import IMAGE_PLACEHOLDER, Problem, count_placeholders, place_images
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are solving a math problem that comes with one or more images. Reason step by step, "
@@ -24,10 +24,6 @@ def format_options(options: list[str]) -> str:
     return "\n".join(f"{option_letter(i)}. {text}" for i, text in enumerate(options))
 
 
-def count_placeholders(text: str) -> int:
-    return text.count(IMAGE_PLACEHOLDER)
-
-
 def user_text(problem: Problem) -> str:
     """User text with exactly one `<image>` per image, options lettered if not in the text.
 
@@ -38,15 +34,15 @@ def user_text(problem: Problem) -> str:
 
 
 def compose_user_text(text: str, images: int, options: list[str] | None) -> str:
-    """`user_text` from a problem's user prompt, number of images and options."""
-    n = count_placeholders(text)
-    if n == 0 and images:
-        text = IMAGE_PLACEHOLDER * images + "\n" + text
-    elif n != images:
+    """`user_text` from a problem's user prompt, number of images and options (where the
+    placeholders go is `records.place_images`'s rule)."""
+    try:
+        text = place_images(text, images)
+    except ValueError:
         raise ValueError(
-            f"user prompt has {n} {IMAGE_PLACEHOLDER} placeholder(s) "
+            f"user prompt has {count_placeholders(text)} {IMAGE_PLACEHOLDER} placeholder(s) "
             f"but the problem has {images} image(s)"
-        )
+        ) from None
     if options and not _OPTION_LINE.search(text):
         text = f"{text}\n{format_options(options)}"
     return text

@@ -73,7 +73,10 @@ class Filter:
     def compile(self) -> Callable[[Problem], bool]:
         checks: list[Callable[[Problem], bool]] = []
         if self.pass_rate:
-            low, high = parse_range(self.pass_rate)
+            try:
+                low, high = parse_range(self.pass_rate)
+            except UsageError as exc:
+                raise UsageError(exc.reason, param="pass_rate") from None
 
             def in_band(p: Problem) -> bool:
                 if p.pass_rate is None:
@@ -109,7 +112,8 @@ class Filter:
             unknown = [k for k in self.answer_kinds if k not in ANSWER_KINDS]
             if unknown:
                 raise UsageError(
-                    f"unknown answer kinds {unknown}; known: {', '.join(ANSWER_KINDS)}"
+                    f"unknown answer kinds {unknown}; known: {', '.join(ANSWER_KINDS)}",
+                    param="answer_kinds",
                 )
             kinds = set(self.answer_kinds)
             checks.append(lambda p: answer_kind(p.answer, p.options) in kinds)
@@ -124,7 +128,9 @@ STRATA = ("topic1", "topic2", "topic3", "topic4", "source", "answer_kind", "none
 
 def stratum_key(by: str) -> Callable[[Problem], str]:
     if by not in STRATA:
-        raise UsageError(f"unknown stratification {by!r}; use one of {', '.join(STRATA)}")
+        raise UsageError(
+            f"unknown stratification {by!r}; use one of {', '.join(STRATA)}", param="by"
+        )
     if by.startswith("topic"):
         depth = int(by[-1])
         return lambda p: "/".join(p.topic[:depth]) or "(no topic)"
@@ -254,7 +260,7 @@ def sample_problems(
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> SelectionReport:
     if n < 0:
-        raise UsageError(f"--n must be >= 0, got {n}")
+        raise UsageError(f"must be >= 0, got {n}", param="n")
     key = stratum_key(by)
     sources = open_sources(inputs)
     cut = _thresholds(sources, key, seed, lambda counts: allocate(counts, n), batch_size)
@@ -280,7 +286,7 @@ def split_problems(
 ) -> SelectionReport:
     """Train/test split; test_size < 1 is a share of each stratum, >= 1 a total row count."""
     if test_size <= 0:
-        raise UsageError(f"--test-size must be > 0, got {test_size}")
+        raise UsageError(f"must be > 0, got {test_size}", param="test_size")
     key = stratum_key(by)
     sources = open_sources(inputs)
 
@@ -288,7 +294,9 @@ def split_problems(
         total = sum(counts.values())
         want = round(test_size * total) if test_size < 1 else int(test_size)
         if want > total:
-            raise UsageError(f"--test-size {int(test_size)} exceeds the {total} readable rows")
+            raise UsageError(
+                f"{int(test_size)} exceeds the {total} readable rows", param="test_size"
+            )
         return allocate(counts, want)
 
     cut = _thresholds(sources, key, seed, quotas, batch_size)

@@ -8,8 +8,6 @@ name the place. Tabular sources read one Arrow record batch at a time; nothing i
 from __future__ import annotations
 
 import abc
-import base64
-import binascii
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deepvision.errors import DataError
-from deepvision.records import IMAGES
+from deepvision.records import IMAGES, decode_data_uri, resolve_inside
 
 DEFAULT_BATCH_SIZE = 256
 
@@ -425,30 +423,29 @@ class JsonlSource(Source):
             return SourceRow(file, lineno, None, "line is JSON but not an object")
         try:
             return SourceRow(file, lineno, jsonl_to_row(obj, self.path.parent))
-        except ValueError as exc:
+        except (ValueError, DataError) as exc:
             return SourceRow(file, lineno, None, str(exc))
 
 
-def load_image_ref(ref: str, base: Path) -> dict[str, Any]:
-    """An image given in JSON: a data URI, or a path relative to `base` (the JSONL's folder)."""
+def load_image_ref(ref: str, base: Path, *, allow_absolute: bool = False) -> dict[str, Any]:
+    """An image given in JSON: a data URI, or a path inside `base` (the JSONL's folder; an
+    absolute path only with `allow_absolute`). DataError says why one cannot be used; a path
+    that leaves `base` is never read."""
     if ref.startswith("data:"):
-        header, _, payload = ref.partition(",")
-        if ";base64" not in header:
-            raise ValueError("image data URI is not base64-encoded")
-        try:
-            return {"bytes": base64.b64decode(payload, validate=True), "path": None}
-        except binascii.Error as exc:
-            raise ValueError(f"image data URI has bad base64: {exc}") from None
-    path = Path(ref)
-    full = path if path.is_absolute() else base / path
+        data, _ = decode_data_uri(ref)
+        return {"bytes": data, "path": None}
+    full = resolve_inside(ref, base, allow_absolute=allow_absolute)
     try:
         return {"bytes": full.read_bytes(), "path": ref}
     except OSError as exc:
-        raise ValueError(f"image file {ref!r} cannot be read: {exc.strerror}") from None
+        raise DataError(f"image file {ref!r} cannot be read: {exc.strerror}") from None
 
 
-def jsonl_to_row(obj: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Map our JSONL problem form onto DeepVision-layout columns."""
+def jsonl_to_row(
+    obj: dict[str, Any], base: Path, *, allow_absolute: bool = False
+) -> dict[str, Any]:
+    """Map our JSONL problem form onto DeepVision-layout columns; image paths resolve inside
+    `base` (see `load_image_ref`). ValueError or DataError: the object cannot be a row."""
     from deepvision import records as r
 
     row: dict[str, Any] = {}
@@ -465,7 +462,9 @@ def jsonl_to_row(obj: dict[str, Any], base: Path) -> dict[str, Any]:
     if imgs is not None and not isinstance(imgs, list):
         raise ValueError("field 'images' must be a list of paths or data URIs")
     row[r.IMAGES] = [
-        load_image_ref(i, base) if isinstance(i, str) else i for i in (imgs or []) if i is not None
+        load_image_ref(i, base, allow_absolute=allow_absolute) if isinstance(i, str) else i
+        for i in (imgs or [])
+        if i is not None
     ]
     answer = next((rest.pop(k) for k in ("answer", "ground_truth", "gdt") if k in rest), None)
     if answer is not None and not isinstance(answer, str):

@@ -31,6 +31,7 @@ from deepvision.records import (
     NECESSITY_ANNO,
     OPTIONS,
     PASS_RATE,
+    PNG_SIGNATURE,
     QUESTION,
     REWARD_MODEL,
     VISION_ANNO,
@@ -46,12 +47,11 @@ _DECODERS: dict[str, Callable[[str], Any]] = {
     for name in (DOMAIN_ANNO, VISION_ANNO, NECESSITY_ANNO, PASS_RATE)
 }
 MAX_REJECT_EXAMPLES = 50
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _png_size(head: bytes | None) -> tuple[int, int] | None:
     """(width, height) from the first 24 bytes of a PNG; None if they are not a PNG's."""
-    if head and len(head) >= 24 and head[:8] == _PNG_MAGIC and head[12:16] == b"IHDR":
+    if head and len(head) >= 24 and head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR":
         return struct.unpack(">II", head[16:24])
     return None
 

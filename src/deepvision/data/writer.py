@@ -7,7 +7,6 @@ a half-written file that looks complete; re-running the same command redoes the 
 from __future__ import annotations
 
 import abc
-import base64
 import contextlib
 import errno
 import io
@@ -24,7 +23,7 @@ import pyarrow.parquet as pq
 
 from deepvision.data.reader import Reject
 from deepvision.errors import UsageError
-from deepvision.records import PROBLEM_SCHEMA, Problem, problems_to_batch
+from deepvision.records import PROBLEM_SCHEMA, Problem, data_uri, problems_to_batch
 
 # Row groups small enough that a reader holding one in memory stays well under 1 GB.
 ROW_GROUP_ROWS = 256
@@ -34,7 +33,7 @@ def prepare_output(path: str | Path, overwrite: bool) -> Path:
     """Refuse to replace an existing output unless asked; create the parent folder."""
     p = Path(path)
     if p.exists() and not overwrite:
-        raise UsageError(f"{p} exists; pass --overwrite to replace it")
+        raise UsageError(f"{p} exists (set to replace it)", param="overwrite")
     p.parent.mkdir(parents=True, exist_ok=True)
     return p
 
@@ -320,7 +319,7 @@ def finish(outputs: list[Output | None], ok: bool) -> None:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes | bytearray):
-        return "data:application/octet-stream;base64," + base64.b64encode(value).decode()
+        return data_uri(value, "application/octet-stream")
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -29,7 +29,15 @@ from typing import Any, ClassVar
 
 from deepvision.data.sources import HFDiskSource, ParquetShardsSource, ParquetSource
 from deepvision.errors import DataError
-from deepvision.records import IMAGE_PLACEHOLDER, Problem, ProblemImage
+from deepvision.records import (
+    IMAGE_MARKER,
+    IMAGE_PLACEHOLDER,
+    Problem,
+    ProblemImage,
+    decode_data_uri,
+    iter_jsonl,
+    place_images,
+)
 from deepvision.verify import extract_answer, extract_choice
 
 log = logging.getLogger(__name__)
@@ -40,7 +48,6 @@ ANSWER_FIELDS = ("gdt", "ground_truth", "answer")
 ID_FIELDS = ("id", "ID", "pid", "sample_index", "index", "question_id")
 OPTION_FIELDS = ("options", "choices", "option")
 _LETTERED = re.compile(r"(?:^|\n|\s)\(?([A-J])[.):：]\s*")
-_MARKER = re.compile(r"<image\s*\d+>")
 
 
 @dataclass
@@ -82,9 +89,10 @@ class ImageResolver:
         if not isinstance(ref, str) or not ref:
             raise ValueError(f"image reference {str(ref)[:60]!r} is neither bytes nor a path")
         if ref.startswith("data:"):
-            import base64
-
-            return ProblemImage(base64.b64decode(ref.partition(",")[2]), None)
+            try:
+                return ProblemImage(decode_data_uri(ref)[0], None)
+            except DataError as exc:  # this item is unusable (skipped and named), not the set
+                raise ValueError(exc.reason) from None
         for root in self.roots:
             p = root / ref
             if p.is_file():
@@ -214,24 +222,14 @@ class Benchmark:
 
     def _load_release(self, path: Path, report: LoadReport) -> Iterator[Problem]:
         resolve = self._resolver(path)
-        with path.open("rb") as fh:
-            for no, raw in enumerate(fh, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    obj = json.loads(raw.decode("utf-8"))
-                except (UnicodeDecodeError, ValueError) as exc:
-                    raise DataError(f"line is not JSON ({str(exc)[:60]})", file=str(path),
-                                    row=no) from None  # fmt: skip
-                if not isinstance(obj, dict):
-                    raise DataError("line is not a JSON object", file=str(path), row=no)
-                try:
-                    problem = self.from_release(obj, resolve, report, no)
-                except ValueError as exc:
-                    report.skip(f"{path}:{no}", str(exc))
-                    continue
-                report.rows += 1
-                yield problem
+        for no, obj in iter_jsonl(path):  # a line that is not a JSON object: DataError, file:line
+            try:
+                problem = self.from_release(obj, resolve, report, no)
+            except ValueError as exc:
+                report.skip(f"{path}:{no}", str(exc))
+                continue
+            report.rows += 1
+            yield problem
 
     def from_release(
         self, obj: dict[str, Any], resolve: ImageResolver, report: LoadReport, line: int
@@ -252,7 +250,7 @@ class Benchmark:
         text = _user_text(obj[used["prompt"]])
         refs = obj.get(used["images"]) if used["images"] else []
         refs = [r for r in (refs if isinstance(refs, list) else [refs]) if r]
-        if IMAGE_PLACEHOLDER not in text and _MARKER.search(text):  # MMMU's `<image k>`
+        if IMAGE_PLACEHOLDER not in text and IMAGE_MARKER.search(text):  # MMMU's `<image k>`
             from deepvision.eval.benchmarks._choice import resolve_markers
 
             text, images = resolve_markers(text, dict(enumerate(refs, start=1)), resolve)
@@ -421,11 +419,7 @@ def problem(
     raw: dict[str, Any],
 ) -> Problem:
     """A benchmark item with `<image>` placeholders checked against its images."""
-    n = text.count(IMAGE_PLACEHOLDER)
-    if n == 0 and images:
-        text = IMAGE_PLACEHOLDER * len(images) + "\n" + text
-    elif n != len(images):
-        raise ValueError(f"{n} {IMAGE_PLACEHOLDER} placeholder(s) but {len(images)} image(s)")
+    text = place_images(text, len(images))  # ValueError: the item is skipped, with why
     if answer in (None, ""):
         raise ValueError("no answer")
     return Problem(

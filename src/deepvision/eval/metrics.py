@@ -8,7 +8,6 @@ reported (`missing`, `unjudged`): a number is never computed over a silently sma
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections import Counter, defaultdict
@@ -16,23 +15,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from deepvision.errors import DataError
 from deepvision.eval.benchmark import Benchmark
-from deepvision.records import Completion
-from deepvision.verify.judge import pass_at_k
+from deepvision.records import Completion, Verdict, iter_jsonl
+from deepvision.verify.judge import iter_verdicts, pass_at_k, rule_correct
 from deepvision.verify.normalize import vote_key
 
 
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    if not path.exists():
-        return
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if line:
-                try:
-                    yield json.loads(line)
-                except ValueError:  # a torn last line of a killed run
-                    continue
+def read_outputs(path: Path) -> Iterator[tuple[dict[str, Any], list[Completion]]]:
+    """(output line, its samples) of each line of an inference output file, in order. A line
+    that is not an output line raises DataError naming file:line (the inference client cuts a
+    torn last line before it writes, so a bad line here is damage, never skipped)."""
+    for no, line in iter_jsonl(path):
+        try:
+            samples = Completion.from_output_line(line)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"not an output line: {exc}", file=str(path), line=no) from None
+        if not samples:
+            raise DataError("output line without a response", file=str(path), line=no)
+        yield line, samples
 
 
 def _vote_key(answer: str | None) -> str | None:
@@ -42,31 +43,30 @@ def _vote_key(answer: str | None) -> str | None:
 def collect_items(responses: Path, verdicts: Path) -> list[dict[str, Any]]:
     """One dict per answered item: id, categories, bench fields, and per sample: correct,
     extracted answer, method, response tokens, finish reason."""
-    judged: dict[tuple[str, int], dict[str, Any]] = {}
-    for v in read_jsonl(verdicts):
-        judged[(str(v["problem_id"]), int(v["sample"]))] = v
+    judged: dict[tuple[str, int | None], Verdict] = {
+        (str(v.problem_id), v.sample): v for v in iter_verdicts(verdicts)
+    }
     items = []
-    for line in read_jsonl(responses):
-        samples = Completion.from_output_line(line)
+    for line, samples in read_outputs(responses):
         n = len(samples)
-        tokens = (line.get("usage") or {}).get("completion_tokens")
+        tokens = samples[0].usage.get("completion_tokens")
         per_sample = tokens / n if isinstance(tokens, int | float) and n else None
         rows = []
         for c in samples:
             v = judged.get((c.problem_id, c.sample))
             rows.append(
                 {
-                    "correct": bool(v and v["correct"]),
+                    "correct": bool(v and v.correct),
                     "judged": v is not None,
-                    "extracted": v.get("extracted") if v else None,
-                    "method": v.get("method") if v else "unjudged",
-                    "rule_correct": bool(v and v.get("rule_correct", v["correct"])),
+                    "extracted": v.extracted if v else None,
+                    "method": v.method if v else "unjudged",
+                    "rule_correct": bool(v and rule_correct(v)),
                     "finish": c.finish_reason,
                 }
             )
         items.append(
             {
-                "id": str(line.get("id")),
+                "id": samples[0].problem_id,
                 "categories": line.get("categories") or {},
                 "bench": line.get("bench") or {},
                 "tokens": per_sample,

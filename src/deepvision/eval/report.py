@@ -9,15 +9,16 @@ Filters can be set from the address: `report.html#bench=wemath&cat=step=one-step
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import json
 from pathlib import Path
 from typing import Any
 
-from deepvision.eval.metrics import read_jsonl
+from deepvision.eval.metrics import read_outputs
 from deepvision.eval.registry import get_benchmark
+from deepvision.records import EvalFiles, Verdict, data_uri
+from deepvision.verify.judge import iter_verdicts
 
 MAX_ERRORS_SHOWN = 100  # wrong samples per benchmark in the error browser
 _RESPONSE_CHARS = 3000
@@ -132,7 +133,7 @@ def _thumb(data: bytes | None) -> str | None:
             im.save(buf, format="JPEG", quality=70)
     except Exception:  # an image we cannot draw is shown as missing, not a failed report
         return None
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    return data_uri(buf.getvalue(), "image/jpeg")
 
 
 def _clip(text: str) -> str:
@@ -149,22 +150,22 @@ def error_rows(
     many wrong samples each benchmark has in all."""
     rows: list[dict[str, Any]] = []
     totals: dict[str, int] = {}
+    files = EvalFiles(run_dir)
     for name in results["benchmarks"]:
-        folder = run_dir / name
-        wrong = {}
-        for v in read_jsonl(folder / "responses.verdicts.jsonl"):
-            if not v["correct"]:
-                wrong.setdefault(str(v["problem_id"]), []).append(v)
+        wrong: dict[str, list[Verdict]] = {}
+        for v in iter_verdicts(files.judge(name).verdicts):
+            if not v.correct:
+                wrong.setdefault(str(v.problem_id), []).append(v)
         totals[name] = sum(len(v) for v in wrong.values())
         shown: dict[str, list[dict[str, Any]]] = {}
         budget = max_per_bench
-        for line in read_jsonl(folder / "responses.jsonl"):
-            pid = str(line.get("id"))
+        for line, samples in read_outputs(files.responses(name)):
+            pid = samples[0].problem_id
             if pid not in wrong or budget <= 0:
                 continue
-            texts = line.get("model_responses") or [line.get("model_response") or ""]
+            texts = [c.text for c in samples]
             for v in wrong[pid][:budget]:
-                k = int(v["sample"])
+                k = v.sample if v.sample is not None else 0
                 shown.setdefault(pid, []).append(
                     {
                         "bench": name,
@@ -174,9 +175,9 @@ def error_rows(
                         "question": line.get("question") or "",
                         "options": line.get("options") or [],
                         "gold": line.get("answer") or "",
-                        "extracted": v.get("extracted"),
-                        "method": v.get("method"),
-                        "reason": v.get("reason", ""),
+                        "extracted": v.extracted,
+                        "method": v.method,
+                        "reason": v.reason,
                         "response": _clip(str(texts[k] if k < len(texts) else "")),
                         "images": [],
                     }
@@ -327,17 +328,18 @@ def write_reports(
     run_dir: Path, results: dict[str, Any], data_dir: Path | None = None,
     max_errors: int = MAX_ERRORS_SHOWN,
 ) -> None:  # fmt: skip
-    (run_dir / "report.md").write_text(markdown_report(results), encoding="utf-8")
+    files = EvalFiles(run_dir)
+    files.report_md.write_text(markdown_report(results), encoding="utf-8")
     errors, totals = error_rows(run_dir, results, data_dir, max_errors)
     page = html_report(results, errors, totals, max_errors)
-    (run_dir / "report.html").write_text(page, encoding="utf-8")
+    files.report_html.write_text(page, encoding="utf-8")
 
 
 # -------------------------------------------------------------------------- compare
 
 
 def load_results(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "results.json"
+    path = EvalFiles(run_dir).results
     if not path.is_file():
         from deepvision.errors import UsageError
 

@@ -1,13 +1,15 @@
 """`deepvision eval run`: inference (resumable) -> verdicts (rules, optional LLM re-judge)
 -> metrics -> results.json and reports, for each benchmark of a suite.
 
-Layout of a run folder:
+Layout of a run folder (names from `records.EvalFiles`; each step writes its own files):
 
-    run.json                      the settings; a re-run must match them (then it resumes)
-    <bench>/responses.jsonl       model outputs, one line per item (the inference engine's)
-    <bench>/responses.errors.jsonl items inference gave up on, with the reason
-    <bench>/responses.verdicts.jsonl one verdict per sample
-    <bench>/responses.summary.json judge counts
+    run.json                          the settings; a re-run must match them (then it resumes)
+    <bench>/responses.jsonl           model outputs, one line per item (inference)
+    <bench>/responses.errors.jsonl    items inference gave up on, with the reason (inference)
+    <bench>/responses.verdicts.jsonl  one verdict per sample (judge)
+    <bench>/responses.wrong.jsonl     the rule-negative samples (judge)
+    <bench>/responses.judge-errors.jsonl LLM-judge calls that failed (judge; asked again)
+    <bench>/responses.summary.json    judge counts (judge)
     results.json, report.md, report.html
 """
 
@@ -24,15 +26,15 @@ from typing import Any
 
 from deepvision import __version__
 from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT, build_messages
-from deepvision.errors import EvalError, UsageError
+from deepvision.errors import EvalError
 from deepvision.eval.benchmark import Benchmark, LoadReport
 from deepvision.eval.metrics import collect_items, compute_metrics
 from deepvision.eval.registry import get_benchmark
-from deepvision.llm import asker
+from deepvision.llm import Endpoint, asker, check_endpoint
 from deepvision.llm.client import InferConfig, Request, infer
 from deepvision.llm.messages import problem_image_sources
-from deepvision.records import Problem
-from deepvision.verify.judge import judge_outputs
+from deepvision.records import EvalFiles, Problem
+from deepvision.verify.judge import forget_rule_negatives, judge_outputs
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +44,32 @@ _PINNED = ("model", "n", "sampling", "max_tokens", "system_prompt", "limit", "da
 
 @dataclass
 class JudgeConfig:
-    base_url: str
-    model: str
-    api_key: str | None = None
-    concurrency: int = 16
-    timeout: float = 60.0
-    max_attempts: int = 4
+    """The LLM re-judge: its model behind its own Endpoint (which also says how many judge
+    requests are in flight per URL)."""
+
+    endpoint: Endpoint
+
+    @property
+    def model(self) -> str:
+        return self.endpoint.model
 
 
 @dataclass
 class EvalConfig:
     benchmarks: list[str]
     out: Path
-    endpoints: list[str]
-    model: str
+    endpoint: Endpoint  # the model evaluated, its servers and how to talk to them
     data_dir: Path | None = None
     n: int = 1
     sampling: dict[str, Any] = field(default_factory=dict)
     max_tokens: int | None = None
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    concurrency: int = 32
-    timeout: float = 600.0
-    max_attempts: int = 4
-    api_key: str | None = None
     limit: int | None = None  # first items of each benchmark (smoke runs)
     judge: JudgeConfig | None = None
+
+    @property
+    def model(self) -> str:
+        return self.endpoint.model
 
     def pinned(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in _PINNED}
@@ -109,7 +112,7 @@ def check_run_folder(cfg: EvalConfig, overwrite: bool = False) -> bool:
     A new LLM judge is the one change allowed: returns True, and the rule-negative verdicts
     are then decided again (rules, then the new judge)."""
     cfg.out.mkdir(parents=True, exist_ok=True)
-    meta = cfg.out / "run.json"
+    meta = EvalFiles(cfg.out).settings
     mine = json.loads(json.dumps(cfg.pinned()))
     before: list[str] = []
     rejudge = False
@@ -127,35 +130,13 @@ def check_run_folder(cfg: EvalConfig, overwrite: bool = False) -> bool:
     record = {
         "pinned": mine,
         "benchmarks": sorted(set(cfg.benchmarks) | set(before)),
-        "endpoints": cfg.endpoints,
+        "endpoints": cfg.endpoint.public()["urls"],
         "data_dir": str(cfg.data_dir) if cfg.data_dir else None,
-        "judge": {"base_url": cfg.judge.base_url, "model": cfg.judge.model} if cfg.judge else None,
+        "judge": cfg.judge.endpoint.public() if cfg.judge else None,
         "deepvision": __version__,
     }
     meta.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return rejudge
-
-
-def drop_rule_negatives(verdicts: Path) -> int:
-    """Remove the verdicts a new judge must decide again (wrong by the rules, with an answer);
-    atomic: the file is replaced whole. Returns how many were removed."""
-    if not verdicts.exists():
-        return 0
-    kept, dropped = [], 0
-    with verdicts.open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                v = json.loads(line)
-            except ValueError:
-                continue  # a torn last line: decided again anyway
-            if not v.get("rule_correct") and v.get("extracted") is not None:
-                dropped += 1
-                continue
-            kept.append(line if line.endswith("\n") else line + "\n")
-    tmp = verdicts.with_name(verdicts.name + ".tmp")
-    tmp.write_text("".join(kept), encoding="utf-8")
-    tmp.replace(verdicts)
-    return dropped
 
 
 def run_benchmark(
@@ -166,30 +147,21 @@ def run_benchmark(
 ) -> dict[str, Any]:
     """Inference, judging and metrics of one benchmark; every step resumes. With `rejudge`,
     the rule-negative verdicts of an earlier run are decided again by the (new) judge."""
-    folder = cfg.out / bench.name
+    files = EvalFiles(cfg.out)
+    judge_files, infer_files = files.judge(bench.name), files.infer(bench.name)
     if rejudge:
-        n = drop_rule_negatives(folder / "responses.verdicts.jsonl")
+        n = forget_rule_negatives(judge_files)
         log.info("%s: %d rule-negative verdict(s) go to the new judge", bench.name, n)
-    folder.mkdir(parents=True, exist_ok=True)
-    responses = folder / "responses.jsonl"
+    files.bench_dir(bench.name).mkdir(parents=True, exist_ok=True)
+    responses = infer_files.out
     report = LoadReport()
     loaded: list[dict[str, Any]] = []
-    infer_cfg = InferConfig(
-        endpoints=cfg.endpoints,
-        model=cfg.model,
-        concurrency=cfg.concurrency,
-        n=cfg.n,
-        sampling=cfg.sampling,
-        max_tokens=cfg.max_tokens,
-        timeout=cfg.timeout,
-        max_attempts=cfg.max_attempts,
-        api_key=cfg.api_key,
-    )
+    infer_cfg = InferConfig(cfg.endpoint, n=cfg.n, sampling=cfg.sampling, max_tokens=cfg.max_tokens)
     problems = bench.load(cfg.data_dir, report)
     reqs = requests_for(problems, cfg.system_prompt, cfg.limit, loaded)
     t0 = time.monotonic()
     tick = (lambda k: progress(f"{bench.name}: infer", k)) if progress else None
-    inf = asyncio.run(infer(reqs, responses, infer_cfg, progress=tick))
+    inf = asyncio.run(infer(reqs, responses, infer_cfg, errors=infer_files.errors, progress=tick))
     t_infer = time.monotonic() - t0
     used = ", ".join(f"{k}={v}" for k, v in report.fields.items())
     skipped = f"; {report.skipped} unusable" if report.skipped else ""
@@ -209,18 +181,19 @@ def run_benchmark(
     ask = None
     if cfg.judge:
         j = cfg.judge
-        ask = asker(j.base_url, j.model, api_key=j.api_key, concurrency=j.concurrency,
-                    timeout=j.timeout, max_attempts=j.max_attempts)  # fmt: skip
+        ask = asker(j.endpoint)
     tick = (lambda k: progress(f"{bench.name}: judge", k)) if progress else None
     js = judge_outputs(
         responses,
-        out_prefix=folder / "responses",
+        out_prefix=judge_files.prefix,
         ask=ask,
-        concurrency=cfg.judge.concurrency if cfg.judge else 16,
+        concurrency=cfg.judge.endpoint.concurrency * len(cfg.judge.endpoint.urls)
+        if cfg.judge
+        else 16,
         progress=tick,
         extract=bench.extract,
     )
-    items = collect_items(responses, folder / "responses.verdicts.jsonl")
+    items = collect_items(responses, judge_files.verdicts)
     metrics = compute_metrics(bench, items, cfg.n, loaded=loaded, skipped=report.skipped)
     metrics["load"] = asdict(report)
     metrics["inference"] = {
@@ -244,8 +217,8 @@ def run_eval(
     """Evaluate every benchmark of `cfg`, write results.json and the reports; return results."""
     from deepvision.eval.report import write_reports
 
-    if not cfg.endpoints:
-        raise UsageError("no endpoint to evaluate against")
+    if cfg.judge:  # before hours of inference: the judge must answer and serve its model
+        asyncio.run(check_endpoint(cfg.judge.endpoint))
     benches = [get_benchmark(b) for b in cfg.benchmarks]
     rejudge = check_run_folder(cfg, overwrite)
     results: dict[str, Any] = {
@@ -261,7 +234,8 @@ def run_eval(
         },
         "benchmarks": {},
     }
-    earlier = cfg.out / "results.json"
+    files = EvalFiles(cfg.out)
+    earlier = files.results
     if earlier.exists() and not overwrite:  # same settings (checked): keep other benchmarks
         kept = json.loads(earlier.read_text(encoding="utf-8")).get("benchmarks", {})
         results["benchmarks"].update({k: v for k, v in kept.items() if k not in cfg.benchmarks})
@@ -269,7 +243,7 @@ def run_eval(
         log.info("%s: %s", bench.name, bench.reference)
         results["benchmarks"][bench.name] = run_benchmark(cfg, bench, progress, rejudge)
     results["average"] = average(results["benchmarks"])
-    (cfg.out / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    files.results.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     write_reports(cfg.out, results, data_dir=cfg.data_dir)
     return results
 

@@ -1,99 +1,112 @@
-"""One chat completion against an OpenAI-compatible endpoint, with retries.
+"""One chat completion against an Endpoint, with retries (`chat`), and `asker`, the
+`ask(messages) -> text` coroutine the LLM judges use.
 
-Retries 429, 5xx, timeouts, connection errors and malformed bodies with exponential backoff
-and jitter (honouring Retry-After); other 4xx fail at once with the server's message. The API
-key is sent as a bearer token and never logged."""
+Every attempt goes through `llm.http` (one whole-attempt timeout, one classification of
+replies, one backoff rule); attempts rotate over the Endpoint's URLs. The API key is sent as a
+bearer token and never logged."""
 
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
 from deepvision.errors import EndpointError
+from deepvision.llm.endpoint import Endpoint
+from deepvision.llm.http import ModelSession, retry_delay
 
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    try:
-        return min(60.0, float(resp.headers.get("retry-after", "")))
-    except ValueError:
-        return None
+__all__ = ["Asker", "asker", "chat"]
 
 
 async def chat(
-    client: httpx.AsyncClient,
-    base_url: str,
-    model: str,
-    messages: list[dict[str, Any]],
+    endpoint: Endpoint,
+    messages: Sequence[dict[str, Any]],
     *,
-    api_key: str | None = None,
     max_tokens: int = 16,
     temperature: float = 0.0,
-    timeout: float = 60.0,
-    max_attempts: int = 4,
-    backoff: float = 0.5,
+    session: ModelSession | None = None,
 ) -> str:
-    """The assistant text of one completion; raises EndpointError after `max_attempts`."""
-    url = base_url.rstrip("/") + "/chat/completions"
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    """The assistant text of one completion. Retryable failures are tried again up to
+    `endpoint.attempts` times in all; the last failure is raised as an EndpointError."""
+    if session is None:
+        async with ModelSession(endpoint) as own:
+            return await chat(
+                endpoint, messages, max_tokens=max_tokens, temperature=temperature, session=own
+            )
     body = {
-        "model": model,
-        "messages": messages,
+        "model": endpoint.model,
+        "messages": list(messages),
         "max_tokens": max_tokens,
         "temperature": temperature,
     }
-    last = "no attempt made"
-    for attempt in range(1, max_attempts + 1):
-        wait = backoff * 2 ** (attempt - 1) * (0.5 + random.random())
+    urls = endpoint.urls
+    for attempt in range(1, endpoint.attempts + 1):
         try:
-            resp = await client.post(url, json=body, headers=headers, timeout=timeout)
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
-            last = f"{type(exc).__name__}: {exc}".strip()
+            completion = await session.complete(urls[(attempt - 1) % len(urls)], body)
+        except EndpointError as exc:
+            if not exc.retryable:
+                raise
+            if attempt == endpoint.attempts:
+                raise EndpointError(
+                    f"gave up after {attempt} attempt(s): {exc.reason}", retryable=True
+                ) from None
+            await asyncio.sleep(retry_delay(attempt, endpoint, exc.retry_after))
         else:
-            if resp.status_code == 200:
-                try:
-                    return str(resp.json()["choices"][0]["message"]["content"] or "")
-                except (ValueError, KeyError, IndexError, TypeError):
-                    last = f"malformed response body: {resp.text[:200]!r}"
-            elif resp.status_code in RETRY_STATUS:
-                last = f"HTTP {resp.status_code}: {resp.text[:200]}"
-                wait = _retry_after(resp) or wait
-            else:
-                raise EndpointError(f"HTTP {resp.status_code}: {resp.text[:500]}", retryable=False)
-        if attempt < max_attempts:
-            await asyncio.sleep(wait)
-    raise EndpointError(f"gave up after {max_attempts} attempts: {last}", retryable=True)
+            return completion["choices"][0]["message"]["content"]
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
-def asker(
-    base_url: str,
-    model: str,
-    *,
-    api_key: str | None = None,
-    max_tokens: int = 8,
-    concurrency: int = 16,
-    timeout: float = 60.0,
-    max_attempts: int = 4,
-) -> Callable[[list[dict[str, Any]]], Awaitable[str]]:
-    """`await ask(messages)` -> the reply text, through one shared connection pool (the LLM
-    judge's calls: short answers, retried like `chat`)."""
-    client = httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency))
+class Asker:
+    """`await ask(messages)` -> the reply text, through one connection pool per event loop
+    (the pool is closed when `asyncio.run` ends that loop, or by `aclose()`)."""
 
-    async def ask(messages: list[dict[str, Any]]) -> str:
+    def __init__(self, endpoint: Endpoint, *, max_tokens: int = 8, temperature: float = 0.0):
+        self.endpoint = endpoint
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        # per event loop: its pool, and the task that closes it when the loop ends
+        self._sessions: dict[asyncio.AbstractEventLoop, tuple[ModelSession, asyncio.Task]] = {}
+
+    def _session(self) -> ModelSession:
+        loop = asyncio.get_running_loop()
+        held = self._sessions.get(loop)
+        if held is None:
+            for old in [lp for lp in self._sessions if lp.is_closed()]:
+                del self._sessions[old]
+            session = ModelSession(self.endpoint)
+            # asyncio.run cancels the tasks still pending when its main coroutine ends: this
+            # one then closes the pool, inside the loop that owns it.
+            closer = loop.create_task(self._close_at_end(loop, session))
+            held = self._sessions[loop] = (session, closer)
+        return held[0]
+
+    async def _close_at_end(self, loop: asyncio.AbstractEventLoop, session: ModelSession):
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self._sessions.pop(loop, None)
+            with contextlib.suppress(Exception):
+                await session.close()
+
+    async def __call__(self, messages: Sequence[dict[str, Any]]) -> str:
         return await chat(
-            client,
-            base_url,
-            model,
+            self.endpoint,
             messages,
-            api_key=api_key,
-            max_tokens=max_tokens,
-            timeout=timeout,
-            max_attempts=max_attempts,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            session=self._session(),
         )
 
-    return ask
+    async def aclose(self) -> None:
+        held = self._sessions.pop(asyncio.get_running_loop(), None)
+        if held is not None:
+            session, closer = held
+            closer.cancel()
+            await session.close()
+
+
+def asker(endpoint: Endpoint, *, max_tokens: int = 8, temperature: float = 0.0) -> Asker:
+    """An `ask(messages)` coroutine for LLM judges: short answers, retried like `chat`, at most
+    `endpoint.concurrency` connections per URL."""
+    return Asker(endpoint, max_tokens=max_tokens, temperature=temperature)

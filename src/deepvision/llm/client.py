@@ -1,37 +1,55 @@
-"""The async inference engine: continuous batching over OpenAI-compatible endpoints with
+"""The async inference engine: continuous batching over an Endpoint's servers, with
 exactly-once, resumable JSONL output.
 
-- A fixed number of requests in flight per endpoint; a shared queue feeds every endpoint's
-  workers, so faster endpoints take more (least-outstanding balancing).
-- Prompts are built and images encoded only when a worker is about to send the request: peak
-  memory depends on concurrency, not on the dataset.
-- Output lines are keyed by problem id (a line holds samples 0..n-1). Re-running skips keys
-  already written; a torn last line from a killed run is cut off on start; duplicate ids in the
-  input are reported and sent once.
-- Retries with exponential backoff and jitter for 429/5xx/timeouts/connection errors/bad bodies
-  (honouring Retry-After); other 4xx go straight to the errors file with the server's message;
-  an endpoint that keeps failing is benched and probed again later.
+Four small parts, each testable alone:
+
+- `EndpointPool` (llm/pool.py): the least busy server that is up takes the next request; a
+  server failing again and again is benched and probed later.
+- `Dispatcher`: the work queue. New items are read just ahead of need (prompts are built and
+  images encoded only when a request is about to go out: memory depends on concurrency, not
+  on the dataset); retries come back when their delay is up; it knows when all is settled.
+- `SampleFanOut`: n samples per problem, over as many requests as the server needs (a server
+  that ignores `n` answers one at a time); the output line of a finished problem.
+- `infer`: the workers. Each takes an item, sends one request, and settles it: written to the
+  output, scheduled again (retryable failure, attempts left; `llm.http.retry_delay`), or
+  recorded in the errors file with its reason. A worker catches every exception: an item that
+  breaks something fails alone, the run goes on.
+
+Output and errors are `records.AppendLog`s keyed by problem id, named by `records.InferFiles`;
+the lines finished in one turn of the event loop are written together at its end, so a kill
+loses only the requests in flight. Re-running skips the ids already in the output (a torn
+last line is cut first); the errors file holds the failures of the latest run only, since a
+re-run tries every item not yet in the output again. Duplicate ids in the input are reported
+and sent once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import os
-import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+from deepvision.errors import DataError, EndpointError, UsageError
+from deepvision.llm.endpoint import Endpoint, redact_url
+from deepvision.llm.http import ModelSession, check_endpoint, retry_delay
+from deepvision.llm.messages import ImageSource, chat_body
+from deepvision.llm.pool import EndpointPool
+from deepvision.records import AppendLog, Completion, InferFiles
 
-from deepvision.llm.chat import RETRY_STATUS
-from deepvision.llm.messages import ImageSource, openai_messages
-from deepvision.records import Completion
+__all__ = [
+    "Dispatcher",
+    "InferConfig",
+    "InferSummary",
+    "Job",
+    "Request",
+    "SampleFanOut",
+    "infer",
+    "summary_dict",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +57,33 @@ log = logging.getLogger(__name__)
 @dataclass
 class Request:
     """One problem to send: its key, the fields to keep in the output, messages with
-    `<image>` placeholders and lazy image sources."""
+    `<image>` placeholders and lazy image sources. `error` marks an input item that cannot be
+    sent (a bad line, say): it is recorded as failed with that reason, without a request."""
 
     key: str
     fields: dict[str, Any]
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     images: list[ImageSource] = field(default_factory=list)
+    error: str | None = None
 
 
 @dataclass
 class InferConfig:
-    endpoints: list[str]
-    model: str
-    concurrency: int = 32  # requests in flight per endpoint
+    """The job: which model and servers (`endpoint`), how many samples per problem, the
+    sampling parameters and token limit, and when to bench a failing server."""
+
+    endpoint: Endpoint
     n: int = 1
     sampling: dict[str, Any] = field(default_factory=dict)
     max_tokens: int | None = None
-    timeout: float = 600.0
-    max_attempts: int = 4
-    backoff: float = 1.0
-    bench_after: int = 5  # consecutive failures that bench an endpoint
+    bench_after: int = 5  # consecutive failures that bench a server
     bench_seconds: float = 30.0
-    api_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise UsageError("must be >= 1", param="n")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise UsageError("must be >= 1", param="max_tokens")
 
 
 @dataclass
@@ -86,94 +109,262 @@ class InferSummary:
         return self.completion_tokens / self.wall_s if self.wall_s else 0.0
 
 
-class _Failure(Exception):
-    def __init__(self, message: str, retryable: bool, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.retry_after = retry_after
+def summary_dict(s: InferSummary) -> dict[str, Any]:
+    d = asdict(s)
+    d.update(requests_per_s=round(s.requests_per_s, 2), tokens_per_s=round(s.tokens_per_s, 2))
+    return d
 
 
-@dataclass
-class _Endpoint:
-    url: str
-    failures: int = 0
-    benched_until: float = 0.0
-    outstanding: int = 0
+class Job:
+    """One problem on its way: its request, failed tries so far, the samples collected."""
+
+    __slots__ = ("failures", "finishes", "fresh", "req", "started", "texts", "url", "usage")
+
+    def __init__(self, req: Request) -> None:
+        self.req = req
+        self.failures = 0
+        self.texts: list[str] = []
+        self.finishes: list[str | None] = []
+        self.usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        self.started = 0.0
+        self.url = ""
+        self.fresh = True  # not yet handed to a worker
 
 
-def repair_tail(path: Path) -> int:
-    """Cut a torn last line (no newline) left by a killed run; returns bytes removed."""
-    if not path.exists():
-        return 0
-    size = path.stat().st_size
-    if size == 0:
-        return 0
-    with path.open("rb+") as fh:
-        fh.seek(max(0, size - 1))
-        if fh.read(1) == b"\n":
-            return 0
-        # find the last newline, reading backwards in blocks
-        pos, block = size, 1 << 16
-        while pos > 0:
-            start = max(0, pos - block)
-            fh.seek(start)
-            chunk = fh.read(pos - start)
-            nl = chunk.rfind(b"\n")
-            if nl >= 0:
-                fh.truncate(start + nl + 1)
-                return size - (start + nl + 1)
-            pos = start
-        fh.truncate(0)
-        return size
+class Dispatcher:
+    """The work queue: `put` new jobs (waits while `lookahead` of them are queued), `next`
+    for a worker (None: everything is settled, stop), `again` / `retry_later` to send a job
+    once more, `settle` when a job is written or given up."""
 
+    def __init__(self, workers: int, lookahead: int) -> None:
+        self._queue: asyncio.Queue[Job | None] = asyncio.Queue()
+        self._room = asyncio.Semaphore(max(1, lookahead))
+        self._workers = workers
+        self._open = 0
+        self._input_done = False
+        self._ended = False
+        self._timers: set[asyncio.TimerHandle] = set()
+        self.retries = 0
 
-def done_keys(path: Path, key_field: str = "id") -> set[str]:
-    keys: set[str] = set()
-    if path.exists():
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    keys.add(str(json.loads(line)[key_field]))
-    return keys
+    async def put(self, job: Job) -> None:
+        await self._room.acquire()
+        self._open += 1
+        self._queue.put_nowait(job)
 
+    async def next(self) -> Job | None:
+        job = await self._queue.get()
+        if job is not None and job.fresh:
+            job.fresh = False
+            self._room.release()
+        return job
 
-class _Writer:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = path.open("a", encoding="utf-8")
+    def again(self, job: Job) -> None:
+        self._queue.put_nowait(job)
 
-    def write(self, rec: dict[str, Any]) -> None:
-        # One write call per line, flushed: a kill leaves at most one torn last line.
-        self.fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        self.fh.flush()
+    def retry_later(self, job: Job, delay: float) -> None:
+        self.retries += 1
+        loop = asyncio.get_running_loop()
+
+        def due() -> None:
+            self._timers.discard(handle)
+            self._queue.put_nowait(job)
+
+        handle = loop.call_later(delay, due)
+        self._timers.add(handle)
+
+    def settle(self, job: Job) -> None:
+        self._open -= 1
+        self._maybe_end()
+
+    def input_done(self) -> None:
+        self._input_done = True
+        self._maybe_end()
 
     def close(self) -> None:
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
-        self.fh.close()
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+
+    def _maybe_end(self) -> None:
+        if self._input_done and self._open == 0 and not self._ended:
+            self._ended = True
+            for _ in range(self._workers):
+                self._queue.put_nowait(None)
 
 
-async def _post(
-    client: httpx.AsyncClient, ep: _Endpoint, body: dict[str, Any], cfg: InferConfig
-) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
-    url = ep.url.rstrip("/") + "/chat/completions"
-    try:
-        resp = await client.post(url, json=body, headers=headers, timeout=cfg.timeout)
-    except (httpx.TimeoutException, httpx.TransportError) as exc:
-        raise _Failure(f"{type(exc).__name__}: {exc}".strip(), True) from None
-    if resp.status_code == 200:
+class SampleFanOut:
+    """n samples per problem over as many requests as needed; builds each request's body and
+    the finished problem's output line."""
+
+    def __init__(self, cfg: InferConfig) -> None:
+        self.n = cfg.n
+        self.model = cfg.endpoint.model
+        self.sampling = dict(cfg.sampling)
+        self.max_tokens = cfg.max_tokens
+        self.recorded_sampling = {"n": cfg.n, **cfg.sampling, "max_tokens": cfg.max_tokens}
+
+    def body(self, job: Job) -> bytes:
+        """The request for the samples still missing (images read and encoded now)."""
+        params: dict[str, Any] = {"model": self.model, "n": self.n - len(job.texts)}
+        params.update(self.sampling)
+        if self.max_tokens:
+            params["max_tokens"] = self.max_tokens
+        return chat_body(job.req.messages, job.req.images, **params)
+
+    def take(self, job: Job, completion: dict[str, Any]) -> bool:
+        """Add a reply's choices (as many as are missing) and its usage; True when all n
+        samples are in. `completion` passed `llm.http.check_completion`."""
+        for choice in completion["choices"][: self.n - len(job.texts)]:
+            job.texts.append(choice["message"]["content"])
+            job.finishes.append(choice.get("finish_reason"))
+        usage = completion.get("usage") or {}
+        for k in job.usage:
+            job.usage[k] += usage.get(k) or 0
+        return len(job.texts) >= self.n
+
+    def line(self, job: Job) -> dict[str, Any]:
+        shared = dict(
+            usage=dict(job.usage),
+            latency_s=round(time.monotonic() - job.started, 3),
+            endpoint=redact_url(job.url),
+            model=self.model,
+            sampling=self.recorded_sampling,
+        )
+        samples = [
+            Completion(job.req.key, k, t, f, **shared)
+            for k, (t, f) in enumerate(zip(job.texts, job.finishes, strict=True))
+        ]
+        return Completion.to_output_line(job.req.fields, samples)
+
+
+class _Run:
+    """One `infer` call: the pool, the dispatcher, the fan-out, the logs and the workers."""
+
+    def __init__(
+        self,
+        cfg: InferConfig,
+        out: AppendLog,
+        errors: AppendLog,
+        session: ModelSession,
+        progress: Callable[[int], None] | None,
+        t_start: float,
+    ) -> None:
+        ep = cfg.endpoint
+        self.endpoint = ep
+        self.out, self.errors, self.session = out, errors, session
+        self.progress = progress
+        self.pool = EndpointPool(
+            ep.urls, ep.concurrency, bench_after=cfg.bench_after, bench_seconds=cfg.bench_seconds
+        )
+        self.workers = ep.concurrency * len(ep.urls)
+        self.dispatcher = Dispatcher(self.workers, lookahead=self.workers)
+        self.fanout = SampleFanOut(cfg)
+        self.summary = InferSummary()
+        self.t_start = t_start
+        self._flush_due = False
+
+    def _written(self) -> None:
+        """Flush the logs once the lines finished in this turn of the event loop are in: a
+        kill loses only the requests in flight, and a burst of replies costs one write."""
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        self.out.flush()
+        self.errors.flush()
+
+    async def produce(self, requests: Iterable[Request]) -> None:
+        s, seen = self.summary, set()
+        for req in requests:
+            if req.key in seen:
+                s.duplicates += 1
+                if len(s.duplicate_examples) < 20:
+                    s.duplicate_examples.append(req.key)
+            elif req.key in self.out:
+                seen.add(req.key)
+                s.skipped += 1
+                self._tick()
+            else:
+                seen.add(req.key)
+                job = Job(req)
+                if req.error is not None:
+                    self._give_up(job, req.error, settle=False)
+                else:
+                    await self.dispatcher.put(job)
+        self.dispatcher.input_done()
+
+    async def work(self) -> None:
+        while (job := await self.dispatcher.next()) is not None:
+            try:
+                await self._step(job)
+            except Exception as exc:  # a bug or a reply nobody foresaw: this item fails alone
+                log.debug("item %s failed unexpectedly", job.req.key, exc_info=True)
+                self._give_up(job, f"{type(exc).__name__}: {exc}")
+
+    async def _step(self, job: Job) -> None:
+        s = self.summary
         try:
-            data = resp.json()
-            data["choices"][0]["message"]
-            return data
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise _Failure(f"malformed response body: {resp.text[:200]!r}", True) from None
-    retry_after = None
-    with contextlib.suppress(ValueError):
-        retry_after = min(60.0, float(resp.headers.get("retry-after", "")))
-    retryable = resp.status_code in RETRY_STATUS or resp.status_code >= 500
-    raise _Failure(f"HTTP {resp.status_code}: {resp.text[:500]}", retryable, retry_after)
+            body = self.fanout.body(job)
+        except (DataError, ValueError, OSError) as exc:  # the item's own input: no retry
+            self._give_up(job, str(exc))
+            return
+        server = await self.pool.acquire()
+        ok: bool | None = None
+        try:
+            if not job.texts:  # latency: from the first request of the samples written
+                job.started = time.monotonic()
+            job.url = server.url
+            if s.first_request_s is None:
+                s.first_request_s = time.monotonic() - self.t_start
+            s.requests += 1
+            completion = await self.session.complete(server.url, body)
+            ok = True
+        except EndpointError as exc:
+            ok = False if exc.retryable else None
+            job.failures += 1
+            if exc.retryable and job.failures < self.endpoint.attempts:
+                delay = retry_delay(job.failures, self.endpoint, exc.retry_after)
+                self.dispatcher.retry_later(job, delay)
+            else:
+                self._give_up(job, exc.reason)
+            return
+        finally:
+            self.pool.release(server, ok)
+        if not self.fanout.take(job, completion):
+            self.dispatcher.again(job)
+            return
+        self.out.append(self.fanout.line(job))
+        self._written()
+        s.done += 1
+        s.prompt_tokens += job.usage["prompt_tokens"]
+        s.completion_tokens += job.usage["completion_tokens"]
+        self.dispatcher.settle(job)
+        self._tick()
+
+    def _give_up(self, job: Job, reason: str, *, settle: bool = True) -> None:
+        record = {
+            "id": job.req.key,
+            "reason": reason,
+            "attempts": job.failures,
+            "endpoint": redact_url(job.url) if job.url else None,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        self.errors.append(record)
+        self._written()
+        self.summary.failed += 1
+        if settle:
+            self.dispatcher.settle(job)
+        self._tick()
+
+    def _tick(self) -> None:
+        if self.progress:
+            self.progress(1)
+
+
+def _output_key(record: dict[str, Any]) -> str:
+    return str(record["id"])
 
 
 async def infer(
@@ -183,211 +374,39 @@ async def infer(
     *,
     errors: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
+    check: bool = True,
 ) -> InferSummary:
-    """Send every request not already in `out`; append one line per finished problem."""
+    """Send every request whose key is not already in `out`; append one line per finished
+    problem to `out` and one per failed problem to `errors` (default `InferFiles(out).errors`).
+
+    With `check` (the default), every server is asked for its model list first: an
+    unreachable URL is an EndpointError, a model it does not serve a UsageError, within
+    seconds and before any work."""
+    t_start = time.monotonic()  # `first_request_s` counts the check and the resume scan
+    if check:
+        await check_endpoint(cfg.endpoint)
     out = Path(out)
-    errors_path = Path(errors) if errors else out.with_name(out.stem + ".errors.jsonl")
-    if not cfg.endpoints:
-        raise ValueError("no endpoint given")
-    repair_tail(out)
-    finished = done_keys(out)
-    summary = InferSummary()
-    t_start = time.monotonic()
-    endpoints = [_Endpoint(u) for u in cfg.endpoints]
-    slots = max(1, cfg.concurrency) * len(endpoints)
-    queue: asyncio.Queue = asyncio.Queue(maxsize=slots)
-    retry_q: asyncio.Queue = asyncio.Queue()
-    state = {"outstanding": 0, "producer_done": False}
-    all_done = asyncio.Event()
-    writer = _Writer(out)
-    err_writer: _Writer | None = None
-
-    def record_error(req: Request, reason: str, attempts: int) -> None:
-        nonlocal err_writer
-        if err_writer is None:
-            err_writer = _Writer(errors_path)
-        err_writer.write(
-            {
-                "id": req.key,
-                "reason": reason,
-                "attempts": attempts,
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            }
-        )
-        summary.failed += 1
-
-    def finish_one() -> None:
-        state["outstanding"] -= 1
-        if progress:
-            progress(1)
-        if state["producer_done"] and state["outstanding"] == 0:
-            all_done.set()
-
-    async def produce() -> None:
-        seen: set[str] = set()
-        for req in requests:
-            if req.key in finished:
-                summary.skipped += 1
-                if progress:
-                    progress(1)
-                continue
-            if req.key in seen:
-                summary.duplicates += 1
-                if len(summary.duplicate_examples) < 20:
-                    summary.duplicate_examples.append(req.key)
-                continue
-            seen.add(req.key)
-            state["outstanding"] += 1
-            await queue.put((req, 1))
-        state["producer_done"] = True
-        if state["outstanding"] == 0:
-            all_done.set()
-
-    def schedule_retry(item: tuple[Request, int], delay: float) -> None:
-        summary.retries += 1
-        asyncio.get_running_loop().call_later(delay, retry_q.put_nowait, item)
-
-    async def next_item() -> tuple[Request, int] | None:
-        while True:
-            if not retry_q.empty():
-                return retry_q.get_nowait()
-            if all_done.is_set():
-                return None
-            getter = asyncio.ensure_future(queue.get())
-            retry_getter = asyncio.ensure_future(retry_q.get())
-            done_waiter = asyncio.ensure_future(all_done.wait())
-            finished_set, pending = await asyncio.wait(
-                {getter, retry_getter, done_waiter}, return_when=asyncio.FIRST_COMPLETED
-            )
-            for p in pending:
-                p.cancel()
-            got = None
-            for t in (retry_getter, getter):
-                if t in finished_set and not t.cancelled():
-                    if got is None:
-                        got = t.result()
-                    else:  # both arrived: put the second back
-                        retry_q.put_nowait(t.result())
-            if got is not None:
-                return got
-            if all_done.is_set():
-                return None
-
-    async def one_request(client, ep: _Endpoint, req: Request, n: int) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": cfg.model,
-            "messages": openai_messages(req.messages, req.images),
-            "n": n,
-            **cfg.sampling,
-        }
-        if cfg.max_tokens:
-            body["max_tokens"] = cfg.max_tokens
-        if summary.first_request_s is None:
-            summary.first_request_s = time.monotonic() - t_start
-        summary.requests += 1
-        ep.outstanding += 1
-        try:
-            return await _post(client, ep, body, cfg)
-        finally:
-            ep.outstanding -= 1
-
-    async def work(client: httpx.AsyncClient, ep: _Endpoint) -> None:
-        while True:
-            item = await next_item()
-            if item is None:
-                return
-            req, attempt = item
-            wait = ep.benched_until - time.monotonic()
-            if wait > 0:  # benched: hand the item to another endpoint, probe later
-                await retry_q.put(item)
-                await asyncio.sleep(min(wait, 1.0))
-                continue
-            t0 = time.monotonic()
+    errors = Path(errors) if errors is not None else InferFiles(out).errors
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.touch()  # the output exists once a run started, even if nothing is done yet
+    errors.unlink(missing_ok=True)  # a re-run retries every item not in the output
+    # Lines are flushed by the run, each turn of the event loop that finished any (_written).
+    batched = {"flush_lines": 4096, "flush_seconds": float("inf")}
+    with (
+        AppendLog(out, key=_output_key, **batched) as out_log,
+        AppendLog(errors, key="id", read_keys=False, **batched) as err_log,
+    ):
+        async with ModelSession(cfg.endpoint) as session:
+            run = _Run(cfg, out_log, err_log, session, progress, t_start)
+            workers = [asyncio.create_task(run.work()) for _ in range(run.workers)]
             try:
-                texts, finishes = [], []
-                usage = {"prompt_tokens": 0, "completion_tokens": 0}
-                while len(texts) < cfg.n:
-                    data = await one_request(client, ep, req, cfg.n - len(texts))
-                    for ch in data["choices"][: cfg.n - len(texts)]:
-                        texts.append(str((ch.get("message") or {}).get("content") or ""))
-                        finishes.append(ch.get("finish_reason"))
-                    u = data.get("usage") or {}
-                    for k in usage:
-                        usage[k] += int(u.get(k) or 0)
-            except ValueError as exc:  # bad prompt (placeholder count): not retryable
-                record_error(req, str(exc), attempt)
-                finish_one()
-                continue
-            except _Failure as exc:
-                ep.failures += 1
-                now = time.monotonic()
-                if ep.failures >= cfg.bench_after and ep.benched_until <= now:
-                    ep.benched_until = now + cfg.bench_seconds
-                    log.warning(
-                        "endpoint %s benched for %ss after %d failures in a row (last: %s)",
-                        ep.url,
-                        cfg.bench_seconds,
-                        ep.failures,
-                        exc,
-                    )
-                if exc.retryable and attempt < cfg.max_attempts:
-                    delay = exc.retry_after or cfg.backoff * 2 ** (attempt - 1) * (
-                        0.5 + random.random()
-                    )
-                    schedule_retry((req, attempt + 1), delay)
-                else:
-                    record_error(req, str(exc), attempt)
-                    finish_one()
-                continue
-            ep.failures = 0
-            ep.benched_until = 0.0
-            shared = dict(
-                usage=usage,
-                latency_s=round(time.monotonic() - t0, 3),
-                endpoint=ep.url,
-                model=cfg.model,
-                sampling={"n": cfg.n, **cfg.sampling, "max_tokens": cfg.max_tokens},
-            )
-            samples = [
-                Completion(req.key, k, t, f, **shared)
-                for k, (t, f) in enumerate(zip(texts, finishes, strict=True))
-            ]
-            writer.write(Completion.to_output_line(req.fields, samples))
-            summary.done += 1
-            summary.prompt_tokens += usage["prompt_tokens"]
-            summary.completion_tokens += usage["completion_tokens"]
-            finish_one()
-
-    ssl_context = httpx.create_ssl_context()  # built once: loading CA certificates is slow
-
-    async def worker(ep: _Endpoint) -> None:
-        # One connection per worker, each in its own client: httpx's shared pool scans every
-        # connection for every request, which costs more than the request at 64+ in flight.
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(limits=limits, verify=ssl_context) as client:
-            await work(client, ep)
-
-    try:
-        workers = [
-            asyncio.create_task(worker(ep))
-            for ep in endpoints
-            for _ in range(max(1, cfg.concurrency))
-        ]
-        producer = asyncio.create_task(produce())
-        await producer
-        await all_done.wait()
-        for w in workers:
-            w.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-    finally:
-        writer.close()
-        if err_writer is not None:
-            err_writer.close()
-    summary.wall_s = time.monotonic() - t_start
-    return summary
-
-
-def summary_dict(s: InferSummary) -> dict[str, Any]:
-    d = asdict(s)
-    d.update(requests_per_s=round(s.requests_per_s, 2), tokens_per_s=round(s.tokens_per_s, 2))
-    return d
+                await run.produce(requests)
+                await asyncio.gather(*workers)
+            finally:
+                run.dispatcher.close()
+                for w in workers:
+                    w.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+    run.summary.retries = run.dispatcher.retries
+    run.summary.wall_s = time.monotonic() - run.t_start
+    return run.summary

@@ -36,7 +36,7 @@ class Endpoint:
 
     concurrency: requests in flight per URL; timeout: seconds for one whole attempt, from
     connect to the last byte; attempts: tries per request (retryable failures only); backoff:
-    the first retry's base delay (doubling, with jitter; a server's Retry-After wins, capped at
+    the first retry's base delay (doubling, with jitter; the delay a server asks for wins, capped at
     `retry_after_cap`)."""
 
     urls: tuple[str, ...]

@@ -4,8 +4,11 @@
 
 GET /v1/models and /health; POST /v1/chat/completions answers at once with a deterministic text
 (`--reply`, default: a boxed echo of the request number). Faults are drawn per request from a
-seeded generator: HTTP 500, 429 with Retry-After, a connection reset, a malformed body, a slow
-reply; `--ignore-n` answers one choice whatever `n` asks. Binds 127.0.0.1 unless --host.
+seeded generator: HTTP 500, 429 with a delay to wait, a connection reset, a malformed body, a slow
+reply, a reply trickled one byte at a time, a `usage` that is a string, a null content;
+`--ignore-n` answers one choice whatever `n` asks. Binds 127.0.0.1 unless --host.
+`FakeServer(models=[...])` lists those models at /v1/models (default: none listed, any
+accepted).
 In code, `FakeServer(responder=fn)` scripts the replies: `fn(body)` returns the reply text
 (every choice), a list of texts (one per choice) or a `Scripted` (status, delay, texts).
 """
@@ -16,6 +19,7 @@ import contextlib
 import json
 import random
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,11 +27,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from deepvision.llm.http import RETRY_AFTER_HEADER
+
 
 @dataclass
 class Faults:
     fail_rate: float = 0.0  # HTTP 500
-    rate_limit_rate: float = 0.0  # HTTP 429 + Retry-After
+    rate_limit_rate: float = 0.0  # HTTP 429 + how long to wait (`retry_after` s)
     retry_after: float = 0.05
     reset_rate: float = 0.0  # close the connection without answering
     malformed_rate: float = 0.0  # 200 with a body that is not JSON
@@ -37,6 +43,10 @@ class Faults:
     ignore_n: bool = False
     reply: str = ""
     seed: int = 0
+    trickle_rate: float = 0.0  # 200 whose body comes one byte every `trickle_s` seconds
+    trickle_s: float = 1.0
+    bad_usage_rate: float = 0.0  # 200 whose `usage` is a string
+    null_content_rate: float = 0.0  # 200 whose message content is null
 
 
 @dataclass
@@ -74,8 +84,10 @@ class FakeServer:
         host: str = "127.0.0.1",
         port: int = 0,
         responder: Responder | None = None,
+        models: list[str] | tuple[str, ...] = (),
     ):
         self.faults = faults or Faults()
+        self.models = list(models)
         self.responder = responder
         self.stats = Stats()
         self._rng = random.Random(self.faults.seed)
@@ -100,7 +112,8 @@ class FakeServer:
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/") in ("/v1/models", "/health", "/v1/health"):
-                    body = {"object": "list", "data": [{"id": "fake-model", "object": "model"}]}
+                    data = [{"id": m, "object": "model"} for m in server.models]
+                    body = {"object": "list", "data": data}
                     self._send(200, json.dumps(body).encode())
                 else:
                     self._send(404, b'{"error": "not found"}')
@@ -116,6 +129,11 @@ class FakeServer:
         class Server(ThreadingHTTPServer):
             request_queue_size = 1024  # a burst of new connections must not be refused
             daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                exc = sys.exc_info()[1]
+                if not isinstance(exc, ConnectionError):  # a client that gave up: expected
+                    super().handle_error(request, client_address)
 
         self.httpd = Server((host, port), Handler)
         self.httpd.daemon_threads = True
@@ -134,6 +152,9 @@ class FakeServer:
             ("malformed", f.malformed_rate),
             ("slow", f.slow_rate),
             ("400", f.bad_request_rate),
+            ("trickle", f.trickle_rate),
+            ("bad_usage", f.bad_usage_rate),
+            ("null_content", f.null_content_rate),
         ):
             if x < rate:
                 return name
@@ -155,7 +176,7 @@ class FakeServer:
             h._send(
                 429,
                 b'{"error": {"message": "rate limited"}}',  # type: ignore[attr-defined]
-                {"Retry-After": str(self.faults.retry_after)},
+                {RETRY_AFTER_HEADER: str(self.faults.retry_after)},
             )
             return
         if outcome == "400":
@@ -208,14 +229,38 @@ class FakeServer:
             }
             for i in range(n if scripted is None else len(scripted))
         ]
+        usage: Any = {"prompt_tokens": 10, "completion_tokens": 5 * n, "total_tokens": 10 + 5 * n}
+        if outcome == "bad_usage":
+            usage = "lots"
+        if outcome == "null_content":
+            for c in choices:
+                c["message"]["content"] = None
         payload = {
             "id": f"fake-{number}",
             "object": "chat.completion",
             "model": body.get("model"),
             "choices": choices,
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5 * n, "total_tokens": 10 + 5 * n},
+            "usage": usage,
         }
+        if outcome == "trickle":
+            self._trickle(h, json.dumps(payload).encode())
+            return
         h._send(200, json.dumps(payload).encode())  # type: ignore[attr-defined]
+
+    def _trickle(self, h: BaseHTTPRequestHandler, payload: bytes) -> None:
+        """Headers at once, then the body one byte every `trickle_s` seconds."""
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(payload)))
+        h.end_headers()
+        try:
+            h.wfile.flush()
+            for k in range(len(payload)):
+                h.wfile.write(payload[k : k + 1])
+                h.wfile.flush()
+                time.sleep(self.faults.trickle_s)
+        except OSError:  # the client gave up
+            h.close_connection = True
 
     def start(self) -> FakeServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

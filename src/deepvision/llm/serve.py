@@ -3,7 +3,7 @@
 Each data-parallel instance gets its own GPUs (CUDA_VISIBLE_DEVICES), port and log file, binds
 127.0.0.1 unless told otherwise, and runs in its own process group so that stopping the group
 stops everything it spawned. `ServerGroup` waits for `/v1/models` on every instance and fails
-with the log tail of any instance that dies."""
+with the log tail of any instance that dies; `watch()` keeps them under watch while they serve."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
 
 from deepvision.errors import ServeError
 
@@ -142,6 +142,19 @@ def plan(cfg: ServeConfig) -> list[Instance]:
     return out
 
 
+# Servers we start are ours, on this machine or its network: no proxy from the environment.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether GET `url` answers 200 (a health poll; never raises)."""
+    try:
+        with _DIRECT.open(url, timeout=timeout) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     """Linux: the server gets SIGTERM when the process that started it dies, even by kill -9."""
     try:
@@ -193,31 +206,40 @@ class ServerGroup:
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + self.health_timeout
         pending = list(self.instances)
-        with httpx.Client(timeout=2.0) as client:
-            while pending:
-                for inst in list(pending):
-                    code = inst.proc.poll() if inst.proc else None
-                    if code is not None:
-                        raise ServeError(
-                            f"{inst.name} (port {inst.port}) exited with code {code} before it "
-                            f"was ready; log {inst.log_path}:\n{inst.log_tail()}"
-                        )
-                    try:
-                        if client.get(inst.url + "/models").status_code == 200:
-                            pending.remove(inst)
-                    except httpx.HTTPError:
-                        pass
-                if pending and time.monotonic() > deadline:
-                    names = ", ".join(i.name for i in pending)
+        while pending:
+            for inst in list(pending):
+                code = inst.proc.poll() if inst.proc else None
+                if code is not None:
                     raise ServeError(
-                        f"{names} not ready after {self.health_timeout:g} s; log "
-                        f"tail of {pending[0].name}:\n{pending[0].log_tail()}"
+                        f"{inst.name} (port {inst.port}) exited with code {code} before it "
+                        f"was ready; log {inst.log_path}:\n{inst.log_tail()}"
                     )
-                if pending:
-                    time.sleep(0.2)
+                if _answers(inst.url + "/models"):
+                    pending.remove(inst)
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(i.name for i in pending)
+                raise ServeError(
+                    f"{names} not ready after {self.health_timeout:g} s; log "
+                    f"tail of {pending[0].name}:\n{pending[0].log_tail()}"
+                )
+            if pending:
+                time.sleep(0.2)
 
     def dead(self) -> list[Instance]:
         return [i for i in self.instances if i.proc is not None and i.proc.poll() is not None]
+
+    def watch(self, poll_s: float = 1.0) -> None:
+        """Block while every instance runs; ServeError with the log tail of the first that
+        exits. (Stop with Ctrl-C; the caller stops the group.)"""
+        while True:
+            dead = self.dead()
+            if dead:
+                inst = dead[0]
+                raise ServeError(
+                    f"{inst.name} exited ({inst.proc.returncode}); log "  # type: ignore[union-attr]
+                    f"{inst.log_path}:\n{inst.log_tail()}"
+                )
+            time.sleep(poll_s)
 
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM every instance's process group, then SIGKILL what is left after `grace`."""

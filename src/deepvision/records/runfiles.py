@@ -4,7 +4,7 @@ another step's output (inference failures and wrong answers once shared `X.error
     infer  OUT.jsonl            completions, one line per problem
            OUT.errors.jsonl     problems inference gave up on, with the reason
     judge  PREFIX.verdicts.jsonl one verdict per sample
-           PREFIX.wrong.jsonl   the samples judged wrong (for reading, not for resuming)
+           PREFIX.wrong.jsonl   the samples the rules judged wrong (the LLM judge's input)
            PREFIX.judge-errors.jsonl LLM-judge calls that failed (retried on the next run)
            PREFIX.summary.json  judge counts and accuracies
     eval   RUN/run.json, RUN/results.json, RUN/report.{md,html};
@@ -36,7 +36,7 @@ class InferFiles:
 
 @dataclass(frozen=True)
 class JudgeFiles:
-    """`deepvision judge RESPONSES [--out-prefix PREFIX]`; PREFIX defaults to RESPONSES
+    """`deepvision judge RESPONSES [--out PREFIX]`; PREFIX defaults to RESPONSES
     without its suffix."""
 
     prefix: Path

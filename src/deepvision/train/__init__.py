@@ -1,13 +1,12 @@
 """GSPO training on existing engines (verl 0.9, TRL >= 1.16) from one validated YAML recipe,
 and tiny offline vision-language models for tests. Engines are imported only when used."""
 
-from deepvision.train.recipe import Recipe, RecipeError, dump_recipe, load_recipe, recipe_from_dict
+from deepvision.train.recipe import Recipe, dump_recipe, load_recipe, recipe_from_dict
 from deepvision.train.tiny import build_tiny_vlm
 from deepvision.train.verl import cluster_commands, verl_command, verl_overrides
 
 __all__ = [
     "Recipe",
-    "RecipeError",
     "build_tiny_vlm",
     "cluster_commands",
     "dump_recipe",

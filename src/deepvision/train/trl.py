@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deepvision.errors import UsageError
-from deepvision.train.recipe import Recipe, RecipeError
+from deepvision.errors import ConfigError, DataError
+from deepvision.train.recipe import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -29,22 +29,28 @@ LOSS_TYPES = {
 def grpo_config_kwargs(recipe: Recipe, output_dir: str | Path | None = None) -> dict[str, Any]:
     """Keyword arguments of `trl.GRPOConfig` equivalent to the recipe."""
     r, t, alg = recipe, recipe.trl, recipe.algorithm
+    source = str(recipe.source) if recipe.source else None
     loss_type = LOSS_TYPES.get(alg.loss_agg_mode)
     if loss_type is None:
-        raise RecipeError(
-            f"algorithm.loss_agg_mode={alg.loss_agg_mode!r} has no TRL equivalent "
-            f"(use one of {', '.join(LOSS_TYPES)})"
+        raise ConfigError(
+            f"{alg.loss_agg_mode!r} has no TRL equivalent (use one of {', '.join(LOSS_TYPES)})",
+            key="algorithm.loss_agg_mode",
+            file=source,
         )
     if alg.kl_loss_coef and alg.kl_loss_type != "low_var_kl":
-        raise RecipeError(
-            "TRL's KL term is the low-variance (k3) estimator: kl_loss_type must be low_var_kl"
+        raise ConfigError(
+            "TRL's KL term is the low-variance (k3) estimator: use low_var_kl",
+            key="algorithm.kl_loss_type",
+            file=source,
         )
     # Per process; accelerate multiplies by the number of processes, which keeps the multiple.
     gen_batch = t.per_device_train_batch_size * t.steps_per_generation
     if gen_batch % r.rollout.n:
-        raise RecipeError(
-            f"trl.per_device_train_batch_size x trl.steps_per_generation = {gen_batch} completions "
-            f"is not a multiple of rollout.n={r.rollout.n}"
+        raise ConfigError(
+            f"x trl.steps_per_generation = {gen_batch} completions is not a multiple of "
+            f"rollout.n={r.rollout.n}",
+            key="trl.per_device_train_batch_size",
+            file=source,
         )
     report = [x for x in r.logger if x != "console"] or ["none"]
     kw: dict[str, Any] = dict(
@@ -95,15 +101,15 @@ def load_trl_dataset(files: list[str]) -> Any:
 
     missing = [f for f in files if not Path(f).exists()]
     if missing:
-        raise UsageError(
-            f"data file {missing[0]} not found; write it with "
-            "`deepvision data export --to trl --out DIR`"
+        raise ConfigError(
+            f"file {missing[0]} not found; write it with `deepvision data export --to trl`",
+            key="data.train_files",
         )
     ds = datasets.Dataset.from_parquet([str(f) for f in files])
     if "images" in ds.column_names and not isinstance(
         ds.features["images"], datasets.Sequence | list
     ):
-        raise UsageError(f"{files[0]}: column `images` is not a list of images")
+        raise DataError("not a list of images", file=str(files[0]), column="images")
     feat = ds.features.get("images")
     inner = getattr(feat, "feature", feat[0] if isinstance(feat, list) else None)
     if not isinstance(inner, datasets.Image):
@@ -148,7 +154,11 @@ def build_trl_trainer(
             model_path, trust_remote_code=recipe.model.trust_remote_code, dtype="auto"
         )
     except OSError as exc:
-        raise UsageError(f"cannot load model.path={model_path!r}: {exc}") from None
+        raise ConfigError(
+            f"cannot load {model_path!r}: {exc}",
+            key="model.path",
+            file=str(recipe.source) if recipe.source else None,
+        ) from None
     peft_config = None
     if recipe.lora.rank:
         from peft import LoraConfig

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deepvision.errors import TrainError, UsageError
+from deepvision.errors import ConfigError, TrainError
 from deepvision.train.recipe import Recipe
 
 # verl imports our reward module by name on every node (same install everywhere), so no file
@@ -168,9 +168,11 @@ def cluster_commands(
 def check_train_files(recipe: Recipe) -> None:
     missing = [p for p in recipe.data.train_files + recipe.data.val_files if not Path(p).exists()]
     if missing:
-        raise UsageError(
-            f"data file {missing[0]} not found; write it with "
-            "`deepvision data export --to verl --out DIR`"
+        key = "data.train_files" if missing[0] in recipe.data.train_files else "data.val_files"
+        raise ConfigError(
+            f"file {missing[0]} not found; write it with `deepvision data export --to verl`",
+            key=key,
+            file=str(recipe.source) if recipe.source else None,
         )
 
 

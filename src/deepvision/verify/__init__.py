@@ -2,7 +2,7 @@
 worker pool, LLM re-judging, and RL rewards for verl and TRL."""
 
 from deepvision.records import Verdict
-from deepvision.verify.check import Item, check, compare_answers, verify_batch
+from deepvision.verify.check import Item, check, compare_answers, final_answer, verify_batch
 from deepvision.verify.extract import answer_after_last_marker, extract_answer, extract_choice
 from deepvision.verify.pool import SymbolicPool
 
@@ -15,5 +15,6 @@ __all__ = [
     "compare_answers",
     "extract_answer",
     "extract_choice",
+    "final_answer",
     "verify_batch",
 ]

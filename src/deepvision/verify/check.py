@@ -209,6 +209,47 @@ def compare_answers(
     return _equal(p, g, ctx)
 
 
+def final_answer(
+    pred: str | None, extract: bool | None = None, fallbacks: Sequence[str] = FALLBACKS
+) -> str | None:
+    """The answer a verdict is about, or None when `pred` has none: the one place where
+    "extract or not" is decided. `extract=True`: `pred` is a whole response (its last box, else
+    the `fallbacks`); `False`: `pred` is the answer itself; `None`: extract when the text has a
+    box (or a `</think>`), else take it as it is."""
+    text = pred or ""
+    if extract or (
+        extract is None and ("\\boxed" in text or "\\fbox" in text or "</think>" in text)
+    ):
+        return extract_answer(text, fallbacks) or None
+    return text.replace("\x00", "").strip() or None
+
+
+def _verdict(
+    answer: str | None,
+    gold: str,
+    equivalents: Iterable[str],
+    options: Options,
+    pool: SymbolicPool | None,
+    timeout: float | None,
+) -> Verdict:
+    """Verdict on an answer already taken from its response (`final_answer`)."""
+    if not answer:
+        return Verdict(False, None, "rule", "no final answer found")
+    ctx = _Ctx(pool, timeout)
+    golds = [gold, *[e for e in equivalents if e and e != gold]]
+    first: tuple[bool, str, str] | None = None
+    for g in golds:
+        ok, method, reason = compare_answers(answer, str(g), options, ctx)
+        if ok:
+            return Verdict(True, answer, method, reason)
+        first = first or (ok, method, reason)
+    assert first is not None
+    method, reason = first[1], first[2]
+    if "timeout" in ctx.notes:
+        reason = f"{reason}; timed out counts as wrong"
+    return Verdict(False, answer, method, reason)
+
+
 def check(
     pred: str | None,
     gold: str,
@@ -225,30 +266,13 @@ def check(
 
     `pred` is a whole response or an answer: with `extract=None` the final answer is taken
     from the last `\\boxed{}` when the text has one (or a `</think>`), else the text itself is
-    the answer. Symbolic comparisons run in worker processes with a hard time limit
-    (`timeout`, default the pool's); a timeout counts as wrong."""
-    text = pred or ""
-    if extract or (
-        extract is None and ("\\boxed" in text or "\\fbox" in text or "</think>" in text)
-    ):
-        answer = extract_answer(text, fallbacks)
-    else:
-        answer = text.replace("\x00", "").strip() or None
+    the answer (see `final_answer`). Symbolic comparisons run in worker processes with a hard
+    time limit (`timeout`, default the pool's); a timeout counts as wrong."""
+    answer = final_answer(pred, extract, fallbacks)
     if not answer:
-        return Verdict(False, None, "rule", "no final answer found")
-    ctx = _Ctx((pool or default_pool()) if symbolic else None, timeout)
-    golds = [gold, *[e for e in equivalents if e and e != gold]]
-    first: tuple[bool, str, str] | None = None
-    for g in golds:
-        ok, method, reason = compare_answers(answer, str(g), options, ctx)
-        if ok:
-            return Verdict(True, answer, method, reason)
-        first = first or (ok, method, reason)
-    assert first is not None
-    method, reason = first[1], first[2]
-    if "timeout" in ctx.notes:
-        reason = f"{reason}; timed out counts as wrong"
-    return Verdict(False, answer, method, reason)
+        return _verdict(None, gold, equivalents, options, None, timeout)
+    symbolic_pool = (pool or default_pool()) if symbolic else None
+    return _verdict(answer, gold, equivalents, options, symbolic_pool, timeout)
 
 
 @dataclass
@@ -285,30 +309,26 @@ def verify_batch(
             )
         norm.append(it)
 
-    def key(it: Item) -> tuple:
-        answer = extract_answer(it.pred) if it.pred and "\\boxed" in it.pred else it.pred
+    # The answer of each item is decided once, here; equal (answer, reference) pairs share
+    # one verdict, whatever text or extraction rule each answer came from.
+    answers = [final_answer(it.pred, it.extract) for it in norm]
+
+    def key(answer: str | None, it: Item) -> tuple:
         opts = tuple(sorted(it.options.items())) if isinstance(it.options, Mapping) else it.options
-        return (answer, it.gold, it.equivalents, opts, it.extract or "\\boxed" in (it.pred or ""))
+        return (answer, it.gold, it.equivalents, opts)
 
-    keyed = [key(it) for it in norm]
-    unique: dict[tuple, Item] = {}
-    for k, it in zip(keyed, norm, strict=True):
-        unique.setdefault(k, it)
+    keyed = [key(a, it) for a, it in zip(answers, norm, strict=True)]
+    unique: dict[tuple, tuple[str | None, Item]] = {}
+    for k, a, it in zip(keyed, answers, norm, strict=True):
+        unique.setdefault(k, (a, it))
 
-    def run(it: Item) -> Verdict:
-        return check(
-            it.pred,
-            it.gold,
-            equivalents=it.equivalents,
-            options=it.options,
-            extract=it.extract,
-            pool=pool,
-            timeout=timeout,
-        )
+    def run(job: tuple[str | None, Item]) -> Verdict:
+        answer, it = job
+        return _verdict(answer, it.gold, it.equivalents, it.options, pool, timeout)
 
     n_threads = threads or max(2, 2 * pool.size)
     if len(unique) <= 1 or n_threads <= 1:
-        decided = {k: run(it) for k, it in unique.items()}
+        decided = {k: run(job) for k, job in unique.items()}
     else:
         with ThreadPoolExecutor(n_threads) as ex:
             decided = dict(zip(unique, ex.map(run, unique.values()), strict=True))

@@ -3,9 +3,12 @@ rule-negatives with an LLM that sees only the question, the reference and the ex
 
 Input: JSONL, one line per problem with `model_response` (or `model_responses` for n > 1) and
 the reference in `answer`, `gdt` or `ground_truth` (optional: `id`, `question`, `options`,
-`equivalent_answers`). Output, beside the input or at `out_prefix`:
-`*.verdicts.jsonl` (one line per sample, keyed by problem id and sample index; appended, so a
-killed run resumes), `*.errors.jsonl` (the rule-negative cases), `*.summary.json`.
+`equivalent_answers`). Output, beside the input or at `out_prefix` (names from
+`records.JudgeFiles`): `PREFIX.verdicts.jsonl` (one `Verdict` per sample, keyed by problem id
+and sample index, written through `records.AppendLog`, so a killed run resumes),
+`PREFIX.wrong.jsonl` (the rule-negative samples), `PREFIX.judge-errors.jsonl` (LLM-judge calls
+that failed this run; those samples have no verdict yet and are asked again on the next run),
+`PREFIX.summary.json`. The judge never writes the inference errors file (`X.errors.jsonl`).
 """
 
 from __future__ import annotations
@@ -14,13 +17,20 @@ import asyncio
 import json
 import math
 import re
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepvision.records import Completion, Verdict
+from deepvision.errors import DataError
+from deepvision.records import (
+    AppendLog,
+    Completion,
+    JudgeFiles,
+    Verdict,
+    iter_jsonl,
+    repair_tail,
+)
 from deepvision.verify.check import Item, verify_batch
 
 REFERENCE_FIELDS = ("answer", "gdt", "ground_truth")
@@ -91,29 +101,77 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
-def output_paths(path: Path, out_prefix: Path | None = None) -> dict[str, Path]:
-    base = out_prefix or path.with_suffix("")
-    return {
-        k: base.with_name(base.name + f".{k}.{ext}")
-        for k, ext in (("verdicts", "jsonl"), ("errors", "jsonl"), ("summary", "json"))
-    }
+def rule_correct(v: Verdict) -> bool:
+    """Whether the rules alone found `v` right. An LLM judge only ever turns a rule-negative
+    into a positive, and says so in the method (`llm`), so this needs no field of its own."""
+    return v.correct and v.method != "llm"
 
 
-def _repair_tail(path: Path) -> None:
-    """Drop a torn last line left by a killed run."""
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    data = path.read_bytes()
-    if not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])
+def verdict_key(record: dict[str, Any]) -> Hashable:
+    """(problem id, sample index) of a verdict line: the key of the verdicts file."""
+    return _key_of(Verdict.from_json(record))
 
 
-def _read_verdicts(path: Path) -> Iterator[dict[str, Any]]:
-    if path.exists():
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    yield json.loads(line)
+def _key_of(v: Verdict) -> tuple[str, int]:
+    if v.problem_id is None or v.sample is None:
+        raise KeyError("problem_id" if v.problem_id is None else "sample")
+    if isinstance(v.sample, bool) or not isinstance(v.sample, int):
+        raise TypeError(f"sample index {v.sample!r} is not an integer")
+    return str(v.problem_id), v.sample
+
+
+def _verdict_lines(path: Path) -> Iterator[tuple[dict[str, Any], Verdict]]:
+    for no, obj in iter_jsonl(path):
+        try:
+            v = Verdict.from_json(obj)
+            _key_of(v)
+        except KeyError as exc:
+            raise DataError(f"not a verdict: no {exc} field", file=str(path), line=no) from None
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"not a verdict: {exc}", file=str(path), line=no) from None
+        yield obj, v
+
+
+def iter_verdicts(path: str | Path) -> Iterator[Verdict]:
+    """The verdicts of a verdicts file, in order; a line that is not a verdict raises
+    DataError naming file:line. A missing file holds none."""
+    for _, v in _verdict_lines(Path(path)):
+        yield v
+
+
+def forget_rule_negatives(files: JudgeFiles) -> int:
+    """Remove the verdicts a new LLM judge must decide again (wrong by the rules, with an
+    answer), so the next `judge_outputs` asks about them; a torn last line left by a killed
+    run is cut first. Atomic: the file is replaced whole. Returns how many were removed."""
+    path = files.verdicts
+    if not path.exists():
+        return 0
+    repair_tail(path)
+    dropped = 0
+
+    def kept() -> Iterator[dict[str, Any]]:
+        nonlocal dropped
+        for obj, v in _verdict_lines(path):
+            if not rule_correct(v) and v.extracted is not None:
+                dropped += 1
+            else:
+                yield obj
+
+    _write_whole(path, kept())
+    return dropped
+
+
+def _write_whole(path: Path, records: Iterator[dict[str, Any]]) -> None:
+    """Write `records` as JSONL to `path` through a temporary file: all of them or nothing."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as out:
+            for rec in records:
+                out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(path)
 
 
 @dataclass
@@ -130,46 +188,45 @@ class _Sample:
 
 
 def _samples(path: Path, summary: JudgeSummary, keep_fields: bool = False) -> Iterator[_Sample]:
-    with path.open("rb") as fh:
-        for no, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            summary.lines += 1
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-                if not isinstance(obj, dict):
-                    raise ValueError("not a JSON object")
-            except (UnicodeDecodeError, ValueError) as exc:
-                _bad(summary, f"line {no}: not a JSON object ({str(exc)[:80]})")
-                continue
-            ref = next((obj[k] for k in REFERENCE_FIELDS if obj.get(k) not in (None, "")), None)
-            if isinstance(obj.get("model_responses"), list) or "model_response" in obj:
-                responses = [c.text for c in Completion.from_output_line(obj)]
-            else:
-                _bad(summary, f"line {no}: no model_response or model_responses field")
-                continue
-            if ref is None:
-                _bad(summary, f"line {no}: no reference ({', '.join(REFERENCE_FIELDS)})")
-                continue
-            pid = str(obj.get("id") or obj.get("problem_id") or f"line-{no}")
-            eq = obj.get("equivalent_answers") or ()
-            summary.problems += 1
-            fields = None
-            if keep_fields:
-                drop = ("model_response", "model_responses")
-                fields = {k: v for k, v in obj.items() if k not in drop}
-            for k, resp in enumerate(responses):
-                yield _Sample(
-                    no,
-                    pid,
-                    k,
-                    str(resp or ""),
-                    str(ref),
-                    str(obj.get("question") or ""),
-                    tuple(str(e) for e in eq),
-                    obj.get("options"),
-                    fields,
-                )
+    def bad(err: DataError) -> None:
+        summary.lines += 1
+        _bad(summary, str(err))
+
+    first_line: dict[str, int] = {}  # problem id -> its line: one verdict per sample
+    for no, obj in iter_jsonl(path, on_bad=bad):
+        summary.lines += 1
+        ref = next((obj[k] for k in REFERENCE_FIELDS if obj.get(k) not in (None, "")), None)
+        if isinstance(obj.get("model_responses"), list) or "model_response" in obj:
+            responses = [c.text for c in Completion.from_output_line(obj)]
+        else:
+            _bad(summary, f"{path}:{no}: no model_response or model_responses field")
+            continue
+        if ref is None:
+            _bad(summary, f"{path}:{no}: no reference ({', '.join(REFERENCE_FIELDS)})")
+            continue
+        pid = str(obj.get("id") or obj.get("problem_id") or f"line-{no}")
+        if pid in first_line:
+            _bad(summary, f"{path}:{no}: id {pid!r} again (first at line {first_line[pid]})")
+            continue
+        first_line[pid] = no
+        eq = obj.get("equivalent_answers") or ()
+        summary.problems += 1
+        fields = None
+        if keep_fields:
+            drop = ("model_response", "model_responses")
+            fields = {k: v for k, v in obj.items() if k not in drop}
+        for k, resp in enumerate(responses):
+            yield _Sample(
+                no,
+                pid,
+                k,
+                str(resp or ""),
+                str(ref),
+                str(obj.get("question") or ""),
+                tuple(str(e) for e in eq),
+                obj.get("options"),
+                fields,
+            )
 
 
 def _bad(summary: JudgeSummary, msg: str) -> None:
@@ -179,22 +236,26 @@ def _bad(summary: JudgeSummary, msg: str) -> None:
 
 
 def _rule_verdicts(chunk: list[_Sample], extract: Extract | None) -> list[Verdict]:
-    """Rule verdicts: our extraction (or the benchmark's `extract`), then the verifier."""
-    preds = [extract(s.response, s.fields or {}) if extract else s.response for s in chunk]
+    """Rule verdicts: our extraction, or the benchmark's `extract` (then its answer is taken as
+    it is, and no answer is no answer); `verify_batch` decides the rest."""
     items = [
         Item(
-            p or "",
+            extract(s.response, s.fields or {}) if extract else s.response,
             s.reference,
             s.equivalents,
             tuple(s.options) if isinstance(s.options, list) else s.options,
             extract=extract is None,
         )
-        for s, p in zip(chunk, preds, strict=True)
-        if p is not None or extract is None
+        for s in chunk
     ]
-    decided = iter(verify_batch(items))
-    none = Verdict(False, None, "rule", "no final answer found")
-    return [next(decided) if p is not None or extract is None else none for p in preds]
+    return verify_batch(items)
+
+
+def _record(s: _Sample, v: Verdict, by_rules: bool) -> dict[str, Any]:
+    """The verdicts-file line of one sample: the verdict, plus where it came from and the
+    reference (for people reading the file; readers go through `Verdict.from_json`)."""
+    v = Verdict(v.correct, v.extracted, v.method, v.reason, s.pid, s.sample)
+    return {**v.to_json(), "line": s.line, "rule_correct": by_rules, "reference": s.reference}
 
 
 async def _judge_chunk(
@@ -202,36 +263,33 @@ async def _judge_chunk(
     ask: Ask | None,
     sem: asyncio.Semaphore,
     summary: JudgeSummary,
+    failures: AppendLog,
     extract: Extract | None = None,
 ) -> list[dict[str, Any] | None]:
     rule = await asyncio.to_thread(_rule_verdicts, chunk, extract)
 
     async def one(s: _Sample, v: Verdict) -> dict[str, Any] | None:
-        rec = {
-            **v.to_json(),
-            "problem_id": s.pid,
-            "sample": s.sample,
-            "line": s.line,
-            "rule_correct": v.correct,
-            "reference": s.reference,
-        }
         if v.correct or ask is None or not v.extracted:
-            return rec
+            return _record(s, v, v.correct)
         async with sem:
             try:
                 reply = await ask(judge_messages(s.question, s.reference, v.extracted))
             except Exception as exc:  # any failure: no verdict now, retried on the next run
                 summary.errors += 1
+                reason = f"judge failed: {type(exc).__name__}: {exc}"
                 if len(summary.bad_line_examples) < 20:
-                    summary.bad_line_examples.append(f"line {s.line}: judge failed: {exc}")
+                    summary.bad_line_examples.append(f"{s.pid} sample {s.sample}: {reason}")
+                failures.append(
+                    {"problem_id": s.pid, "sample": s.sample, "line": s.line, "reason": reason}
+                )
                 return None
         summary.judged += 1
-        said = parse_judgement(reply)
-        if said is True:
-            rec.update(correct=True, method="llm", reason="judge: Correct")
+        if parse_judgement(reply) is True:
+            judged = Verdict(True, v.extracted, "llm", "judge: Correct")
         else:
-            rec.update(reason=f"{v.reason}; judge: {reply.strip()[:40] or 'no reply'}")
-        return rec
+            said = reply.strip()[:40] or "no reply"
+            judged = Verdict(False, v.extracted, v.method, f"{v.reason}; judge: {said}")
+        return _record(s, judged, False)
 
     return await asyncio.gather(*(one(s, v) for s, v in zip(chunk, rule, strict=True)))
 
@@ -248,27 +306,30 @@ def judge_outputs(
     """Judge every sample of `path`; resumes from an existing verdicts file. `extract`
     replaces our answer extraction (a benchmark's own rule); it sees the line's fields."""
     path = Path(path)
-    outs = output_paths(path, Path(out_prefix) if out_prefix else None)
-    _repair_tail(outs["verdicts"])
-    done = {(r["problem_id"], r["sample"]) for r in _read_verdicts(outs["verdicts"])}
+    files = JudgeFiles.for_responses(path, Path(out_prefix) if out_prefix else None)
     summary = JudgeSummary()
+    # Failed judge calls of an earlier run have no verdict and are asked again: the file
+    # lists this run's failures only.
+    files.judge_errors.unlink(missing_ok=True)
 
     async def run() -> None:
         sem = asyncio.Semaphore(max(1, concurrency))
-        with outs["verdicts"].open("a", encoding="utf-8") as out:
+        with (
+            AppendLog(files.verdicts, key=verdict_key) as verdicts,
+            AppendLog(files.judge_errors, key=_failure_key, read_keys=False) as failures,
+        ):
             chunk: list[_Sample] = []
 
             async def flush() -> None:
-                for rec in await _judge_chunk(chunk, ask, sem, summary, extract):
+                for rec in await _judge_chunk(chunk, ask, sem, summary, failures, extract):
                     if rec is not None:
-                        out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                out.flush()
+                        verdicts.append(rec)
                 if progress:
                     progress(len(chunk))
                 chunk.clear()
 
             for s in _samples(path, summary, keep_fields=extract is not None):
-                if (s.pid, s.sample) in done:
+                if (s.pid, s.sample) in verdicts:
                     summary.skipped_done += 1
                     continue
                 chunk.append(s)
@@ -278,32 +339,43 @@ def judge_outputs(
                 await flush()
 
     asyncio.run(run())
-    _finish(summary, outs)
+    _finish(summary, files)
     return summary
 
 
-def _finish(summary: JudgeSummary, outs: dict[str, Path]) -> None:
-    per_problem: dict[str, list[bool]] = defaultdict(list)
-    with outs["errors"].open("w", encoding="utf-8") as err:
-        for r in _read_verdicts(outs["verdicts"]):
-            per_problem[r["problem_id"]].append(bool(r["correct"]))
+def _failure_key(record: dict[str, Any]) -> Hashable:
+    return record["problem_id"], record["sample"]
+
+
+def _finish(summary: JudgeSummary, files: JudgeFiles) -> None:
+    """Counts, accuracies and pass@k in one streaming pass over the verdicts file (memory: two
+    counts per problem), writing the rule-negative samples to the wrong file on the way."""
+    per_problem: dict[str, list[int]] = {}  # problem id -> [samples, correct]
+
+    def counted_wrong() -> Iterator[dict[str, Any]]:
+        for obj, v in _verdict_lines(files.verdicts):
+            counts = per_problem.setdefault(str(v.problem_id), [0, 0])
+            counts[0] += 1
+            counts[1] += v.correct
+            by_rules = rule_correct(v)
             summary.samples += 1
-            summary.correct += bool(r["correct"])
-            summary.rule_correct += bool(r["rule_correct"])
-            summary.overturned += bool(r["correct"]) and not r["rule_correct"]
-            if not r["rule_correct"]:
-                err.write(json.dumps(r, ensure_ascii=False) + "\n")
+            summary.correct += v.correct
+            summary.rule_correct += by_rules
+            summary.overturned += v.correct and not by_rules
+            if not by_rules:
+                yield obj
+
+    _write_whole(files.wrong, counted_wrong())
     summary.wrong = summary.samples - summary.correct
     if summary.samples:
         summary.accuracy = summary.correct / summary.samples
         summary.rule_accuracy = summary.rule_correct / summary.samples
     if per_problem:
-        n = max(len(v) for v in per_problem.values())
-        summary.n = n
-        summary.pass_at_1 = sum(pass_at_k(len(v), sum(v), 1) for v in per_problem.values()) / len(
+        summary.n = max(n for n, _ in per_problem.values())
+        summary.pass_at_1 = sum(pass_at_k(n, c, 1) for n, c in per_problem.values()) / len(
             per_problem
         )
-        summary.pass_at_n = sum(
-            pass_at_k(len(v), sum(v), len(v)) for v in per_problem.values()
-        ) / len(per_problem)
-    outs["summary"].write_text(json.dumps(asdict(summary), indent=1) + "\n", encoding="utf-8")
+        summary.pass_at_n = sum(pass_at_k(n, c, n) for n, c in per_problem.values()) / len(
+            per_problem
+        )
+    files.summary.write_text(json.dumps(asdict(summary), indent=1) + "\n", encoding="utf-8")

@@ -59,9 +59,11 @@ def generate(
     names = list(families) if families else list(FAMILIES)
     unknown = [f for f in names if f not in FAMILIES]
     if unknown:
-        raise UsageError(f"unknown synth families {unknown}; known: {', '.join(FAMILIES)}")
+        raise UsageError(
+            f"unknown synth families {unknown}; known: {', '.join(FAMILIES)}", param="families"
+        )
     if not 0.0 <= mc_share <= 1.0:
-        raise UsageError(f"--mc-share must be within [0, 1], got {mc_share}")
+        raise UsageError(f"must be within [0, 1], got {mc_share}", param="mc_share")
     seen: set[str] = set()
     index = 0
     while index < start + n:

@@ -6,9 +6,7 @@ import re
 from typing import Any
 
 from deepvision.data.prompts import format_options
-from deepvision.records import IMAGE_PLACEHOLDER, ProblemImage
-
-_MARKER = re.compile(r"<image\s*(\d+)>")
+from deepvision.records import IMAGE_MARKER, IMAGE_PLACEHOLDER, ProblemImage, place_images
 
 
 def with_options(text: str, options: list[str] | None) -> str:
@@ -19,7 +17,12 @@ def resolve_markers(
     text: str, images_by_number: dict[int, Any], resolve
 ) -> tuple[str, list[ProblemImage]]:
     """`<image k>` markers -> `<image>` placeholders, images in marker order (an image named
-    twice is sent twice); images no marker names go first, in number order."""
+    twice is sent twice); images no marker names go first, in number order (the placeholder
+    rule of `records.place_images`)."""
+    named = {int(k) for k in IMAGE_MARKER.findall(text)}
+    unnamed = [k for k in sorted(images_by_number) if images_by_number[k] is not None]
+    unnamed = [k for k in unnamed if k not in named]
+    text = place_images(text, len(unnamed))
     order: list[int] = []
 
     def sub(m: re.Match[str]) -> str:
@@ -29,9 +32,5 @@ def resolve_markers(
         order.append(k)
         return IMAGE_PLACEHOLDER
 
-    text = _MARKER.sub(sub, text)
-    unnamed = [k for k in sorted(images_by_number) if images_by_number[k] is not None]
-    unnamed = [k for k in unnamed if k not in order]
-    if unnamed:
-        text = IMAGE_PLACEHOLDER * len(unnamed) + "\n" + text
+    text = IMAGE_MARKER.sub(sub, text)
     return text, [resolve(images_by_number[k]) for k in unnamed + order]

@@ -3,14 +3,11 @@ answer counts if it is the letter or the option's text. Breakdowns by level and 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from deepvision.eval.benchmark import Benchmark, parse_options, problem
 from deepvision.eval.benchmarks._choice import with_options
-from deepvision.records import IMAGE_PLACEHOLDER, Problem
-
-_MARKER = re.compile(r"<image\s*\d+>")
+from deepvision.records import IMAGE_MARKER, IMAGE_PLACEHOLDER, Problem
 
 
 class MathVision(Benchmark):
@@ -27,9 +24,9 @@ class MathVision(Benchmark):
         image = raw.get("decoded_image") or raw.get("image")
         images = [resolve(image)] if image else []
         text = str(raw["question"]).strip()
-        if images and len(_MARKER.findall(text)) == 1:
-            text = _MARKER.sub(IMAGE_PLACEHOLDER, text)
+        if images and len(IMAGE_MARKER.findall(text)) == 1:
+            text = IMAGE_MARKER.sub(IMAGE_PLACEHOLDER, text)
         else:
-            text = _MARKER.sub("", text).strip()
+            text = IMAGE_MARKER.sub("", text).strip()
         return problem(self, raw["id"], with_options(text, options), images, raw["answer"],
                        options, raw)  # fmt: skip

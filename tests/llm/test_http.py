@@ -1,0 +1,237 @@
+"""The HTTP layer against real servers on 127.0.0.1: whole-attempt timeouts, reply
+classification, Retry-After, the size cap, the pre-flight check, the Endpoint's API key."""
+
+import asyncio
+import email.utils
+import json
+import time
+
+import pytest
+
+from deepvision.errors import EndpointError, ReplyError, UsageError
+from deepvision.llm.endpoint import Endpoint
+from deepvision.llm.fake_server import FakeServer, Faults, Scripted
+from deepvision.llm.http import (
+    ModelSession,
+    check_completion,
+    check_endpoint,
+    classify_reply,
+    parse_retry_after,
+    retry_delay,
+)
+
+BODY = {"model": "m", "messages": [{"role": "user", "content": "q"}]}
+
+
+def _ep(url="http://127.0.0.1:9/v1", **kw):
+    return Endpoint((url,), "m", **kw)
+
+
+async def _complete(ep, **session_kw):
+    async with ModelSession(ep, **session_kw) as s:
+        return await s.complete(ep.urls[0], BODY)
+
+
+@pytest.fixture
+def fake():
+    servers = []
+
+    def start(faults=None, **kw):
+        s = FakeServer(faults or Faults(), **kw).start()
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+def test_the_timeout_bounds_the_whole_attempt_even_when_bytes_keep_coming(fake):
+    s = fake(Faults(trickle_rate=1.0, trickle_s=0.1))  # ~300 bytes: 30 s to the last byte
+    t0 = time.monotonic()
+    with pytest.raises(EndpointError, match="within 1 s") as err:
+        asyncio.run(_complete(_ep(s.url, timeout=1.0)))
+    assert err.value.retryable and time.monotonic() - t0 < 5
+
+
+def test_a_reply_over_the_size_cap_is_a_reply_error(fake):
+    s = fake(Faults(reply="x" * 5000))
+    with pytest.raises(ReplyError, match="over the"):
+        asyncio.run(_complete(_ep(s.url), max_reply_bytes=1000))
+    assert asyncio.run(_complete(_ep(s.url)))["choices"][0]["message"]["content"] == "x" * 5000
+
+
+@pytest.mark.parametrize(
+    ("faults", "match"),
+    [
+        (Faults(malformed_rate=1.0), "not JSON"),
+        (Faults(null_content_rate=1.0), "null content"),
+        (Faults(bad_usage_rate=1.0), "usage is a str"),
+    ],
+)
+def test_unusable_200_replies_are_retryable_reply_errors(fake, faults, match):
+    s = fake(faults)
+    with pytest.raises(ReplyError, match=match) as err:
+        asyncio.run(_complete(_ep(s.url)))
+    assert err.value.retryable
+
+
+def test_reply_bodies_are_checked_field_by_field():
+    ok = {"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": 3}}
+    assert check_completion(ok) is ok
+    assert check_completion({"choices": [{"message": {"content": ""}}]})  # no usage: fine
+    for bad, why in [
+        ([], "not a JSON object"),
+        ({"choices": []}, "no choices"),
+        ({"choices": [{"message": None}]}, "no message"),
+        ({"choices": [{"message": {"content": ["a"]}}]}, "content is a list"),
+        ({"choices": [{"message": {"content": "x"}}], "usage": [1]}, "usage is a list"),
+        (
+            {"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": "9"}},
+            "prompt_tokens is not",
+        ),
+    ]:
+        with pytest.raises(ReplyError, match=why):
+            check_completion(bad)
+
+
+def test_statuses_are_classified_once_with_the_servers_message():
+    ep = _ep(retry_after_cap=60)
+    for status in (408, 409, 425, 429, 500, 503, 599):
+        with pytest.raises(EndpointError) as err:
+            classify_reply(status, b"busy", {"Retry-After": "7"}, ep)
+        assert err.value.retryable and err.value.retry_after == 7.0
+    long = b'{"error": {"message": "This model\'s maximum context length is 32768"}}' + b"x" * 900
+    for status in (400, 401, 404, 301):
+        with pytest.raises(EndpointError) as err:
+            classify_reply(status, long, {}, ep)
+        assert not err.value.retryable and err.value.retry_after is None
+        assert err.value.reason.startswith(f"HTTP {status}: ") and len(err.value.reason) < 520
+    assert "maximum context length" in err.value.reason
+
+
+def test_retry_after_in_seconds_or_as_an_http_date_is_capped():
+    now = 1_800_000_000.0
+    date = email.utils.formatdate(now + 30, usegmt=True)
+    assert parse_retry_after(date, 60, now=now) == pytest.approx(30)
+    assert parse_retry_after(date, 10, now=now) == 10
+    assert parse_retry_after(email.utils.formatdate(now - 5, usegmt=True), 60, now=now) == 0
+    assert parse_retry_after("2.5", 60) == 2.5 and parse_retry_after("600", 60) == 60
+    assert parse_retry_after("-3", 60) == 0
+    for junk in (None, "", "soon", "nan"):
+        assert parse_retry_after(junk, 60) is None
+    later = email.utils.formatdate(time.time() + 20, usegmt=True)
+    with pytest.raises(EndpointError) as err:
+        classify_reply(503, b"", {"Retry-After": later}, _ep())
+    assert 15 < err.value.retry_after <= 20
+
+
+def test_retry_delay_doubles_with_jitter_and_honours_the_server():
+    ep = _ep(backoff=1.0, retry_after_cap=60)
+    for attempt, base in ((1, 1.0), (2, 2.0), (3, 4.0)):
+        for _ in range(50):
+            assert 0.5 * base <= retry_delay(attempt, ep) < 1.5 * base
+    assert retry_delay(1, ep, retry_after=0.0) == 0.0
+    assert retry_delay(1, ep, retry_after=12.0) == 12.0
+    assert retry_delay(40, ep) <= 60  # never longer than the cap
+
+
+def test_a_session_goes_on_after_a_failed_attempt(fake):
+    seen = []
+
+    def respond(body):
+        seen.append(time.monotonic())
+        return Scripted(status=429) if len(seen) == 1 else "fine"
+
+    s = fake(responder=respond)
+    ep = _ep(s.url, backoff=0.001)
+
+    async def go():
+        async with ModelSession(ep) as session:
+            with pytest.raises(EndpointError) as err:
+                await session.complete(s.url, BODY)
+            assert err.value.retryable
+            return await session.complete(s.url, BODY)
+
+    assert asyncio.run(go())["choices"][0]["message"]["content"] == "fine"
+
+
+def test_check_endpoint_fails_fast_on_a_wrong_port_or_model(fake):
+    t0 = time.monotonic()
+    with pytest.raises(EndpointError, match=r"http://127\.0\.0\.1:9/v1 is unreachable"):
+        asyncio.run(check_endpoint(_ep("http://127.0.0.1:9/v1"), timeout=2.0))
+    assert time.monotonic() - t0 < 3
+    s = fake(models=["qwen3-vl-8b", "other"])
+    with pytest.raises(UsageError, match="serves: qwen3-vl-8b, other") as err:
+        asyncio.run(check_endpoint(Endpoint((s.url,), "qwen3-vl-80b")))
+    assert err.value.param == "model"
+    asyncio.run(check_endpoint(Endpoint((s.url,), "qwen3-vl-8b")))
+    asyncio.run(check_endpoint(Endpoint((fake().url,), "anything")))  # lists no model
+
+
+def _models_answering(status):
+    """A server whose GET /v1/models answers `status` with an empty body."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_port}/v1"
+
+
+def test_check_endpoint_accepts_servers_without_a_model_list_but_not_a_refused_key(tmp_path):
+    for status in (404, 500):
+        httpd, url = _models_answering(status)
+        try:
+            asyncio.run(check_endpoint(Endpoint((url,), "m")))
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+    httpd, url = _models_answering(401)
+    try:
+        with pytest.raises(UsageError, match="refused the API key") as err:
+            asyncio.run(check_endpoint(Endpoint((url,), "m")))
+        assert err.value.param == "api_key_env"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    # a local folder served on request (transformers serve) is not listed, and is fine
+    s = FakeServer(models=["cached/model"]).start()
+    try:
+        asyncio.run(check_endpoint(Endpoint((s.url,), str(tmp_path))))
+    finally:
+        s.stop()
+
+
+def test_the_api_key_is_read_once_and_an_explicit_unset_variable_is_an_error(fake, monkeypatch):
+    monkeypatch.delenv("DV_TEST_KEY", raising=False)
+    with pytest.raises(UsageError, match="DV_TEST_KEY") as err:
+        _ep(api_key_env="DV_TEST_KEY")
+    assert err.value.param == "api_key_env"
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert _ep().headers == {}
+    monkeypatch.setenv("DV_TEST_KEY", "sk-secret")
+    ep = _ep(api_key_env="DV_TEST_KEY")
+    monkeypatch.delenv("DV_TEST_KEY")
+    assert ep.headers == {"Authorization": "Bearer sk-secret"}
+    assert "sk-secret" not in repr(ep) and "sk-secret" not in json.dumps(ep.public())
+    auth = []
+    s = fake()
+    orig = s.handle_completion
+
+    def spy(h, raw):
+        auth.append(h.headers.get("Authorization"))
+        orig(h, raw)
+
+    s.handle_completion = spy
+    asyncio.run(_complete(ep.with_(urls=(s.url,))))
+    assert auth == ["Bearer sk-secret"]
