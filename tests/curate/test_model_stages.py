@@ -292,7 +292,7 @@ def test_negative_retries_and_upper_target_are_usage_errors(tmp_path, cli):
             res = cli("curate", command, inp, out, "--endpoint", s.url, "--model", "m",
                       "--retries", "-1")  # fmt: skip
             assert res.code == 2, (command, res.text)
-            assert "--retries must be 0 or more" in res.text and "Traceback" not in res.text
+            assert "--retries: must be 0 or more" in res.text and "Traceback" not in res.text
             assert not out.exists()
         out = tmp_path / "difficulty.parquet"
         res = cli("curate", "difficulty", inp, out, "--endpoint", s.url, "--model", "m",

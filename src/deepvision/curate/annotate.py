@@ -19,14 +19,13 @@ from deepvision.curate.modelcall import (
     ModelConfig,
     ReplyParseError,
     ask,
-    check_retries,
     judge_request,
     parse_json_object,
     request_key,
 )
-from deepvision.curate.prompts import fill, load_prompt
-from deepvision.curate.stage import ChunkResult, Outcome, Stage
-from deepvision.curate.validity import check_policy
+from deepvision.curate.prompted import PromptedStage
+from deepvision.curate.prompts import fill
+from deepvision.curate.stage import ChunkResult, Outcome
 from deepvision.errors import UsageError
 from deepvision.records import DOMAIN_ANNO, VISION_ANNO, Problem
 
@@ -105,8 +104,9 @@ class Taxonomy:
         return list(topic), list(kps), clean
 
 
-class AnnotateStage(Stage):
+class AnnotateStage(PromptedStage):
     name = "annotate"
+    prompt_name = "annotate"
     uses_model = "required"
     columns = (
         pa.field(DOMAIN_ANNO, pa.string()),
@@ -124,22 +124,13 @@ class AnnotateStage(Stage):
         retries: int = 2,
         on_unparsed: str = "keep",
     ) -> None:
-        self.model = model
+        self.setup_prompts(model, prompt, user_prompt, retries, on_unparsed)
         self.taxonomy_path = str(taxonomy) if taxonomy else None
         self.taxonomy = Taxonomy.load(taxonomy)
-        self.system = load_prompt("annotate", prompt).replace("{taxonomy}", self.taxonomy.text)
-        self.user = load_prompt("annotate_user", user_prompt)
-        self.retries = check_retries(retries)
-        self.on_unparsed = check_policy(on_unparsed)
+        self.system = self.system.replace("{taxonomy}", self.taxonomy.text)
 
     def config(self) -> dict[str, Any]:
-        return {
-            "model": self.model.public(),
-            "system": self.system,
-            "user": self.user,
-            "retries": self.retries,
-            "on_unparsed": self.on_unparsed,
-        }
+        return self.prompt_config()
 
     def process(self, problems: list[Problem], work: Path) -> ChunkResult:
         reqs = [

@@ -24,14 +24,13 @@ from deepvision.curate.modelcall import (
     ModelConfig,
     ReplyParseError,
     ask,
-    check_retries,
     judge_request,
     parse_json_object,
     request_key,
 )
-from deepvision.curate.prompts import fill, load_prompt
-from deepvision.curate.stage import ChunkResult, Outcome, Stage
-from deepvision.curate.validity import check_policy
+from deepvision.curate.prompted import PromptedStage
+from deepvision.curate.prompts import fill
+from deepvision.curate.stage import ChunkResult, Outcome
 from deepvision.records import Problem
 
 LABELS = ("ERR_IMG_MISSING", "ERR_TEXT_MISSING", "ERR_MISMATCH", "CORRECTION", "CONSISTENT")
@@ -59,8 +58,9 @@ def parse_label(text: str) -> tuple[str, str, str | None]:
     return label, str(obj.get("reason", "")), None if corrected is None else str(corrected)
 
 
-class CorrectnessStage(Stage):
+class CorrectnessStage(PromptedStage):
     name = "correctness"
+    prompt_name = "correctness"
     uses_model = "required"
     columns = (
         pa.field(LABEL, pa.string()),
@@ -77,20 +77,10 @@ class CorrectnessStage(Stage):
         retries: int = 2,
         on_unparsed: str = "drop",
     ) -> None:
-        self.model = model
-        self.system = load_prompt("correctness", prompt)
-        self.user = load_prompt("correctness_user", user_prompt)
-        self.retries = check_retries(retries)
-        self.on_unparsed = check_policy(on_unparsed)
+        self.setup_prompts(model, prompt, user_prompt, retries, on_unparsed)
 
     def config(self) -> dict[str, Any]:
-        return {
-            "model": self.model.public(),
-            "system": self.system,
-            "user": self.user,
-            "retries": self.retries,
-            "on_unparsed": self.on_unparsed,
-        }
+        return self.prompt_config()
 
     def process(self, problems: list[Problem], work: Path) -> ChunkResult:
         reqs = [

@@ -81,13 +81,6 @@ class ModelConfig:
         }
 
 
-def check_retries(retries: int) -> int:
-    """`retries` as given, if it is a count of re-asks (0 or more); UsageError else."""
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise UsageError(f"--retries must be 0 or more re-asks, got {retries!r}")
-    return retries
-
-
 @dataclass
 class Answer(Generic[T]):
     value: T | None = None

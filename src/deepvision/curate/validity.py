@@ -20,14 +20,14 @@ from deepvision.curate.modelcall import (
     ModelConfig,
     ReplyParseError,
     ask,
-    check_retries,
     judge_request,
     parse_json_object,
     request_key,
 )
-from deepvision.curate.prompts import fill, load_prompt
+from deepvision.curate.prompted import PromptedStage
+from deepvision.curate.prompts import fill
 from deepvision.curate.rules import KeywordRules
-from deepvision.curate.stage import ChunkResult, Outcome, Stage
+from deepvision.curate.stage import ChunkResult, Outcome
 from deepvision.errors import UsageError
 from deepvision.records import NECESSITY_ANNO, Problem
 
@@ -53,14 +53,9 @@ def parse_validity(text: str) -> ValidityAnswer:
     return ValidityAnswer(n, obj["image_required"], obj["checkable"], str(obj.get("reason", "")))
 
 
-def check_policy(value: str) -> str:
-    if value not in ("keep", "drop"):
-        raise UsageError(f"must be keep or drop, got {value!r}", param="on_unparsed")
-    return value
-
-
-class ValidityStage(Stage):
+class ValidityStage(PromptedStage):
     name = "validity"
+    prompt_name = "validity"
     uses_model = "optional"
     columns = (pa.field(VALIDITY, pa.string()), pa.field(NECESSITY_ANNO, pa.string()))
 
@@ -77,7 +72,7 @@ class ValidityStage(Stage):
     ) -> None:
         if model is None and not rules_only:
             raise UsageError("needed unless rules_only is set", param="model")
-        self.model = model
+        self.setup_prompts(model, prompt, user_prompt, retries, on_unparsed)
         self.keywords_path = str(keywords) if keywords else None
         self.rules = KeywordRules.load(keywords)
         # the file's content, not only its name, decides whether an earlier run still counts
@@ -85,21 +80,13 @@ class ValidityStage(Stage):
             hashlib.sha256(Path(keywords).read_bytes()).hexdigest() if keywords else None
         )
         self.rules_only = rules_only
-        self.system = load_prompt("validity", prompt)
-        self.user = load_prompt("validity_user", user_prompt)
-        self.retries = check_retries(retries)
-        self.on_unparsed = check_policy(on_unparsed)
 
     def config(self) -> dict[str, Any]:
         return {
-            "model": self.model.public() if self.model else None,
+            **self.prompt_config(),
             "keywords": self.keywords_path,
             "keywords_sha256": self.keywords_sha256,
             "rules_only": self.rules_only,
-            "system": self.system,
-            "user": self.user,
-            "retries": self.retries,
-            "on_unparsed": self.on_unparsed,
         }
 
     def process(self, problems: list[Problem], work: Path) -> ChunkResult:
