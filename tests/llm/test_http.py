@@ -51,7 +51,9 @@ def test_the_timeout_bounds_the_whole_attempt_even_when_bytes_keep_coming(fake):
     t0 = time.monotonic()
     with pytest.raises(EndpointError, match="within 1 s") as err:
         asyncio.run(_complete(_ep(s.url, timeout=1.0)))
-    assert err.value.retryable and time.monotonic() - t0 < 5
+    # the trickle takes 30 s to its last byte: anything well under that proves the bound (the
+    # margin is wide for a loaded CI machine)
+    assert err.value.retryable and time.monotonic() - t0 < 20
 
 
 def test_a_reply_over_the_size_cap_is_a_reply_error(fake):
@@ -160,7 +162,7 @@ def test_check_endpoint_fails_fast_on_a_wrong_port_or_model(fake):
     t0 = time.monotonic()
     with pytest.raises(EndpointError, match=r"http://127\.0\.0\.1:9/v1 is unreachable"):
         asyncio.run(check_endpoint(_ep("http://127.0.0.1:9/v1"), timeout=2.0))
-    assert time.monotonic() - t0 < 3
+    assert time.monotonic() - t0 < 20  # not minutes of retries (wide margin: loaded CI)
     s = fake(models=["qwen3-vl-8b", "other"])
     with pytest.raises(UsageError, match="serves: qwen3-vl-8b, other") as err:
         asyncio.run(check_endpoint(Endpoint((s.url,), "qwen3-vl-80b")))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 
+from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT
 from deepvision.data.sample import sample_path
+from deepvision.errors import UsageError
 from deepvision.progress import is_quiet
 
 console = Console()
@@ -56,3 +60,40 @@ def start_servers(model: str, backend: str, tp: int, dp: int, gpus: str | None, 
         raise UsageError(str(exc)) from None
     info(f"started {len(group.urls)} {backend} server(s): {', '.join(group.urls)}")
     return group
+
+
+# ---------------------------------------------------------------- the system prompt
+
+SystemPromptOpt = Annotated[
+    str | None, typer.Option("--system-prompt", help="System prompt text (default: ours).")
+]
+SystemPromptFileOpt = Annotated[
+    Path | None, typer.Option("--system-prompt-file", help="Read the system prompt from a file.")
+]
+NoSystemPromptOpt = Annotated[
+    bool, typer.Option("--no-system-prompt", help="Send no system message.")
+]
+
+
+def system_prompt_from(
+    text: str | None, file: Path | None, none: bool = False
+) -> tuple[str | None, bool]:
+    """(the system prompt, whether the user chose it) from the three options: at most one of
+    them; a file that cannot be read is a usage error naming it. Unchosen, ours."""
+    chosen = [x for x in (text is not None, file is not None, none) if x]
+    if len(chosen) > 1:
+        raise UsageError(
+            "give at most one of --system-prompt, --system-prompt-file, --no-system-prompt",
+            param="system_prompt",
+        )
+    if text is not None:
+        return text, True
+    if file is not None:
+        try:
+            return file.read_text(encoding="utf-8").strip(), True
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise UsageError(f"cannot read {file}: {why}", param="system_prompt_file") from None
+    if none:
+        return None, True
+    return DEFAULT_SYSTEM_PROMPT, False

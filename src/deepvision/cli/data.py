@@ -7,11 +7,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from deepvision.cli.common import console, info, inputs_or_sample, split_list
-from deepvision.cli.options import (
+from deepvision.cli.common import (
     NoSystemPromptOpt,
     SystemPromptFileOpt,
     SystemPromptOpt,
+    console,
+    info,
+    inputs_or_sample,
+    split_list,
     system_prompt_from,
 )
 from deepvision.data import export as export_mod

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from deepvision.cli.common import console, info, split_list, start_servers
+from deepvision.cli.common import (
+    NoSystemPromptOpt,
+    SystemPromptFileOpt,
+    SystemPromptOpt,
+    console,
+    info,
+    split_list,
+    start_servers,
+    system_prompt_from,
+)
 from deepvision.cli.options import (
     ApiKeyEnvOpt,
     AttemptsOpt,
@@ -17,12 +26,8 @@ from deepvision.cli.options import (
     JudgeEndpointOpt,
     JudgeModelOpt,
     ModelOpt,
-    NoSystemPromptOpt,
-    SystemPromptFileOpt,
-    SystemPromptOpt,
     TimeoutOpt,
     build_endpoint,
-    system_prompt_from,
 )
 from deepvision.errors import DeepVisionError, UsageError
 from deepvision.eval import (

@@ -10,19 +10,24 @@ from pathlib import Path
 
 import typer
 
-from deepvision.cli.common import console, info, inputs_or_sample, start_servers
+from deepvision.cli.common import (
+    NoSystemPromptOpt,
+    SystemPromptFileOpt,
+    SystemPromptOpt,
+    console,
+    info,
+    inputs_or_sample,
+    start_servers,
+    system_prompt_from,
+)
 from deepvision.cli.options import (
     ApiKeyEnvOpt,
     AttemptsOpt,
     ConcurrencyOpt,
     EndpointOpt,
     ModelOpt,
-    NoSystemPromptOpt,
-    SystemPromptFileOpt,
-    SystemPromptOpt,
     TimeoutOpt,
     build_endpoint,
-    system_prompt_from,
 )
 from deepvision.data.prompts import build_messages
 from deepvision.data.reader import iter_problem_batches, open_sources

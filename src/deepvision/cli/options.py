@@ -12,13 +12,11 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from deepvision.cli.common import split_list
-from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT
 from deepvision.errors import UsageError
 from deepvision.llm.endpoint import DEFAULT_API_KEY_ENV, Endpoint
 from deepvision.llm.http import check_endpoint
@@ -33,13 +31,9 @@ __all__ = [
     "JudgeEndpointOpt",
     "JudgeModelOpt",
     "ModelOpt",
-    "NoSystemPromptOpt",
-    "SystemPromptFileOpt",
-    "SystemPromptOpt",
     "TimeoutOpt",
     "build_endpoint",
     "check_now",
-    "system_prompt_from",
 ]
 
 _DEFAULTS = {f.name: f.default for f in fields(Endpoint)}
@@ -145,40 +139,3 @@ def _named(prefix: str) -> Iterator[None]:
         if prefix and exc.param in ("endpoint", "model", "api_key_env", "concurrency"):
             raise UsageError(exc.reason, param=prefix + exc.param) from None
         raise
-
-
-# ---------------------------------------------------------------- the system prompt
-
-SystemPromptOpt = Annotated[
-    str | None, typer.Option("--system-prompt", help="System prompt text (default: ours).")
-]
-SystemPromptFileOpt = Annotated[
-    Path | None, typer.Option("--system-prompt-file", help="Read the system prompt from a file.")
-]
-NoSystemPromptOpt = Annotated[
-    bool, typer.Option("--no-system-prompt", help="Send no system message.")
-]
-
-
-def system_prompt_from(
-    text: str | None, file: Path | None, none: bool = False
-) -> tuple[str | None, bool]:
-    """(the system prompt, whether the user chose it) from the three options: at most one of
-    them; a file that cannot be read is a usage error naming it. Unchosen, ours."""
-    chosen = [x for x in (text is not None, file is not None, none) if x]
-    if len(chosen) > 1:
-        raise UsageError(
-            "give at most one of --system-prompt, --system-prompt-file, --no-system-prompt",
-            param="system_prompt",
-        )
-    if text is not None:
-        return text, True
-    if file is not None:
-        try:
-            return file.read_text(encoding="utf-8").strip(), True
-        except (OSError, UnicodeDecodeError) as exc:
-            why = getattr(exc, "strerror", None) or str(exc)
-            raise UsageError(f"cannot read {file}: {why}", param="system_prompt_file") from None
-    if none:
-        return None, True
-    return DEFAULT_SYSTEM_PROMPT, False
