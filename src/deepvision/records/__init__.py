@@ -5,7 +5,9 @@ codecs, the exactly-once `AppendLog`, image helpers and the file names each verb
 - `lines`: Completion and Verdict as JSONL lines;
 - `log`: `iter_jsonl` and `AppendLog` (torn-tail repair, keys, batched flush, fsync);
 - `images`: sniffing, data URIs, placeholders, `<image k>` markers, paths inside a folder;
-- `runfiles`: the run-folder names of infer, judge and eval.
+- `runfiles`: the run-folder names of infer, judge and eval;
+- `share`: the rule for a figure over a partly undecided set (bounds, never a partial figure as
+  the result).
 """
 
 from deepvision.records.images import (
@@ -54,6 +56,7 @@ from deepvision.records.problem import (
     problems_to_batch,
 )
 from deepvision.records.runfiles import EvalFiles, InferFiles, JudgeFiles
+from deepvision.records.share import Share
 
 __all__ = [
     "ABILITY",
@@ -87,6 +90,7 @@ __all__ = [
     "Problem",
     "ProblemImage",
     "RowIssue",
+    "Share",
     "Verdict",
     "content_hash",
     "content_hash_of",
