@@ -1,9 +1,14 @@
-"""RL rewards: verl's compute_score (single and batched) and TRL reward callables."""
+"""RL rewards: verl's compute_score (single and batched) and TRL reward callables; an
+undecided check is retried, then logged and counted, never a silent 0."""
 
+import importlib
+import logging
 import pickle
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
-from deepvision.verify import rewards
+from deepvision.verify import SymbolicPool, rewards
 
 
 def test_verl_compute_score_reads_equivalents_and_options_from_extra_info():
@@ -69,3 +74,54 @@ def test_trl_reward_signature_and_conversational_completions():
     )
     assert got == [1.0, 0.0, 1.0]
     assert rewards.format_reward(completions=completions) == [1.0, 1.0, 1.0]
+
+
+def _busy_default_pool(monkeypatch):
+    """A one-worker default pool whose worker is held by a comparison that overruns, so that
+    every reward check finds no worker within its 0.2 s wait."""
+    check_module = importlib.import_module("deepvision.verify.check")  # the module, not check()
+    pool = SymbolicPool(workers=1, timeout=3.0, wait=0.2).start()
+    monkeypatch.setattr(check_module, "default_pool", lambda: pool)
+    holder = threading.Thread(target=pool.compare, args=("9999999999!", "1"))
+    holder.start()
+    deadline = time.monotonic() + 30
+    while pool._idle and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return pool, holder
+
+
+def test_an_undecided_reward_is_retried_then_scored_by_the_rules_with_a_warning(
+    monkeypatch, caplog
+):
+    """A reward whose check found no verifier worker is not a silent 0: it is tried again with
+    a fresh wait, then scored by the rules, logged and counted."""
+    pool, holder = _busy_default_pool(monkeypatch)
+    before = rewards.undecided_count()
+    try:
+        with caplog.at_level(logging.WARNING, logger="deepvision.verify.rewards"):
+            t = time.perf_counter()
+            single = rewards.compute_score("d", r"\boxed{(x+1)^2}", "x^2+2x+1")
+            took = time.perf_counter() - t
+            batch = rewards.accuracy_reward(
+                prompts=[None] * 2,
+                completions=[r"\boxed{(x+1)^2}", r"\boxed{(x+2)^2}"],
+                answer=["x^2+2x+1", "x^2+4x+4"],
+            )
+    finally:
+        pool.close()
+        holder.join()
+    assert single == {"score": 0.0, "acc": False, "pred": "(x+1)^2"}
+    assert took >= 2 * 0.2  # two full waits: the check was tried again before giving up
+    assert batch == [0.0, 0.0]
+    assert rewards.undecided_count() == before + 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and all("undecided" in w for w in warnings)
+    assert "no symbolic worker free within 0.2 s" in warnings[0]
+
+
+def test_a_decided_reward_is_neither_logged_nor_counted(caplog):
+    before = rewards.undecided_count()
+    with caplog.at_level(logging.WARNING, logger="deepvision.verify.rewards"):
+        assert rewards.compute_score("d", r"\boxed{(x+1)^2}", "x^2+2x+1")["score"] == 1.0
+    assert rewards.undecided_count() == before
+    assert not caplog.records

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass
@@ -81,7 +81,15 @@ class Completion:
 class Verdict:
     """The decision on one answer: correct or not, the answer extracted from the response,
     how it was decided (`rule` methods such as `choice`, `number`, `exact`, `symbolic`, or
-    `llm`) and why, in a few words. On disk (JSONL) it is keyed like the completion it judges."""
+    `llm`) and why, in a few words. On disk (JSONL) it is keyed like the completion it judges.
+
+    An answer the verifier could not decide (its symbolic comparison never got a worker in
+    time) has the method `undecided` (`Verdict.UNDECIDED`): `undecided` is True and `correct`
+    False, which here means "not established", not "wrong". Count such verdicts apart and
+    check them again later; `reason` says why. Older files, written before this method
+    existed, read as they always did (every verdict in them is decided)."""
+
+    UNDECIDED: ClassVar[str] = "undecided"
 
     correct: bool
     extracted: str | None
@@ -89,6 +97,15 @@ class Verdict:
     reason: str = ""
     problem_id: str | None = None
     sample: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.correct and self.undecided:
+            raise ValueError("a verdict cannot be both correct and undecided")
+
+    @property
+    def undecided(self) -> bool:
+        """The verifier could not decide this answer (see the class docstring)."""
+        return self.method == self.UNDECIDED
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,10 +1,11 @@
 """Is the answer right? Rules first (letters, numbers, exact strings, lists, intervals, text),
-math-verify in the worker pool for the rest; a timeout or a parse failure counts as wrong."""
+math-verify in the worker pool for the rest; a timeout or a parse failure counts as wrong, and an
+answer whose comparison found no free worker in time is undecided (`Verdict.undecided`)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -42,15 +43,41 @@ def option_map(options: Options) -> dict[str, str]:
 
 @dataclass
 class _Ctx:
+    """The budgets of one check, shared by all its symbolic comparisons: `timeout` seconds of
+    comparison and `wait` seconds of waiting for a worker (None: the pool's)."""
+
     pool: SymbolicPool | None
     timeout: float | None
-    notes: list[str] = field(default_factory=list)
+    wait: float | None = None
     used: float = 0.0  # seconds of symbolic comparison this check has spent
+    waited: float = 0.0  # seconds this check has waited for a worker
+    timed_out: bool = False  # a comparison ran and overran: counts as wrong
+    not_run: list[str] = field(default_factory=list)  # why comparisons never ran (no worker)
 
     def remaining(self) -> float:
         if self.timeout is not None:
             return self.timeout - self.used
         return (self.pool.timeout if self.pool is not None else 0.0) - self.used
+
+    def patience(self) -> float:
+        if self.wait is not None:
+            return max(0.0, self.wait - self.waited)
+        return max(0.0, (self.pool.wait if self.pool is not None else 0.0) - self.waited)
+
+    def symbolic(self, g: str, p: str) -> tuple[bool, str, str]:
+        """(equal, "symbolic", reason) from the pool, within what is left of both budgets."""
+        assert self.pool is not None
+        left = self.remaining()
+        if left <= 0:
+            self.timed_out = True
+            return False, "symbolic", "time limit used up by earlier comparisons"
+        res = self.pool.compare(g, p, left, self.patience())
+        self.used += res.elapsed
+        self.waited += res.waited
+        self.timed_out |= res.timed_out
+        if res.no_worker:
+            self.not_run.append(res.reason)
+        return bool(res.equal), "symbolic", res.reason
 
 
 def _ratio(s: str) -> tuple[Fraction, ...] | None:
@@ -160,15 +187,7 @@ def _equal(p: str, g: str, ctx: _Ctx, depth: int = 0) -> tuple[bool, str, str]:
         p = str(pn.value)
     if ctx.pool is None:
         return False, "rule", "no rule decides and symbolic comparison is off"
-    left = ctx.remaining()
-    if left <= 0:
-        ctx.notes.append("timeout")
-        return False, "symbolic", "time limit used up by earlier comparisons"
-    res = ctx.pool.compare(g, p, left)
-    ctx.used += res.elapsed
-    if res.timed_out:
-        ctx.notes.append("timeout")
-    return bool(res.equal), "symbolic", res.reason
+    return ctx.symbolic(g, p)
 
 
 def compare_answers(
@@ -196,7 +215,10 @@ def compare_answers(
             ok = pl == gl
             return ok, "choice", f"chose {''.join(sorted(pl))}, reference {''.join(sorted(gl))}"
         if opts:  # the option's text or value instead of its letter
+            not_run = len(ctx.not_run)
             chosen = {k for k, text in opts.items() if _equal(p, clean(text), ctx)[0]}
+            if len(ctx.not_run) > not_run:  # an option left uncompared could change the choice
+                return False, "choice", ctx.not_run[-1]
             if chosen:
                 ok = chosen == set(gl)
                 return ok, "choice", f"answer matches option {''.join(sorted(chosen))}"
@@ -231,11 +253,15 @@ def _verdict(
     options: Options,
     pool: SymbolicPool | None,
     timeout: float | None,
+    wait: float | None = None,
 ) -> Verdict:
-    """Verdict on an answer already taken from its response (`final_answer`)."""
+    """Verdict on an answer already taken from its response (`final_answer`). A comparison
+    that never ran leaves the answer undecided unless another one found it right: a list or
+    interval is right only when every part compared equal, so a part not compared can only
+    have made it wrong."""
     if not answer:
         return Verdict(False, None, "rule", "no final answer found")
-    ctx = _Ctx(pool, timeout)
+    ctx = _Ctx(pool, timeout, wait)
     golds = [gold, *[e for e in equivalents if e and e != gold]]
     first: tuple[bool, str, str] | None = None
     for g in golds:
@@ -244,8 +270,10 @@ def _verdict(
             return Verdict(True, answer, method, reason)
         first = first or (ok, method, reason)
     assert first is not None
+    if ctx.not_run:
+        return Verdict(False, answer, Verdict.UNDECIDED, f"{ctx.not_run[0]}: not compared")
     method, reason = first[1], first[2]
-    if "timeout" in ctx.notes:
+    if ctx.timed_out:
         reason = f"{reason}; timed out counts as wrong"
     return Verdict(False, answer, method, reason)
 
@@ -260,6 +288,7 @@ def check(
     fallbacks: Sequence[str] = FALLBACKS,
     pool: SymbolicPool | None = None,
     timeout: float | None = None,
+    wait: float | None = None,
     symbolic: bool = True,
 ) -> Verdict:
     """Verdict on `pred` against `gold` (or any of `equivalents`).
@@ -267,12 +296,16 @@ def check(
     `pred` is a whole response or an answer: with `extract=None` the final answer is taken
     from the last `\\boxed{}` when the text has one (or a `</think>`), else the text itself is
     the answer (see `final_answer`). Symbolic comparisons run in worker processes with a hard
-    time limit (`timeout`, default the pool's); a timeout counts as wrong."""
+    time limit (`timeout`, default the pool's); a comparison that overruns it counts as wrong.
+    Waiting for a free worker is bounded apart (`wait`, default the pool's): a check whose
+    comparison found no worker in time is undecided (`verdict.undecided`, `correct` False),
+    never wrong, and the caller may check it again. A call returns within `wait + timeout`
+    seconds plus the moment it takes to kill an overrunning worker."""
     answer = final_answer(pred, extract, fallbacks)
     if not answer:
         return _verdict(None, gold, equivalents, options, None, timeout)
     symbolic_pool = (pool or default_pool()) if symbolic else None
-    return _verdict(answer, gold, equivalents, options, symbolic_pool, timeout)
+    return _verdict(answer, gold, equivalents, options, symbolic_pool, timeout, wait)
 
 
 @dataclass
@@ -291,45 +324,71 @@ def verify_batch(
     *,
     pool: SymbolicPool | None = None,
     timeout: float | None = None,
+    wait: float | None = None,
     threads: int | None = None,
 ) -> list[Verdict]:
     """Verdicts for many items, in order. Repeated (answer, reference) pairs are decided once;
-    symbolic comparisons run on all the pool's workers at the same time."""
+    symbolic comparisons run on all the pool's workers at the same time.
+
+    The batch keeps its own queue (about two items in flight per worker), so its size alone
+    does not leave items undecided: an item whose comparison found no worker within `wait`
+    (workers restarting after a timeout, a pool shared with other callers) is tried again in a
+    next round, with a fresh wait, for as long as each round decides some. What is still
+    undecided when a round decides none comes back undecided (`verdict.undecided`)."""
     pool = pool or default_pool()
-    norm: list[Item] = []
-    for it in items:
-        if isinstance(it, Mapping):
-            opts = it.get("options")
-            it = Item(
-                it.get("pred"),
-                str(it["gold"]),
-                tuple(it.get("equivalents") or ()),
-                tuple(opts) if isinstance(opts, list | tuple) else opts,
-                it.get("extract"),
-            )
-        norm.append(it)
+    norm = [_item(it) for it in items]
 
     # The answer of each item is decided once, here; equal (answer, reference) pairs share
     # one verdict, whatever text or extraction rule each answer came from.
     answers = [final_answer(it.pred, it.extract) for it in norm]
-
-    def key(answer: str | None, it: Item) -> tuple:
-        opts = tuple(sorted(it.options.items())) if isinstance(it.options, Mapping) else it.options
-        return (answer, it.gold, it.equivalents, opts)
-
-    keyed = [key(a, it) for a, it in zip(answers, norm, strict=True)]
-    unique: dict[tuple, tuple[str | None, Item]] = {}
+    keyed = [_batch_key(a, it) for a, it in zip(answers, norm, strict=True)]
+    pending: dict[tuple, tuple[str | None, Item]] = {}
     for k, a, it in zip(keyed, answers, norm, strict=True):
-        unique.setdefault(k, (a, it))
+        pending.setdefault(k, (a, it))
 
     def run(job: tuple[str | None, Item]) -> Verdict:
         answer, it = job
-        return _verdict(answer, it.gold, it.equivalents, it.options, pool, timeout)
+        return _verdict(answer, it.gold, it.equivalents, it.options, pool, timeout, wait)
 
     n_threads = threads or max(2, 2 * pool.size)
-    if len(unique) <= 1 or n_threads <= 1:
-        decided = {k: run(job) for k, job in unique.items()}
-    else:
-        with ThreadPoolExecutor(n_threads) as ex:
-            decided = dict(zip(unique, ex.map(run, unique.values()), strict=True))
+    decided: dict[tuple, Verdict] = {}
+    while pending:
+        got = _decide_round(pending, run, n_threads)
+        decided.update(got)
+        undecided = {k: pending[k] for k, v in got.items() if v.undecided}
+        if len(undecided) == len(pending):  # no progress: the pool is not ours to wait for
+            break
+        pending = undecided
     return [decided[k] for k in keyed]
+
+
+def _item(it: Item | Mapping) -> Item:
+    """An `Item` from an item or a mapping with the same keys."""
+    if not isinstance(it, Mapping):
+        return it
+    opts = it.get("options")
+    return Item(
+        it.get("pred"),
+        str(it["gold"]),
+        tuple(it.get("equivalents") or ()),
+        tuple(opts) if isinstance(opts, list | tuple) else opts,
+        it.get("extract"),
+    )
+
+
+def _batch_key(answer: str | None, it: Item) -> tuple:
+    """Items with equal keys get one verdict."""
+    opts = tuple(sorted(it.options.items())) if isinstance(it.options, Mapping) else it.options
+    return (answer, it.gold, it.equivalents, opts)
+
+
+def _decide_round(
+    jobs: dict[tuple, tuple[str | None, Item]],
+    run: Callable[[tuple[str | None, Item]], Verdict],
+    n_threads: int,
+) -> dict[tuple, Verdict]:
+    """One verdict per job, on `n_threads` threads (inline when that would not help)."""
+    if len(jobs) <= 1 or n_threads <= 1:
+        return {k: run(job) for k, job in jobs.items()}
+    with ThreadPoolExecutor(min(n_threads, len(jobs))) as ex:
+        return dict(zip(jobs, ex.map(run, jobs.values()), strict=True))

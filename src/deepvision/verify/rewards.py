@@ -7,17 +7,54 @@ TRL:
     GRPOTrainer(..., reward_funcs=[deepvision.verify.rewards.accuracy_reward])
 
 Both read the equivalent answers and options that `deepvision data export` writes.
+
+A check left undecided (its symbolic comparison found no free worker in time) is tried once
+more with a fresh wait (`verify_batch` retries on its own); if it is still undecided the reward
+is the rules' result (0: the rules did not find the answer right), with a logged warning, and
+`undecided_count()` counts it: an overloaded verifier never scores right answers 0 unseen.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from deepvision.records import Verdict
 from deepvision.verify.check import Item, check, verify_batch
 
 _CHARS_PER_TOKEN = 3.5  # used only when the caller gives no token count
+
+log = logging.getLogger(__name__)
+_undecided_lock = threading.Lock()
+_undecided = 0
+
+
+def undecided_count() -> int:
+    """How many rewards this process gave from the rules alone because the symbolic check
+    stayed undecided (no free verifier worker in time, even on retry)."""
+    return _undecided
+
+
+def _note_undecided(verdicts: Sequence[Verdict]) -> None:
+    """Count and log the verdicts still undecided after their retry (one warning per call)."""
+    global _undecided
+    n = sum(v.undecided for v in verdicts)
+    if not n:
+        return
+    with _undecided_lock:
+        _undecided += n
+        total = _undecided
+    example = next(v for v in verdicts if v.undecided)
+    log.warning(
+        "%d reward(s) undecided (%s): scored by the rules alone, as not correct; %d so far "
+        "in this process (give the verifier more workers or a longer wait)",
+        n,
+        example.reason,
+        total,
+    )
 
 
 def _answers(extra_info: Mapping[str, Any] | None) -> tuple[tuple[str, ...], Any]:
@@ -96,11 +133,20 @@ def compute_score(
     score is 1.0 for a right final answer, else 0.0; with `format_weight` w it becomes
     (1 - w) * acc + w * format; with `max_response_len` and `overlong_buffer_len` (tokens;
     estimated from characters when verl gives no length) DAPO's overlong penalty is added.
-    Safe in verl's naive, dapo and batch managers and in remote (Ray) reward workers."""
+    Safe in verl's naive, dapo and batch managers and in remote (Ray) reward workers. A check
+    left undecided is tried once more, then scored by the rules alone with a warning (see
+    `undecided_count`)."""
     equivalents, options = _answers(extra_info)
-    v = check(
-        solution_str, str(ground_truth), equivalents=equivalents, options=options, extract=True
-    )
+
+    def verdict() -> Verdict:
+        return check(
+            solution_str, str(ground_truth), equivalents=equivalents, options=options, extract=True
+        )
+
+    v = verdict()
+    if v.undecided:  # once more, with a fresh wait for a worker
+        v = verdict()
+    _note_undecided([v])
     return _score(
         solution_str,
         ground_truth,
@@ -131,6 +177,7 @@ def compute_score_batch(
         opts = tuple(opts) if isinstance(opts, list) else opts
         items.append(Item(sol or "", str(gt), eq, opts, extract=True))
     verdicts = verify_batch(items)
+    _note_undecided(verdicts)
     fmt_kw = {
         k: kwargs[k]
         for k in (
@@ -188,7 +235,9 @@ def accuracy_reward(
         Item(_completion_text(c), str(a), tuple(e or ()), tuple(o) if o else None, extract=True)
         for c, a, e, o in zip(completions, answer, eqs, opts, strict=True)
     ]
-    return [1.0 if v.correct else 0.0 for v in verify_batch(items)]
+    verdicts = verify_batch(items)
+    _note_undecided(verdicts)
+    return [1.0 if v.correct else 0.0 for v in verdicts]
 
 
 def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
