@@ -70,7 +70,7 @@ def ours(files: dict[str, Path], n: int) -> tuple[float, float]:
         bench = get_benchmark(name)
         judge_outputs(path, extract=bench.extract)
         items = collect_items(path, JudgeFiles.for_responses(path).verdicts)
-        accs.append(compute_metrics(bench, items, n)["accuracy"])
+        accs.append(compute_metrics(bench, items, n)["accuracy"]["value"])
     return time.perf_counter() - t0, sum(accs) / len(accs)
 
 

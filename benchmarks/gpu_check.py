@@ -840,7 +840,7 @@ def main() -> int:
                 f"PASS (b) serve/infer/eval: server up in {res['server_ready_s']} s; infer "
                 f"{inf['records']} problems in {inf['seconds']} s, {inf['tokens_per_s']} tok/s "
                 f"({inf['completion_tokens']} tokens, {inf['wall_tokens_per_s']} tok/s over the "
-                f"whole command); eval synth accuracy {ev['accuracy']} on "
+                f"whole command); eval synth accuracy {(ev['accuracy'] or {}).get('value')} on "
                 f"{ev['items']} items in {ev['seconds']} s (about 0 expected: random weights)"
                 + (
                     f"; GPU used {res['gpu_used_gib_while_serving']} GiB"

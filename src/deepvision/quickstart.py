@@ -164,7 +164,8 @@ def run_quickstart(
         group.stop()
     b = results["benchmarks"]["synth"]
     summary["figures"].update(
-        eval_items=b["items"], eval_accuracy=b["accuracy"], eval_unparsed=b["unparsed"],
+        eval_items=b["items"], eval_accuracy=b["accuracy"]["value"],
+        eval_accuracy_share=b["accuracy"], eval_unparsed=b["unparsed"],
         eval_mean_tokens=b["mean_tokens"], eval_missing=b["missing"],
     )  # fmt: skip
     art["eval_results"] = out / "eval" / "results.json"

@@ -317,7 +317,7 @@ def test_free_text_fallback_names_only_explicit_choices():
     assert mmmu.extract("so the rate is 100 percent", {"options": ["10", "100", "1000"]}) == "B"
 
 
-def test_wemath_options_with_inner_letters_and_missing_parts_count_wrong(tmp_path):
+def test_wemath_options_with_inner_letters_and_missing_parts_are_undecided(tmp_path):
     folder = tmp_path / "wemath"
     (folder / "images").mkdir(parents=True)
     (folder / "images" / "1.png").write_bytes(RED)
@@ -328,13 +328,24 @@ def test_wemath_options_with_inner_letters_and_missing_parts_count_wrong(tmp_pat
     (p,), _ = load("wemath", tmp_path)
     assert p.options == ["angle B: 30°", "40°"]
     assert p.question.endswith("Which angle?\nA. angle B: 30°\nB. 40°")
-    # One 2-step group whose second part was never answered: the part counts as wrong.
+    # One 2-step group whose second part was never answered: the part is undecided, so the
+    # accuracy is partial (2 of 3 right at least, all 3 at most) and no 4-D figure is given.
     loaded = [{"id": f"1@2steps_{k}", "categories": {}, "bench": {"ID": "1", "key": f"2steps_{k}"}}
               for k in ("1", "2", "multi")]  # fmt: skip
     answered = [_item("1@2steps_1", "2steps_1", "1", [True]),
                 _item("1@2steps_multi", "2steps_multi", "1", [True])]  # fmt: skip
     m = compute_metrics(get_benchmark("wemath"), answered, 1, loaded=loaded)
-    assert m["missing"] == 1 and m["items"] == 2 and m["accuracy"] == pytest.approx(2 / 3)
+    assert m["missing"] == 1 and m["items"] == 2 and m["expected"] == 3
+    acc = m["accuracy"]
+    assert acc["value"] is None and acc["partial"]
+    assert (acc["lower_bound"], acc["upper_bound"]) == (pytest.approx(2 / 3), 1.0)
+    assert m["ci95"] is None and m["pass_at_k"]["1"]["value"] is None
+    w = m["wemath_4d"]
+    assert w == {"composites": 1, "undecided_composites": 1, "partial": True}
+    # once answered, the group's figures are whole
+    answered.append(_item("1@2steps_2", "2steps_2", "1", [False]))
+    m = compute_metrics(get_benchmark("wemath"), answered, 1, loaded=loaded)
+    assert m["accuracy"]["value"] == pytest.approx(2 / 3)
     w = m["wemath_4d"]
     assert w["composites"] == 1 and w["strict"]["RM"] == 1.0 and w["counts"]["CM_loose"] == 1
 
@@ -346,7 +357,7 @@ def test_majority_vote_meets_equal_answers_in_any_form():
     for s, (ans, _) in zip(item["samples"], rows, strict=True):
         s["extracted"] = ans
     m = compute_metrics(get_benchmark("mathvision"), [item], len(rows))
-    assert m["maj_at_n"] == 1.0  # three forms of 1/2 outvote two 3s
+    assert m["maj_at_n"]["value"] == 1.0  # three forms of 1/2 outvote two 3s
 
 
 def test_release_data_uris_and_unnamed_images_follow_the_records_rules(tmp_path):
@@ -384,3 +395,53 @@ def test_a_release_line_that_is_not_json_is_named_by_file_and_line(tmp_path):
     (tmp_path / "m3cot.jsonl").write_text(json.dumps(good) + "\n\n{torn\n")
     with pytest.raises(DataError, match=r"m3cot\.jsonl:3: not JSON"):
         load("m3cot", tmp_path)
+
+
+def test_image_paths_outside_the_data_folder_are_named_rejections(tmp_path):
+    """`../../x.png`, an absolute path, `/etc/passwd`, a symlink out and a folder beside the
+    data folder are never read: each record is skipped with the path named; the rest loads."""
+    data = tmp_path / "bench"
+    (data / "images").mkdir(parents=True)
+    (data / "images" / "ok.png").write_bytes(RED)
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(GREEN)
+    (data / "images" / "link.png").symlink_to(secret)
+    (tmp_path / "m3cot").mkdir()  # beside the data folder, where release images were looked for
+    (tmp_path / "m3cot" / "beside.png").write_bytes(BLUE)
+    refs = ["images/ok.png", "../../secret.png", str(secret), "/etc/passwd", "../secret.png"]
+    refs += ["images/link.png", "beside.png"]
+    rows = [
+        {"id": f"r{i}", "question": "Which?", "images": [ref], "answer": "A"}
+        for i, ref in enumerate(refs)
+    ]
+    (data / "m3cot.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    items, report = load("m3cot", data)
+    assert [p.id for p in items] == ["r0"] and items[0].images[0].bytes == RED
+    assert report.skipped == 6
+    why = {x.split(":")[1]: x for x in report.skipped_examples}  # line number -> reason
+    assert f"image path '../../secret.png' leaves the data folder {data}" in why["2"]
+    assert f"image path {str(secret)!r} is absolute" in why["3"]
+    assert "image path '/etc/passwd' is absolute" in why["4"]
+    for line in ("5", "6"):  # inside from one folder (not there), out from another
+        assert f"leads out of the data folder {data}" in why[line]
+    assert "'beside.png' not found" in why["7"]
+    # an explicit option admits absolute paths; relative ones still stay inside
+    items = list(load_problems("m3cot", data, LoadReport(), allow_absolute=True))
+    assert [p.id for p in items] == ["r0", "r2", "r3"]
+    assert items[1].images[0].bytes == GREEN
+
+
+def test_official_layout_paths_stay_inside_the_data_folder(tmp_path):
+    data = tmp_path / "bench"
+    folder = data / "wemath"
+    (folder / "images").mkdir(parents=True)
+    (folder / "images" / "1.png").write_bytes(RED)
+    (tmp_path / "outside.png").write_bytes(GREEN)
+    row = {"ID": "1", "question": "Which?", "option": "A. 1; B. 2", "answer": "A"}
+    row["key"] = "2steps_1"
+    paths = {"1": "1.png", "2": "../../../outside.png", "3": str(tmp_path / "outside.png")}
+    rows = [{**row, "ID": k, "image_path": v} for k, v in paths.items()]
+    (folder / "testmini.json").write_text(json.dumps(rows))
+    items, report = load("wemath", data)
+    assert [p.id for p in items] == ["1@2steps_1"]
+    assert report.skipped == 2 and all("outside.png" in x for x in report.skipped_examples)

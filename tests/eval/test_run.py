@@ -94,20 +94,22 @@ def test_run_gives_exact_metrics_and_reports(tmp_path, server, synth_items):
     res = json.loads((out / "results.json").read_text())
     b = res["benchmarks"]["synth"]
     want = expected(items)
-    assert b["items"] == len(items) and b["missing"] == 0 and b["unjudged"] == 0
-    assert b["accuracy"] == pytest.approx(want["acc"])
-    assert b["pass_at_k"]["1"] == pytest.approx(want["acc"])
-    assert b["pass_at_k"]["2"] == pytest.approx(want["pass2"])
-    assert b["maj_at_n"] == pytest.approx(want["maj"])
+    assert b["items"] == b["expected"] == len(items) and b["missing"] == 0 and b["unjudged"] == 0
+    assert not b["accuracy"]["partial"] and b["accuracy"]["total"] == N * len(items)
+    assert b["accuracy"]["value"] == pytest.approx(want["acc"])
+    assert b["pass_at_k"]["1"]["value"] == pytest.approx(want["acc"])
+    assert b["pass_at_k"]["2"]["value"] == pytest.approx(want["pass2"])
+    assert b["maj_at_n"]["value"] == pytest.approx(want["maj"])
     assert b["unparsed"] == want["unparsed"]
-    assert b["truncated"] == pytest.approx(want["truncated"])
+    assert b["truncated"]["value"] == pytest.approx(want["truncated"])
     assert b["mean_tokens"] == pytest.approx(7) and b["median_tokens"] == pytest.approx(7)
     lo, hi = b["ci95"]
-    assert lo < b["accuracy"] < hi and hi - lo < 0.4
+    assert lo < b["accuracy"]["value"] < hi and hi - lo < 0.4
     # Breakdowns add up to the items; every family appears.
     fam = b["breakdowns"]["family"]
     assert sum(g["items"] for g in fam.values()) == len(items)
-    assert res["average"]["accuracy"] == pytest.approx(want["acc"])
+    assert all(not g["accuracy"]["partial"] for g in fam.values())
+    assert res["average"]["accuracy"]["value"] == pytest.approx(want["acc"])
     # One verdict per sample; unparsed answers are wrong with no extracted answer.
     verdicts = [json.loads(x) for x in (out / "synth" / "responses.verdicts.jsonl").open()]
     assert len(verdicts) == N * len(items)
@@ -200,7 +202,7 @@ def test_kill_mid_run_then_resume(tmp_path, synth_items):
     lines = [json.loads(x) for x in (out / "synth" / "responses.jsonl").open()]
     assert sorted(x["id"] for x in lines) == sorted(p.id for p in items)
     res = json.loads((out / "results.json").read_text())
-    assert res["benchmarks"]["synth"]["accuracy"] == pytest.approx(expected(items)["acc"])
+    assert res["benchmarks"]["synth"]["accuracy"]["value"] == pytest.approx(expected(items)["acc"])
 
 
 def test_compare_two_runs_and_list(tmp_path, server, synth_items, capsys):
@@ -216,6 +218,7 @@ def test_compare_two_runs_and_list(tmp_path, server, synth_items, capsys):
     finally:
         perfect.stop()
     acc_a = json.loads((a / "results.json").read_text())["benchmarks"]["synth"]["accuracy"]
+    acc_a = acc_a["value"]
     assert run_cli("eval", "compare", str(a), str(b), "--out", str(tmp_path / "cmp")) == 0
     md = (tmp_path / "cmp" / "compare.md").read_text()
     assert "| base |" in md and "| better |" in md
@@ -248,9 +251,9 @@ def test_llm_judge_overrides_rule_negatives_and_an_unreachable_judge_is_loud(
     want = expected(items)
     # Every wrong but parsed sample is overturned; unparsed ones never reach the judge.
     samples = N * len(items)
-    assert b["accuracy"] == pytest.approx((samples - want["unparsed"]) / samples)
+    assert b["accuracy"]["value"] == pytest.approx((samples - want["unparsed"]) / samples)
     assert b["overturned_by_judge"] == samples - want["unparsed"] - round(want["acc"] * samples)
-    assert b["rule_accuracy"] == pytest.approx(want["acc"])
+    assert b["rule_accuracy"]["value"] == pytest.approx(want["acc"])
     # A judge that fails every call: verdicts are missing, counted, and the command says so.
     out2 = tmp_path / "failing"
     args2 = [a if a != str(out) else str(out2) for a in args]
@@ -261,8 +264,13 @@ def test_llm_judge_overrides_rule_negatives_and_an_unreachable_judge_is_loud(
         failing.stop()
     assert rc == 1
     b2 = json.loads((out2 / "results.json").read_text())["benchmarks"]["synth"]
-    assert b2["unjudged"] == samples - want["unparsed"] - round(want["acc"] * samples)
-    assert b2["accuracy"] == pytest.approx(want["acc"])
+    unjudged = samples - want["unparsed"] - round(want["acc"] * samples)
+    assert b2["unjudged"] == unjudged
+    # the share of the decided samples is not the result: the bounds are, labelled partial
+    acc2 = b2["accuracy"]
+    assert acc2["value"] is None and acc2["partial"] and acc2["total"] == samples
+    assert acc2["lower_bound"] == pytest.approx(want["acc"])
+    assert acc2["upper_bound"] == pytest.approx(want["acc"] + unjudged / samples)
     # A judge nobody answers stops the run in seconds, before any inference.
     out3 = tmp_path / "unreachable"
     args3 = [a if a != str(out) else str(out3) for a in args]
@@ -295,7 +303,7 @@ def test_adding_a_judge_to_a_finished_run_rejudges_its_rule_negatives(
     assert run_cli(*args) == 0
     want = expected(items)
     before = json.loads((out / "results.json").read_text())["benchmarks"]["synth"]
-    assert before["accuracy"] == pytest.approx(want["acc"])
+    assert before["accuracy"]["value"] == pytest.approx(want["acc"])
     requests = server.stats.requests
     judge = FakeServer(Faults(reply="Correct")).start()
     try:
@@ -305,14 +313,14 @@ def test_adding_a_judge_to_a_finished_run_rejudges_its_rule_negatives(
     assert server.stats.requests == requests, "the model is not asked again"
     after = json.loads((out / "results.json").read_text())["benchmarks"]["synth"]
     samples = N * len(items)
-    assert after["accuracy"] == pytest.approx((samples - want["unparsed"]) / samples)
+    assert after["accuracy"]["value"] == pytest.approx((samples - want["unparsed"]) / samples)
     verdicts = (out / "synth" / "responses.verdicts.jsonl").read_text().splitlines()
     assert len(verdicts) == samples
     # another model in the same folder is still refused
     assert run_cli(*[a if a != "scripted" else "other" for a in args]) == 1
 
 
-def test_inference_failure_reasons_survive_judging(tmp_path, synth_items):
+def test_inference_failure_reasons_survive_judging(tmp_path, synth_items, capsys):
     """Each step writes its own files: the judge never writes over the reasons inference
     recorded for the items it gave up on (it once did, through a shared errors file)."""
     from deepvision.records import EvalFiles
@@ -345,6 +353,18 @@ def test_inference_failure_reasons_survive_judging(tmp_path, synth_items):
     failed = [json.loads(x) for x in infer_files.errors.open()]
     assert 0 < len(failed) == b["inference"]["failed"] == b["missing"]
     assert all("500" in f["reason"] and f["id"] for f in failed)
+    # the failed items are part of the set: the headline is partial, never over the answered
+    assert b["expected"] == len(items) and b["items"] == len(items) - len(failed)
+    acc = b["accuracy"]
+    assert acc["value"] is None and acc["partial"] and acc["total"] == N * len(items)
+    assert acc["decided"] == N * b["items"] and b["ci95"] is None
+    assert all(f["value"] is None for f in (*b["pass_at_k"].values(), b["maj_at_n"]))
+    err = capsys.readouterr().err
+    assert f"partial synth: accuracy partial: {100 * acc['lower_bound']:.2f}%" in err
+    assert f"{len(failed)} of {len(items)} items without an answer" in err
+    assert "re-run the same command to finish" in err
+    md = files.report_md.read_text()
+    assert "partial " in md and f"{len(failed)} of {len(items)} items without an answer" in md
     answered = {json.loads(x)["id"] for x in infer_files.out.open()}
     assert not answered & {f["id"] for f in failed}
     # the judge's files are its own, and hold verdicts of the answered items only
@@ -393,3 +413,81 @@ def test_a_bad_line_in_a_run_folder_is_named_by_file_and_line(tmp_path, server, 
     responses.write_text("".join(answers[:1]) + "{not json\n" + "".join(answers[1:]))
     with pytest.raises(DataError, match=r"responses\.jsonl:2: not JSON"):
         collect_items(responses, verdicts)
+
+
+def test_a_judge_answering_500_to_everything_ends_partial_in_bounded_time(tmp_path, capsys):
+    """Every rule-negative goes to a judge that fails every call: the run ends (no hang),
+    exits 1, and says partial, with the bounds, in results.json, report.md and the summary."""
+    from deepvision.llm.fake_server import FakeServer, Faults, Scripted
+
+    model = FakeServer(Faults(reply="I think \\boxed{-98765}")).start()  # parsed, always wrong
+    judge = FakeServer(responder=lambda body: Scripted(status=500)).start()
+    out = tmp_path / "run"
+    t0 = time.monotonic()
+    try:
+        args = ["--quiet", "eval", "run", "--endpoint", model.url, "--model", "m"]
+        args += ["--n", str(N), "--limit", "10", "--out", str(out), "--attempts", "2"]
+        args += ["--timeout", "5", "--judge-endpoint", judge.url, "--judge-model", "j"]
+        rc = run_cli(*args)
+    finally:
+        model.stop()
+        judge.stop()
+    assert time.monotonic() - t0 < 120, "a failing judge must not hold the run"
+    assert rc == 1
+    b = json.loads((out / "results.json").read_text())["benchmarks"]["synth"]
+    assert b["unjudged"] == b["samples"] == 10 * N and b["judge"]["judge_errors"] == 10 * N
+    acc = b["accuracy"]
+    assert acc["value"] is None and (acc["lower_bound"], acc["upper_bound"]) == (0.0, 1.0)
+    err = capsys.readouterr().err
+    assert "partial synth: accuracy partial: 0.00%-100.00% (20 of 20 undecided)" in err
+    assert "| partial 0.00-100.00 |" in (out / "report.md").read_text()
+    failed = (out / "synth" / "responses.judge-errors.jsonl").read_text().splitlines()
+    assert len(failed) == 10 * N
+
+
+def test_benchmark_images_outside_the_data_folder_are_never_sent(tmp_path):
+    """A benchmark record naming `../secret.png` or an absolute path is rejected at load time
+    (counted, named in the report): its bytes never reach the model server or report.html.
+    `--allow-absolute-paths` admits the absolute one, never the relative one."""
+    from conftest import png_bytes
+    from deepvision.llm.fake_server import FakeServer
+
+    data = tmp_path / "bench"
+    data.mkdir()
+    (data / "ok.png").write_bytes(png_bytes((10, 200, 10)))
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(png_bytes((1, 2, 3), size=(9, 7)))
+    images = {"ok": "ok.png", "up": "../secret.png", "abs": str(secret)}
+    rows = [{"id": k, "question": "Which?", "image": v, "answer": "A"} for k, v in images.items()]
+    (data / "m3cot.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    sent: list[str] = []
+
+    def model(body):
+        for m in body["messages"]:
+            for part in m["content"] if isinstance(m.get("content"), list) else []:
+                if part.get("type") == "image_url":
+                    sent.append(part["image_url"]["url"])
+        return "\\boxed{B}"
+
+    secret_b64 = base64.b64encode(secret.read_bytes()).decode()
+    fake = FakeServer(responder=model).start()
+    args = ["--quiet", "eval", "run", "-b", "m3cot", "--data-dir", str(data)]
+    args += ["--endpoint", fake.url, "--model", "m"]
+    try:
+        rc = run_cli(*args, "--out", str(tmp_path / "run"))
+        assert len(sent) == 1 and not any(secret_b64 in url for url in sent)
+        rc_abs = run_cli(*args, "--out", str(tmp_path / "abs"), "--allow-absolute-paths")
+    finally:
+        fake.stop()
+    assert rc == 1, "rejected records leave the result partial"
+    b = json.loads((tmp_path / "run" / "results.json").read_text())["benchmarks"]["m3cot"]
+    assert (b["expected"], b["items"], b["skipped_records"]) == (3, 1, 2)
+    assert b["accuracy"]["value"] is None
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "image path '../secret.png' leaves the data folder" in md
+    assert f"image path '{secret}' is absolute" in md
+    assert secret_b64 not in (tmp_path / "run" / "report.html").read_text()
+    # the explicit option: the absolute path is read and sent; `../` still is not
+    assert rc_abs == 1 and sum(secret_b64 in url for url in sent) == 1
+    b = json.loads((tmp_path / "abs" / "results.json").read_text())["benchmarks"]["m3cot"]
+    assert (b["items"], b["skipped_records"]) == (2, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -38,7 +39,14 @@ from deepvision.eval import (
     parse_benchmarks,
     run_eval,
 )
-from deepvision.eval.report import compare_html, compare_markdown, load_results, summary_rows
+from deepvision.eval.report import (
+    compare_html,
+    compare_markdown,
+    load_results,
+    share_text,
+    summary_rows,
+    undecided_text,
+)
 from deepvision.llm.presets import PRESETS, sampling_params
 from deepvision.progress import staged_progress
 
@@ -49,9 +57,20 @@ app = typer.Typer(
 )
 
 
+AllowAbsolutePathsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-absolute-paths",
+        help="Also read absolute image paths named in benchmark records (relative ones "
+        "always stay inside --data-dir; a record naming another is rejected).",
+    ),
+]
+
+
 @app.command("list")
 def list_cmd(
     data_dir: Path = typer.Option(None, "--data-dir", help="Folder holding benchmark data."),
+    allow_absolute_paths: AllowAbsolutePathsOpt = False,
 ) -> None:
     """List the benchmarks, where their data was found and how many items it holds.
 
@@ -69,7 +88,7 @@ def list_cmd(
             continue
         report = LoadReport()
         try:
-            count = sum(1 for _ in b.load(data_dir, report))
+            count = sum(1 for _ in b.load(data_dir, report, allow_absolute=allow_absolute_paths))
             where = f"{found[0]}: {found[1]}"
             if report.skipped:
                 where += f" ({report.skipped} unusable)"
@@ -86,6 +105,7 @@ def run_cmd(
     ),
     out: Path = typer.Option(..., "--out", help="Run folder (re-run the same command to resume)."),
     data_dir: Path = typer.Option(None, "--data-dir", help="Folder holding benchmark data."),
+    allow_absolute_paths: AllowAbsolutePathsOpt = False,
     endpoint: EndpointOpt = None,
     model: ModelOpt = None,
     n: int = typer.Option(1, "--n", help="Samples per item."),
@@ -154,6 +174,7 @@ def run_cmd(
         system_prompt=prompt,
         limit=limit,
         judge=judge,
+        allow_absolute_paths=allow_absolute_paths,
     )
     model_options = (api_key_env, concurrency, timeout, attempts)
     group = None
@@ -175,14 +196,27 @@ def run_cmd(
     _print_summary(results)
     console.print(f"results: {out / 'results.json'}; reports: {out / 'report.md'}, "
                   f"{out / 'report.html'}")  # fmt: skip
-    incomplete = [
-        f"{name} ({b['missing']} missing, {b['unjudged']} unjudged)"
-        for name, b in results["benchmarks"].items()
-        if b["missing"] or b["unjudged"]
-    ]
-    if incomplete:
-        info(f"[yellow]incomplete[/]: {', '.join(incomplete)}; re-run the same command to finish")
+    partial = {name: b for name, b in results["benchmarks"].items() if b["accuracy"]["partial"]}
+    for name, b in partial.items():
+        info(
+            f"[yellow]partial[/] {name}: accuracy {share_text(b['accuracy'])}; {undecided_text(b)}"
+        )
+    if partial:
+        info(f"[yellow]partial[/]: {_how_to_finish(partial)}")
         raise typer.Exit(1)
+
+
+def _how_to_finish(partial: dict[str, dict]) -> str:
+    """What turns the partial figures into results: a re-run resumes (asks only for what has
+    no answer or no verdict); records the loader rejected need the data fixed first."""
+    hint = "re-run the same command to finish (it asks only for what is undecided)"
+    unusable = sum(b.get("skipped_records", 0) for b in partial.values())
+    if unusable:
+        hint += (
+            f"; {unusable} benchmark record(s) were unusable (named in report.md): fix or "
+            "remove them in --data-dir first"
+        )
+    return hint
 
 
 def _print_summary(results: dict) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from deepvision.cli.common import console, info
 from deepvision.progress import staged_progress
+from deepvision.records import Share
 
 
 def quickstart_cmd(
@@ -37,10 +38,12 @@ def quickstart_cmd(
     with staged_progress() as advance:
         summary = run_quickstart(cfg, on_stage, advance)
     f, a = summary["figures"], summary["artifacts"]
+    share = f["eval_accuracy_share"]
+    accuracy = Share(share["hits"], share["decided"], share["total"]).text(digits=1)
     console.print(
         f"\n[bold]done[/] in {sum(summary['seconds'].values()):.0f} s: {f['valid_rows']} valid "
         f"problems; {f['train_steps']} GSPO steps; eval on {f['eval_items']} synth items: "
-        f"accuracy {100 * f['eval_accuracy']:.1f}% ({f['eval_unparsed']} unparsed; a random "
+        f"accuracy {accuracy} ({f['eval_unparsed']} unparsed; a random "
         "tiny model, so expect ~0)."
     )
     width = max(len(k) for k in a)

@@ -21,9 +21,9 @@ from deepvision.cli.options import (
 from deepvision.errors import UsageError
 from deepvision.llm import asker
 from deepvision.progress import progress_bar
-from deepvision.records import JudgeFiles
+from deepvision.records import InferFiles, JudgeFiles
 from deepvision.verify import check
-from deepvision.verify.judge import judge_outputs
+from deepvision.verify.judge import JudgeSummary, judge_outputs
 
 app = typer.Typer(
     help="Answer verification: is a model's final answer the reference?", no_args_is_help=True
@@ -94,17 +94,52 @@ def judge_cmd(
     for line in s.bad_line_examples:
         info(f"  [yellow]{line}[/]")
     files = JudgeFiles.for_responses(outputs, out_prefix)
-    console.print(
-        f"problems {s.problems}, samples {s.samples} (n={s.n}): correct {s.correct}, "
-        f"wrong {s.wrong}, errors {s.errors}; bad lines {s.bad_lines}"
-        + (f"; resumed past {s.skipped_done} done" if s.skipped_done else "")
-    )
-    console.print(
-        f"accuracy {100 * s.accuracy:.2f}% (rules alone {100 * s.rule_accuracy:.2f}%, "
-        f"judge overturned {s.overturned}); pass@1 {100 * s.pass_at_1:.2f}%, "
-        f"pass@{s.n} {100 * s.pass_at_n:.2f}%"
-    )
-    failed = f", {files.judge_errors}" if s.errors else ""
+    _print_judge_summary(s)
+    failed = f", {files.judge_errors}" if files.judge_errors.exists() else ""
     console.print(f"wrote {files.verdicts}, {files.wrong}{failed}, {files.summary}")
-    if s.bad_lines or s.errors:
+    if s.partial:
+        info(f"[yellow]partial[/]: {_how_to_finish(s, outputs)}")
+    if s.bad_lines or s.partial:
         raise typer.Exit(1)
+
+
+def _print_judge_summary(s: JudgeSummary) -> None:
+    """Counts over the whole set, then each figure as its `Share` text (bounds, labelled
+    partial, while any sample is undecided)."""
+    why = [
+        f"{label} {count}"
+        for label, count in (
+            ("judge calls failed", s.errors),
+            ("checks undecided", s.undecided_checks),
+            ("samples of items failed in inference", s.failed_samples),
+        )
+        if count
+    ]
+    lines = [
+        f"problems {s.problems}, samples {s.samples} (n={s.n}): correct {s.correct}, "
+        f"wrong {s.wrong}, undecided {s.undecided}"
+        + (f" ({', '.join(why)})" if why else "")
+        + f"; bad lines {s.bad_lines}"
+        + (f"; resumed past {s.skipped_done} done" if s.skipped_done else ""),
+        f"accuracy {s.accuracy.text()}",
+        f"rules alone {s.rule_accuracy.text()}; judge overturned {s.overturned}",
+        f"pass@1 {s.pass_at_1.text()}; pass@{s.n} {s.pass_at_n.text()}",
+    ]
+    for line in lines:  # one line each, unwrapped: logs are searched for them
+        console.print(line, soft_wrap=True, highlight=False)
+
+
+def _how_to_finish(s: JudgeSummary, outputs: Path) -> str:
+    """What turns a partial figure into the result: a re-run decides only what is undecided."""
+    steps = []
+    if s.unjudged:
+        steps.append(
+            f"{s.unjudged} sample(s) have no verdict yet: run the same command again "
+            "(it decides only those; verdicts already written are kept)"
+        )
+    if s.failed_items:
+        steps.append(
+            f"{s.failed_items} item(s) failed in inference ({InferFiles(outputs).errors}): run "
+            "`deepvision infer` again with the same --out, then judge again"
+        )
+    return "; ".join(steps)

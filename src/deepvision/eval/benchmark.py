@@ -37,6 +37,7 @@ from deepvision.records import (
     decode_data_uri,
     iter_jsonl,
     place_images,
+    resolve_inside,
 )
 from deepvision.verify import extract_answer, extract_choice
 
@@ -69,17 +70,50 @@ class LoadReport:
 
 class ImageResolver:
     """Finds image bytes for a reference: a datasets Image struct, a data URI, a path relative
-    to the data folder (or the benchmark's folder), or a member of `<name>.zip`."""
+    to the data folder (or the benchmark's folders inside it), or a member of `<name>.zip`.
 
-    def __init__(self, roots: list[Path], zips: list[Path]) -> None:
-        self.roots = [r for r in roots if r.is_dir()]
-        self._zips = [zipfile.ZipFile(z) for z in zips if z.is_file()]
+    Paths stay inside the data folder (`records.resolve_inside`): a path that leaves it from
+    every folder it could be relative to (`../../x.png`, a symlink out), or an absolute one
+    without `allow_absolute`, is a ValueError naming it, so its record is a named rejection and
+    the file is never read. Folders and zips outside the data folder are never looked in."""
+
+    def __init__(
+        self, data_dir: Path, roots: list[Path], zips: list[Path], allow_absolute: bool = False
+    ) -> None:
+        self.data_dir, self.allow_absolute = data_dir, allow_absolute
+        self.roots = [r for r in roots if r.is_relative_to(data_dir) and r.is_dir()]
+        inside = [z for z in zips if z.is_relative_to(data_dir) and z.is_file()]
+        self._zips = [zipfile.ZipFile(z) for z in inside if self._inside(z) is not None]
         self._members: dict[str, tuple[zipfile.ZipFile, str]] = {}
         for z in self._zips:
             for name in z.namelist():
                 if not name.endswith("/"):
                     self._members.setdefault(name, (z, name))
                     self._members.setdefault(Path(name).name, (z, name))
+
+    def _inside(self, path: Path) -> Path | None:
+        """`path` (under the data folder by name) resolved, or None if it leads out of it."""
+        try:
+            rel = str(path.relative_to(self.data_dir))
+            return resolve_inside(rel, self.data_dir, allow_absolute=self.allow_absolute)
+        except DataError:
+            return None
+
+    def _candidates(self, ref: str) -> tuple[list[Path], bool]:
+        """Where `ref` may be, each inside the data folder, and whether it led out of it from
+        some folder; a ValueError when it leads out from every folder it could be relative
+        to (or is absolute, unless allowed)."""
+        if Path(ref).is_absolute():
+            try:
+                path = resolve_inside(ref, self.data_dir, allow_absolute=self.allow_absolute)
+            except DataError as exc:
+                raise ValueError(exc.reason) from None
+            return [path], False
+        found = [self._inside(base / ref) for base in (*self.roots, self.data_dir)]
+        inside = [p for p in found if p is not None]
+        if not inside:
+            raise ValueError(f"image path {ref!r} leaves the data folder {self.data_dir}")
+        return inside, len(inside) < len(found)
 
     def __call__(self, ref: Any) -> ProblemImage:
         if isinstance(ref, dict):
@@ -93,15 +127,19 @@ class ImageResolver:
                 return ProblemImage(decode_data_uri(ref)[0], None)
             except DataError as exc:  # this item is unusable (skipped and named), not the set
                 raise ValueError(exc.reason) from None
-        for root in self.roots:
-            p = root / ref
+        candidates, led_out = self._candidates(ref)
+        for p in candidates:
             if p.is_file():
                 return ProblemImage(p.read_bytes(), ref)
         hit = self._members.get(ref.lstrip("./")) or self._members.get(Path(ref).name)
         if hit:
             return ProblemImage(hit[0].read(hit[1]), ref)
-        where = ", ".join(str(r) for r in self.roots) or "(no folder)"
-        raise ValueError(f"image {ref!r} not found under {where} nor in a zip beside them")
+        where = ", ".join(str(r) for r in self.roots) or str(self.data_dir)
+        out = f" (it leads out of the data folder {self.data_dir} from some of them)"
+        raise ValueError(
+            f"image {ref!r} not found under {where} nor in a zip beside them"
+            + (out if led_out else "")
+        )
 
 
 def parse_options(raw: Any) -> list[str] | None:
@@ -193,8 +231,16 @@ class Benchmark:
                 return "official", p
         return None
 
-    def load(self, data_dir: Path | None, report: LoadReport | None = None) -> Iterator[Problem]:
-        """The benchmark's items, in file order."""
+    def load(
+        self,
+        data_dir: Path | None,
+        report: LoadReport | None = None,
+        *,
+        allow_absolute: bool = False,
+    ) -> Iterator[Problem]:
+        """The benchmark's items, in file order. Image paths are read inside `data_dir` only
+        (absolute ones too with `allow_absolute`); a record naming any other is skipped with
+        the reason in `report`, its file never read."""
         report = report if report is not None else LoadReport()
         if data_dir is None:
             raise DataError(f"benchmark {self.name} needs --data-dir")
@@ -207,21 +253,23 @@ class Benchmark:
                             file=str(data_dir))  # fmt: skip
         layout, path = found
         report.layout, report.path = layout, str(path)
+        resolve = self._resolver(path, Path(data_dir), allow_absolute)
         if layout == "release":
-            yield from self._load_release(path, report)
+            yield from self._load_release(path, report, resolve)
         else:
-            yield from self._load_official(path, report)
+            yield from self._load_official(path, report, resolve)
 
-    def _resolver(self, path: Path) -> ImageResolver:
+    def _resolver(self, path: Path, data_dir: Path, allow_absolute: bool) -> ImageResolver:
         base = path.parent if path.is_file() else path
         roots = [base, base / self.name, base / "images", base.parent / self.name]
         # official repos keep JSON and images together in a sub-folder (LogicVista: data/)
         roots += [d for j in base.glob("*/*.json") for d in (j.parent, j.parent / "images")]
         zips = [base / f"{self.name}.zip", base.parent / f"{self.name}.zip"]
-        return ImageResolver(roots, zips)
+        return ImageResolver(data_dir, roots, zips, allow_absolute)
 
-    def _load_release(self, path: Path, report: LoadReport) -> Iterator[Problem]:
-        resolve = self._resolver(path)
+    def _load_release(
+        self, path: Path, report: LoadReport, resolve: ImageResolver
+    ) -> Iterator[Problem]:
         for no, obj in iter_jsonl(path):  # a line that is not a JSON object: DataError, file:line
             try:
                 problem = self.from_release(obj, resolve, report, no)
@@ -262,8 +310,9 @@ class Benchmark:
         options = options if options and len(options) > 1 else None
         return problem(self, pid, text, images, obj[used["answer"]], options, obj)
 
-    def _load_official(self, path: Path, report: LoadReport) -> Iterator[Problem]:
-        resolve = self._resolver(path)
+    def _load_official(
+        self, path: Path, report: LoadReport, resolve: ImageResolver
+    ) -> Iterator[Problem]:
         for where, raw in self._official_rows(path, report):
             try:
                 problem = self.from_official(raw, resolve)
@@ -396,9 +445,13 @@ class Benchmark:
         return found
 
     def extra_metrics(
-        self, items: list[dict[str, Any]], correct: Callable[[dict[str, Any], int], bool], n: int
+        self,
+        items: list[dict[str, Any]],
+        correct: Callable[[dict[str, Any], int], bool | None],
+        n: int,
     ) -> dict[str, Any]:
-        """Benchmark-specific metrics beyond accuracy (WeMath's four dimensions)."""
+        """Benchmark-specific metrics beyond accuracy (WeMath's four dimensions). `correct(item,
+        k)` is None while sample k of the item is undecided: no figure over a partial set."""
         return {}
 
 

@@ -55,7 +55,13 @@ def parse_benchmarks(spec: str | list[str]) -> list[Benchmark]:
 
 
 def load_problems(
-    name: str, data_dir: str | Path | None, report: LoadReport | None = None
+    name: str,
+    data_dir: str | Path | None,
+    report: LoadReport | None = None,
+    *,
+    allow_absolute: bool = False,
 ) -> Iterator[Problem]:
-    """The items of benchmark `name` found in `data_dir` (None for the embedded `synth`)."""
-    return get_benchmark(name).load(Path(data_dir) if data_dir else None, report)
+    """The items of benchmark `name` found in `data_dir` (None for the embedded `synth`);
+    image paths are read inside `data_dir` only (absolute ones too with `allow_absolute`)."""
+    folder = Path(data_dir) if data_dir else None
+    return get_benchmark(name).load(folder, report, allow_absolute=allow_absolute)

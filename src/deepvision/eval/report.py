@@ -5,6 +5,11 @@ filterable by benchmark and category), and the comparison of several runs.
 
 The HTML has no external resource: styles, script, charts (SVG) and thumbnails are inline.
 Filters can be set from the address: `report.html#bench=wemath&cat=step=one-step`.
+
+Every figure is shown as its `records.Share` says: the value when the whole set was decided,
+else `partial lo-hi` (the bounds), never the share of the decided items as the result. Text
+from the data (titles, category names, paths) is escaped in both reports: HTML entities and
+table pipes in markdown, HTML entities in the page.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from deepvision.eval.metrics import read_outputs
+from deepvision.errors import UsageError
+from deepvision.eval.metrics import mean_share, read_outputs
 from deepvision.eval.registry import get_benchmark
-from deepvision.records import EvalFiles, Verdict, data_uri
+from deepvision.records import EvalFiles, Share, Verdict, data_uri
 from deepvision.verify.judge import iter_verdicts
 
 MAX_ERRORS_SHOWN = 100  # wrong samples per benchmark in the error browser
@@ -32,33 +38,74 @@ def _tok(x: float | None) -> str:
     return "-" if x is None else f"{x:.0f}"
 
 
+def _figure(share: dict[str, Any] | None) -> str:
+    """A table cell for a `Share.to_json()` figure: the value over the whole set, or
+    `partial lo-hi` (percent) while part of the set is undecided; `-` when there is none."""
+    if not share or share.get("lower_bound") is None:
+        return "-"
+    if not share["partial"]:
+        return _pct(share["value"])
+    return f"partial {_pct(share['lower_bound'])}-{_pct(share['upper_bound'])}"
+
+
+def share_text(share: dict[str, Any]) -> str:
+    """The one-line `Share.text()` of a figure read back from results.json."""
+    return Share(share["hits"], share["decided"], share["total"]).text()
+
+
+def undecided_text(b: dict[str, Any]) -> str:
+    """What keeps a benchmark's figures partial, in words."""
+    parts = []
+    if b["missing"]:
+        unusable = b.get("skipped_records", 0)
+        parts.append(
+            f"{b['missing']} of {b['expected']} items without an answer"
+            + (f" ({unusable} unusable record(s))" if unusable else "")
+        )
+    if b["unjudged"]:
+        parts.append(f"{b['unjudged']} answered sample(s) without a verdict")
+    return ", ".join(parts)
+
+
 def summary_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     n = results["run"]["n"]
-    head = ["benchmark", "items", f"acc (avg@{n})", "95% CI", "pass@1", f"pass@{n}", f"maj@{n}",
-            "mean tokens", "median tokens", "truncated %", "unparsed", "missing"]  # fmt: skip
+    head = ["benchmark", "items", "missing", "unjudged", f"acc (avg@{n})", "95% CI"]
+    head += ["pass@1", f"pass@{n}", f"maj@{n}", "mean tokens", "median tokens", "truncated %"]
+    head += ["unparsed"]
     rows = []
     for name, b in results["benchmarks"].items():
         pk = b.get("pass_at_k", {})
+        ci = b.get("ci95")
         rows.append(
             [
                 b.get("title", name),
-                str(b["items"]),
-                _pct(b["accuracy"]),
-                f"{_pct(b['ci95'][0])}-{_pct(b['ci95'][1])}",
-                _pct(pk.get("1")),
-                _pct(pk.get(str(n))),
-                _pct(b["maj_at_n"]),
+                str(b["expected"]),
+                str(b["missing"]),
+                str(b["unjudged"]),
+                _figure(b["accuracy"]),
+                f"{_pct(ci[0])}-{_pct(ci[1])}" if ci else "-",
+                _figure(pk.get("1")),
+                _figure(pk.get(str(n))),
+                _figure(b["maj_at_n"]),
                 _tok(b["mean_tokens"]),
                 _tok(b["median_tokens"]),
-                _pct(b["truncated"]),
+                _figure(b["truncated"]),
                 str(b["unparsed"]),
-                str(b["missing"]),
             ]
         )
     avg = results.get("average") or {}
-    rows.append(["**average**", "", _pct(avg.get("accuracy")), "", "", "", "",
-                 _tok(avg.get("mean_tokens")), "", "", "", ""])  # fmt: skip
+    average = ["**average**", "", "", "", _figure(avg.get("accuracy")), "", "", "", ""]
+    rows.append([*average, _tok(avg.get("mean_tokens")), "", "", ""])
     return head, rows
+
+
+def _md(text: Any) -> str:
+    """Data text made inert in markdown: HTML entities (no tag or script survives), escaped
+    pipes and backslashes (a table keeps its columns), code-span backticks, one line."""
+    out = html.escape(" ".join(str(text).split()), quote=False)
+    for ch in "\\|`*[]":
+        out = out.replace(ch, "\\" + ch)
+    return out
 
 
 def _md_table(head: list[str], rows: list[list[str]]) -> str:
@@ -69,6 +116,9 @@ def _md_table(head: list[str], rows: list[list[str]]) -> str:
 
 def _wemath_rows(w: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     head = ["mode", "score", "IK %", "IG %", "CM %", "RM %"]
+    if w.get("partial"):  # no four-dimensional figure over a partial set
+        cell = f"partial: {w['undecided_composites']} of {w['composites']} composites undecided"
+        return head, [[mode, cell, "-", "-", "-", "-"] for mode in ("strict", "loose")]
     rows = [
         [mode, _pct(w[mode]["score"]), _pct(w[mode]["IK"]), _pct(w[mode]["IG"]),
          _pct(w[mode]["CM"]), _pct(w[mode]["RM"])]
@@ -77,43 +127,61 @@ def _wemath_rows(w: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
+def _category_rows(groups: dict[str, Any]) -> list[list[str]]:
+    return [[v, str(g["items"]), _figure(g["accuracy"])] for v, g in groups.items()]
+
+
 def markdown_report(results: dict[str, Any]) -> str:
     run = results["run"]
     out = [
-        f"# Evaluation: {run['name']}",
+        f"# Evaluation: {_md(run['name'])}",
         "",
-        f"Model `{run['model']}`, n = {run['n']}, sampling `{json.dumps(run['sampling'])}`, "
+        f"Model {_md(run['model'])}, n = {run['n']}, sampling {_md(json.dumps(run['sampling']))}, "
         f"max tokens {run['max_tokens'] or 'server default'}, LLM judge: "
-        f"{run['judge'] or 'none (rules only)'}; deepvision {run['deepvision']}.",
+        f"{_md(run['judge'] or 'none (rules only)')}; deepvision {_md(run['deepvision'])}.",
         "",
         _md_table(*summary_rows(results)),
         "",
         "Accuracy is the mean over the n samples (avg@n), in percent; the 95% CI is over items. "
-        "Unparsed answers and missing items count as wrong.",
+        "Unparsed answers count as wrong. A figure over a set with undecided samples (items "
+        "without an answer, samples without a verdict) is shown as `partial lo-hi`: the bounds "
+        "it lies between whatever those samples turn out to be; it is not the result.",
     ]
+    partial = [(name, b) for name, b in results["benchmarks"].items() if b["accuracy"]["partial"]]
+    if partial:
+        out += ["", "**Partial results** (re-run the same command to finish):", ""]
+        for name, b in partial:
+            acc = share_text(b["accuracy"])
+            out.append(f"- {_md(b.get('title', name))}: accuracy {acc}; {undecided_text(b)}")
     for name, b in results["benchmarks"].items():
-        out += ["", f"## {b.get('title', name)}", ""]
+        out += ["", f"## {_md(b.get('title', name))}", ""]
         load = b.get("load") or {}
         out.append(
-            f"Data: {load.get('layout', '?')} layout, `{load.get('path', '?')}`"
-            + (f", fields {json.dumps(load.get('fields'))}" if load.get("fields") else "")
+            f"Data: {_md(load.get('layout', '?'))} layout, {_md(load.get('path', '?'))}"
+            + (f", fields {_md(json.dumps(load.get('fields')))}" if load.get("fields") else "")
             + (
-                f"; **{load['skipped']} record(s) unusable, counted as wrong**"
+                f"; **{load['skipped']} record(s) unusable, undecided**"
                 if load.get("skipped")
                 else ""
             )
             + "."
         )
+        unusable = [f"- unusable: {_md(x)}" for x in load.get("skipped_examples") or []]
+        out += ["", *unusable, *([""] if unusable else [])]
+        out.append(
+            f"Items {b['expected']}: answered {b['items']}, without an answer {b['missing']}; "
+            f"samples without a verdict {b['unjudged']}; accuracy {share_text(b['accuracy'])}."
+        )
         if b.get("overturned_by_judge"):
             out.append(
-                f"Rule accuracy {_pct(b['rule_accuracy'])}; the LLM judge overturned "
+                f"Rule accuracy {_figure(b['rule_accuracy'])}; the LLM judge overturned "
                 f"{b['overturned_by_judge']} verdict(s)."
             )
         if "wemath_4d" in b:
             out += ["", "Four-dimensional metrics:", "", _md_table(*_wemath_rows(b["wemath_4d"]))]
         for key, groups in (b.get("breakdowns") or {}).items():
-            out += ["", f"By {key}:", "", "| " + key + " | items | acc |", "|---|---|---|"]
-            out += [f"| {v} | {g['items']} | {_pct(g['accuracy'])} |" for v, g in groups.items()]
+            rows = [[_md(v), items, acc] for v, items, acc in _category_rows(groups)]
+            out += ["", f"By {_md(key)}:", "", _md_table([_md(key), "items", "acc"], rows)]
     return "\n".join(out) + "\n"
 
 
@@ -144,7 +212,11 @@ def _clip(text: str) -> str:
 
 
 def error_rows(
-    run_dir: Path, results: dict[str, Any], data_dir: Path | None, max_per_bench: int
+    run_dir: Path,
+    results: dict[str, Any],
+    data_dir: Path | None,
+    max_per_bench: int,
+    allow_absolute: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """The wrong samples shown in the browser (at most `max_per_bench` per benchmark) and how
     many wrong samples each benchmark has in all."""
@@ -154,7 +226,7 @@ def error_rows(
     for name in results["benchmarks"]:
         wrong: dict[str, list[Verdict]] = {}
         for v in iter_verdicts(files.judge(name).verdicts):
-            if not v.correct:
+            if not v.correct and not v.undecided:
                 wrong.setdefault(str(v.problem_id), []).append(v)
         totals[name] = sum(len(v) for v in wrong.values())
         shown: dict[str, list[dict[str, Any]]] = {}
@@ -184,15 +256,19 @@ def error_rows(
                 )
                 budget -= 1
         if shown:
-            _attach_images(name, data_dir, shown)
+            _attach_images(name, data_dir, shown, allow_absolute)
         rows += [r for pid_rows in shown.values() for r in pid_rows]
     return rows, totals
 
 
-def _attach_images(name: str, data_dir: Path | None, shown: dict[str, list[dict]]) -> None:
+def _attach_images(
+    name: str, data_dir: Path | None, shown: dict[str, list[dict]], allow_absolute: bool
+) -> None:
+    """Thumbnails of the shown items, read by the benchmark's loader (so from inside the data
+    folder only, as the run was)."""
     try:
         bench = get_benchmark(name)
-        for p in bench.load(data_dir):
+        for p in bench.load(data_dir, allow_absolute=allow_absolute):
             if p.id in shown:
                 thumbs = [t for t in (_thumb(im.bytes) for im in p.images) if t]
                 for r in shown[p.id]:
@@ -207,28 +283,41 @@ def _bars_svg(results: dict[str, Any]) -> str:
     h = len(items) * (bar + gap) + 30
     parts = [f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" '
              'aria-label="accuracy per benchmark">']  # fmt: skip
+    scale = w - left - 70
     for i, (name, b) in enumerate(items):
         y = 10 + i * (bar + gap)
-        width = (w - left - 70) * b["accuracy"]
-        lo, hi = b["ci95"]
-        x_lo, x_hi = left + (w - left - 70) * lo, left + (w - left - 70) * hi
+        acc = b["accuracy"]
+        lo, hi = acc["lower_bound"] or 0.0, acc["upper_bound"] or 0.0
         parts.append(
             f'<text x="{left - 8}" y="{y + 16}" text-anchor="end">'
             f"{html.escape(b.get('title', name))}</text>"
-            f'<rect x="{left}" y="{y}" width="{width:.1f}" height="{bar}" fill="#4c78a8"/>'
-            f'<line x1="{x_lo:.1f}" x2="{x_hi:.1f}" y1="{y + bar / 2}" y2="{y + bar / 2}" '
-            'stroke="#222" stroke-width="1.5"/>'
-            f'<text x="{left + width + 6:.1f}" y="{y + 16}">{_pct(b["accuracy"])}</text>'
+            f'<rect x="{left}" y="{y}" width="{scale * lo:.1f}" height="{bar}" fill="#4c78a8"/>'
         )
+        if acc["partial"]:  # the range the figure lies in, not a bar of a figure
+            parts.append(
+                f'<rect x="{left + scale * lo:.1f}" y="{y}" width="{scale * (hi - lo):.1f}" '
+                f'height="{bar}" fill="#c9d6e6"/>'
+            )
+        elif b.get("ci95"):
+            x_lo, x_hi = (left + scale * x for x in b["ci95"])
+            parts.append(
+                f'<line x1="{x_lo:.1f}" x2="{x_hi:.1f}" y1="{y + bar / 2}" y2="{y + bar / 2}" '
+                'stroke="#222" stroke-width="1.5"/>'
+            )
+        parts.append(f'<text x="{left + scale * hi + 6:.1f}" y="{y + 16}">{_figure(acc)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
 def _scatter_svg(results: dict[str, Any]) -> str:
-    pts = [(n, b) for n, b in results["benchmarks"].items() if b.get("mean_tokens") is not None]
+    pts = [
+        (n, b)
+        for n, b in results["benchmarks"].items()
+        if b.get("mean_tokens") is not None and not b["accuracy"]["partial"]
+    ]
     w, h, pad = 640, 320, 50
     if not pts:
-        return "<p>No token counts in the outputs (the server reported no usage).</p>"
+        return "<p>No benchmark with token counts and a whole-set accuracy to plot.</p>"
     tmax = max(b["mean_tokens"] for _, b in pts) * 1.1 or 1.0
     parts = [
         f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="accuracy vs tokens">',
@@ -243,7 +332,7 @@ def _scatter_svg(results: dict[str, Any]) -> str:
     ]
     for name, b in pts:
         x = pad + (w - pad - 20) * b["mean_tokens"] / tmax
-        y = (h - pad) - (h - pad - 10) * b["accuracy"]
+        y = (h - pad) - (h - pad - 10) * b["accuracy"]["value"]
         parts.append(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="#f58518"/>'
             f'<text x="{x + 9:.1f}" y="{y + 4:.1f}">{html.escape(name)}</text>'
@@ -291,7 +380,7 @@ def html_report(
                 "<h4>Four-dimensional metrics</h4>" + _html_table(*_wemath_rows(b["wemath_4d"]))
             )
         for key, groups in (b.get("breakdowns") or {}).items():
-            rows = [[v, str(g["items"]), _pct(g["accuracy"])] for v, g in groups.items()]
+            rows = _category_rows(groups)
             inner.append(
                 f"<h4>By {html.escape(key)}</h4>" + _html_table([key, "items", "acc"], rows)
             )
@@ -326,11 +415,11 @@ def html_report(
 
 def write_reports(
     run_dir: Path, results: dict[str, Any], data_dir: Path | None = None,
-    max_errors: int = MAX_ERRORS_SHOWN,
+    max_errors: int = MAX_ERRORS_SHOWN, allow_absolute: bool = False,
 ) -> None:  # fmt: skip
     files = EvalFiles(run_dir)
     files.report_md.write_text(markdown_report(results), encoding="utf-8")
-    errors, totals = error_rows(run_dir, results, data_dir, max_errors)
+    errors, totals = error_rows(run_dir, results, data_dir, max_errors, allow_absolute)
     page = html_report(results, errors, totals, max_errors)
     files.report_html.write_text(page, encoding="utf-8")
 
@@ -339,17 +428,24 @@ def write_reports(
 
 
 def load_results(run_dir: Path) -> dict[str, Any]:
+    """A run's results.json; one written before figures were `Share`s (a bare number that
+    counted missing items as wrong) is refused: the re-run rebuilds it without asking again."""
     path = EvalFiles(run_dir).results
     if not path.is_file():
-        from deepvision.errors import UsageError
-
         raise UsageError(f"{run_dir}: no results.json (run `deepvision eval run` first)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    results = json.loads(path.read_text(encoding="utf-8"))
+    if not all(isinstance(b.get("accuracy"), dict) for b in results["benchmarks"].values()):
+        raise UsageError(
+            f"{path} was written by an older deepvision: re-run the same `deepvision eval run "
+            f"--out {run_dir}` command to rebuild it (nothing is asked again)"
+        )
+    return results
 
 
 def compare_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """The reference-style table: a row per run, "acc / tokens" per benchmark and the
-    average; runs after the first also get a row of deltas against the first."""
+    average; runs after the first also get a row of deltas against the first (only between
+    whole-set figures: a partial one has no delta)."""
     names: list[str] = []
     for r in runs:
         names += [b for b in r["benchmarks"] if b not in names]
@@ -358,7 +454,7 @@ def compare_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
     def cell(b: dict[str, Any] | None) -> str:
         if not b:
             return "-"
-        return f"{_pct(b['accuracy'])} / {_tok(b.get('mean_tokens'))}"
+        return f"{_figure(b['accuracy'])} / {_tok(b.get('mean_tokens'))}"
 
     rows = []
     base = runs[0]
@@ -382,27 +478,32 @@ def compare_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
                 if x.get("mean_tokens") is not None and y.get("mean_tokens") is not None
                 else "-"
             )
-            deltas.append(f"{100 * (x['accuracy'] - y['accuracy']):+.2f} / {dt}")
+            ax, ay = x["accuracy"]["value"], y["accuracy"]["value"]
+            da = "partial" if ax is None or ay is None else f"{100 * (ax - ay):+.2f}"
+            deltas.append(f"{da} / {dt}")
         rows.append([f"  delta vs {base['run']['name']}", *deltas])
     return head, rows
 
 
 def average_of(run: dict[str, Any], names: list[str]) -> dict[str, Any] | None:
+    """The unweighted mean accuracy and mean tokens of the benchmarks `names` of a run."""
     if not names:
         return None
     bs = [run["benchmarks"][b] for b in names]
     toks = [b["mean_tokens"] for b in bs if b.get("mean_tokens") is not None]
     return {
-        "accuracy": sum(b["accuracy"] for b in bs) / len(bs),
+        "accuracy": mean_share([b["accuracy"] for b in bs]).to_json(),
         "mean_tokens": sum(toks) / len(toks) if len(toks) == len(bs) else None,
     }
 
 
 def compare_markdown(runs: list[dict[str, Any]]) -> str:
     head, rows = compare_table(runs)
+    rows = [[_md(r[0]), *r[1:]] for r in rows]  # run names are folder names: any text
     return (
-        "# Run comparison\n\nAccuracy (%) / mean completion tokens per benchmark; deltas are "
-        f"against `{runs[0]['run']['name']}`.\n\n{_md_table(head, rows)}\n"
+        "# Run comparison\n\nAccuracy (%) / mean completion tokens per benchmark (`partial lo-hi` "
+        "where a run left part of a set undecided); deltas are against "
+        f"{_md(runs[0]['run']['name'])}.\n\n{_md_table(head, rows)}\n"
     )
 
 

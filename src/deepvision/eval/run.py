@@ -28,7 +28,7 @@ from deepvision import __version__
 from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT, build_messages
 from deepvision.errors import EvalError
 from deepvision.eval.benchmark import Benchmark, LoadReport
-from deepvision.eval.metrics import collect_items, compute_metrics
+from deepvision.eval.metrics import collect_items, compute_metrics, mean_share
 from deepvision.eval.registry import get_benchmark
 from deepvision.llm import Endpoint, asker, check_endpoint
 from deepvision.llm.client import InferConfig, Request, infer
@@ -66,6 +66,9 @@ class EvalConfig:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     limit: int | None = None  # first items of each benchmark (smoke runs)
     judge: JudgeConfig | None = None
+    # Absolute image paths in benchmark records are read only when asked for; relative ones
+    # always stay inside `data_dir` (a record naming another is rejected, never read).
+    allow_absolute_paths: bool = False
 
     @property
     def model(self) -> str:
@@ -157,7 +160,7 @@ def run_benchmark(
     report = LoadReport()
     loaded: list[dict[str, Any]] = []
     infer_cfg = InferConfig(cfg.endpoint, n=cfg.n, sampling=cfg.sampling, max_tokens=cfg.max_tokens)
-    problems = bench.load(cfg.data_dir, report)
+    problems = bench.load(cfg.data_dir, report, allow_absolute=cfg.allow_absolute_paths)
     reqs = requests_for(problems, cfg.system_prompt, cfg.limit, loaded)
     t0 = time.monotonic()
     tick = (lambda k: progress(f"{bench.name}: infer", k)) if progress else None
@@ -203,8 +206,12 @@ def run_benchmark(
         "duplicate_ids": inf.duplicates,
         "wall_s": round(t_infer, 2),
     }
-    metrics["judge"] = {"judged_by_llm": js.judged, "judge_errors": js.errors,
-                        "bad_lines": js.bad_lines}  # fmt: skip
+    metrics["judge"] = {
+        "judged_by_llm": js.judged,
+        "judge_errors": js.errors,
+        "undecided_checks": js.undecided_checks,
+        "bad_lines": js.bad_lines,
+    }
     return metrics
 
 
@@ -238,28 +245,48 @@ def run_eval(
     earlier = files.results
     if earlier.exists() and not overwrite:  # same settings (checked): keep other benchmarks
         kept = json.loads(earlier.read_text(encoding="utf-8")).get("benchmarks", {})
-        results["benchmarks"].update({k: v for k, v in kept.items() if k not in cfg.benchmarks})
+        results["benchmarks"].update(_kept(kept, cfg.benchmarks))
     for bench in benches:
         log.info("%s: %s", bench.name, bench.reference)
         results["benchmarks"][bench.name] = run_benchmark(cfg, bench, progress, rejudge)
     results["average"] = average(results["benchmarks"])
     files.results.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    write_reports(cfg.out, results, data_dir=cfg.data_dir)
+    write_reports(cfg.out, results, data_dir=cfg.data_dir, allow_absolute=cfg.allow_absolute_paths)
     return results
+
+
+def _kept(earlier: dict[str, Any], running: list[str]) -> dict[str, Any]:
+    """The earlier benchmarks of the folder that this run does not redo. One whose figures
+    predate `Share` (a bare accuracy that counted missing items as wrong) is left out, and
+    named: running it again rebuilds it without asking the model again."""
+    kept = {}
+    for name, metrics in earlier.items():
+        if name in running:
+            continue
+        if isinstance(metrics.get("accuracy"), dict):
+            kept[name] = metrics
+        else:
+            log.warning(
+                "%s: results from an older deepvision left out; run it again "
+                "(--benchmarks %s) to include it",
+                name,
+                name,
+            )
+    return kept
 
 
 def average(benchmarks: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Unweighted mean over the reference benchmarks of the run (as the reference table
-    averages); over all of them when the run has none of the seven (e.g. `synth` alone)."""
+    averages); over all of them when the run has none of the seven (e.g. `synth` alone).
+    The accuracy is a `Share` (`metrics.mean_share`): partial when any benchmark's is."""
     from deepvision.eval.registry import REFERENCE_SUITE
 
     names = [k for k in benchmarks if k in REFERENCE_SUITE] or list(benchmarks)
-    accs = [benchmarks[k]["accuracy"] for k in names]
     toks = [
         benchmarks[k]["mean_tokens"] for k in names if benchmarks[k].get("mean_tokens") is not None
     ]
     return {
-        "accuracy": sum(accs) / len(accs) if accs else 0.0,
+        "accuracy": mean_share([benchmarks[k]["accuracy"] for k in names]).to_json(),
         "mean_tokens": sum(toks) / len(toks) if toks else None,
         "over": names,
     }

@@ -6,9 +6,15 @@ the reference in `answer`, `gdt` or `ground_truth` (optional: `id`, `question`, 
 `equivalent_answers`). Output, beside the input or at `out_prefix` (names from
 `records.JudgeFiles`): `PREFIX.verdicts.jsonl` (one `Verdict` per sample, keyed by problem id
 and sample index, written through `records.AppendLog`, so a killed run resumes),
-`PREFIX.wrong.jsonl` (the rule-negative samples), `PREFIX.judge-errors.jsonl` (LLM-judge calls
-that failed this run; those samples have no verdict yet and are asked again on the next run),
-`PREFIX.summary.json`. The judge never writes the inference errors file (`X.errors.jsonl`).
+`PREFIX.wrong.jsonl` (the rule-negative samples), `PREFIX.judge-errors.jsonl` (the samples
+this run left undecided: LLM-judge calls that failed, answers the verifier could not decide in
+time; they have no verdict yet and are decided on the next run), `PREFIX.summary.json`. The
+judge never writes the inference errors file (`X.errors.jsonl`); it reads it: the items
+inference gave up on are part of the set, with no response.
+
+Every figure (accuracy, rule accuracy, pass@k) is a `records.Share` over the whole set: a
+sample without a verdict is undecided, and while any is, the figure is its bounds, labelled
+partial, never the share of the decided samples alone.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import json
 import math
 import re
 from collections.abc import Awaitable, Callable, Hashable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +32,9 @@ from deepvision.errors import DataError
 from deepvision.records import (
     AppendLog,
     Completion,
+    InferFiles,
     JudgeFiles,
+    Share,
     Verdict,
     iter_jsonl,
     repair_tail,
@@ -73,25 +81,60 @@ def parse_judgement(text: str) -> bool | None:
     return None
 
 
+def _no_share() -> Share:
+    return Share(0, 0, 0)
+
+
 @dataclass
 class JudgeSummary:
+    """What a judge run found, over the whole set: every sample of every usable input line, plus
+    the items inference gave up on (n samples each, no response). A sample without a verdict
+    is undecided; the figures are `Share`s, partial while any sample is."""
+
     lines: int = 0
     bad_lines: int = 0
     bad_line_examples: list[str] = field(default_factory=list)
-    problems: int = 0
-    samples: int = 0
+    problems: int = 0  # in the set: usable input lines + items inference gave up on
+    samples: int = 0  # in the set
+    decided: int = 0  # samples with a verdict
     correct: int = 0
     wrong: int = 0
-    errors: int = 0  # judge calls that failed: no verdict yet, retried on the next run
+    errors: int = 0  # judge calls that failed this run: no verdict yet, asked again next run
+    undecided_checks: int = 0  # answers the verifier could not decide in time this run
+    failed_items: int = 0  # items inference gave up on (`X.errors.jsonl`)
+    failed_samples: int = 0  # their samples: undecided until inference answers them
     rule_correct: int = 0
     overturned: int = 0
     judged: int = 0
     skipped_done: int = 0
-    accuracy: float = 0.0
-    rule_accuracy: float = 0.0
-    pass_at_1: float = 0.0
-    pass_at_n: float = 0.0
     n: int = 0
+    accuracy: Share = field(default_factory=_no_share)
+    rule_accuracy: Share = field(default_factory=_no_share)
+    pass_at_1: Share = field(default_factory=_no_share)
+    pass_at_n: Share = field(default_factory=_no_share)
+
+    @property
+    def undecided(self) -> int:
+        return self.samples - self.decided
+
+    @property
+    def unjudged(self) -> int:
+        """Undecided samples that have a response (a re-run of the judge decides them)."""
+        return self.undecided - self.failed_samples
+
+    @property
+    def partial(self) -> bool:
+        return self.accuracy.partial
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary file: the counts, and each figure as `Share.to_json` (`value` null while
+        partial)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.to_json() if isinstance(value, Share) else value
+        out["undecided"] = self.undecided
+        return out
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -201,6 +244,9 @@ def _samples(path: Path, summary: JudgeSummary, keep_fields: bool = False) -> It
         else:
             _bad(summary, f"{path}:{no}: no model_response or model_responses field")
             continue
+        if not responses:
+            _bad(summary, f"{path}:{no}: model_responses is empty")
+            continue
         if ref is None:
             _bad(summary, f"{path}:{no}: no reference ({', '.join(REFERENCE_FIELDS)})")
             continue
@@ -210,11 +256,10 @@ def _samples(path: Path, summary: JudgeSummary, keep_fields: bool = False) -> It
             continue
         first_line[pid] = no
         eq = obj.get("equivalent_answers") or ()
-        summary.problems += 1
-        fields = None
+        line_fields = None
         if keep_fields:
             drop = ("model_response", "model_responses")
-            fields = {k: v for k, v in obj.items() if k not in drop}
+            line_fields = {k: v for k, v in obj.items() if k not in drop}
         for k, resp in enumerate(responses):
             yield _Sample(
                 no,
@@ -225,7 +270,7 @@ def _samples(path: Path, summary: JudgeSummary, keep_fields: bool = False) -> It
                 str(obj.get("question") or ""),
                 tuple(str(e) for e in eq),
                 obj.get("options"),
-                fields,
+                line_fields,
             )
 
 
@@ -268,7 +313,17 @@ async def _judge_chunk(
 ) -> list[dict[str, Any] | None]:
     rule = await asyncio.to_thread(_rule_verdicts, chunk, extract)
 
+    def undecided(s: _Sample, reason: str) -> None:
+        """No verdict now: the sample is listed with why, and decided on the next run."""
+        if len(summary.bad_line_examples) < 20:
+            summary.bad_line_examples.append(f"{s.pid} sample {s.sample}: {reason}")
+        failures.append({"problem_id": s.pid, "sample": s.sample, "line": s.line, "reason": reason})
+
     async def one(s: _Sample, v: Verdict) -> dict[str, Any] | None:
+        if v.undecided:
+            summary.undecided_checks += 1
+            undecided(s, f"verifier undecided: {v.reason}")
+            return None
         if v.correct or ask is None or not v.extracted:
             return _record(s, v, v.correct)
         async with sem:
@@ -276,12 +331,7 @@ async def _judge_chunk(
                 reply = await ask(judge_messages(s.question, s.reference, v.extracted))
             except Exception as exc:  # any failure: no verdict now, retried on the next run
                 summary.errors += 1
-                reason = f"judge failed: {type(exc).__name__}: {exc}"
-                if len(summary.bad_line_examples) < 20:
-                    summary.bad_line_examples.append(f"{s.pid} sample {s.sample}: {reason}")
-                failures.append(
-                    {"problem_id": s.pid, "sample": s.sample, "line": s.line, "reason": reason}
-                )
+                undecided(s, f"judge failed: {type(exc).__name__}: {exc}")
                 return None
         summary.judged += 1
         if parse_judgement(reply) is True:
@@ -303,13 +353,16 @@ def judge_outputs(
     progress: Callable[[int], None] | None = None,
     extract: Extract | None = None,
 ) -> JudgeSummary:
-    """Judge every sample of `path`; resumes from an existing verdicts file. `extract`
-    replaces our answer extraction (a benchmark's own rule); it sees the line's fields."""
+    """Judge every sample of `path` that has no verdict yet (a re-run decides only the samples
+    an earlier run left undecided). `extract` replaces our answer extraction (a benchmark's own
+    rule); it sees the line's fields. The items listed in the inference errors file beside
+    `path` (`records.InferFiles`) without an output line are part of the set, undecided."""
     path = Path(path)
     files = JudgeFiles.for_responses(path, Path(out_prefix) if out_prefix else None)
     summary = JudgeSummary()
-    # Failed judge calls of an earlier run have no verdict and are asked again: the file
-    # lists this run's failures only.
+    sizes: dict[str, int] = {}  # problem id -> its samples in the input
+    # Undecided samples of an earlier run have no verdict and are decided again: the file
+    # lists this run's undecided samples only.
     files.judge_errors.unlink(missing_ok=True)
 
     async def run() -> None:
@@ -329,6 +382,7 @@ def judge_outputs(
                 chunk.clear()
 
             for s in _samples(path, summary, keep_fields=extract is not None):
+                sizes[s.pid] = s.sample + 1
                 if (s.pid, s.sample) in verdicts:
                     summary.skipped_done += 1
                     continue
@@ -339,7 +393,8 @@ def judge_outputs(
                 await flush()
 
     asyncio.run(run())
-    _finish(summary, files)
+    failed = _failed_items(InferFiles(path).errors, sizes, summary)
+    _finish(summary, files, sizes, failed)
     return summary
 
 
@@ -347,18 +402,40 @@ def _failure_key(record: dict[str, Any]) -> Hashable:
     return record["problem_id"], record["sample"]
 
 
-def _finish(summary: JudgeSummary, files: JudgeFiles) -> None:
-    """Counts, accuracies and pass@k in one streaming pass over the verdicts file (memory: two
-    counts per problem), writing the rule-negative samples to the wrong file on the way."""
-    per_problem: dict[str, list[int]] = {}  # problem id -> [samples, correct]
+def _failed_items(errors: Path, answered: dict[str, int], summary: JudgeSummary) -> int:
+    """How many items inference gave up on (listed in its errors file) have no output line:
+    they belong to the set, with no response to judge. A line of that file without an `id`
+    is a bad line (named and counted), not a smaller set."""
+    failed: set[str] = set()
+
+    def bad(err: DataError) -> None:
+        _bad(summary, str(err))
+
+    for no, rec in iter_jsonl(errors, on_bad=bad):
+        if rec.get("id") is None:
+            _bad(summary, f"{errors}:{no}: no id")
+        elif str(rec["id"]) not in answered:
+            failed.add(str(rec["id"]))
+    return len(failed)
+
+
+def _finish(summary: JudgeSummary, files: JudgeFiles, sizes: dict[str, int], failed: int) -> None:
+    """Counts and figures in one streaming pass over the verdicts file (memory: a few counts
+    per problem), writing the rule-negative samples to the wrong file on the way. The set is
+    the input's samples (`sizes`) plus `failed` items of n samples each; verdicts of samples
+    outside it (an input that changed since) are not counted."""
+    per_problem: dict[str, list[int]] = {}  # problem id -> [verdicts, correct]
 
     def counted_wrong() -> Iterator[dict[str, Any]]:
         for obj, v in _verdict_lines(files.verdicts):
-            counts = per_problem.setdefault(str(v.problem_id), [0, 0])
+            pid = str(v.problem_id)
+            if v.undecided or not 0 <= (v.sample or 0) < sizes.get(pid, 0):
+                continue
+            counts = per_problem.setdefault(pid, [0, 0])
             counts[0] += 1
             counts[1] += v.correct
             by_rules = rule_correct(v)
-            summary.samples += 1
+            summary.decided += 1
             summary.correct += v.correct
             summary.rule_correct += by_rules
             summary.overturned += v.correct and not by_rules
@@ -366,16 +443,31 @@ def _finish(summary: JudgeSummary, files: JudgeFiles) -> None:
                 yield obj
 
     _write_whole(files.wrong, counted_wrong())
-    summary.wrong = summary.samples - summary.correct
-    if summary.samples:
-        summary.accuracy = summary.correct / summary.samples
-        summary.rule_accuracy = summary.rule_correct / summary.samples
-    if per_problem:
-        summary.n = max(n for n, _ in per_problem.values())
-        summary.pass_at_1 = sum(pass_at_k(n, c, 1) for n, c in per_problem.values()) / len(
-            per_problem
-        )
-        summary.pass_at_n = sum(pass_at_k(n, c, n) for n, c in per_problem.values()) / len(
-            per_problem
-        )
-    files.summary.write_text(json.dumps(asdict(summary), indent=1) + "\n", encoding="utf-8")
+    summary.n = max(sizes.values(), default=0)
+    summary.failed_items = failed
+    summary.failed_samples = failed * max(1, summary.n)
+    summary.problems = len(sizes) + failed
+    summary.samples = sum(sizes.values()) + summary.failed_samples
+    summary.wrong = summary.decided - summary.correct
+    summary.accuracy = Share(summary.correct, summary.decided, summary.samples)
+    summary.rule_accuracy = Share(summary.rule_correct, summary.decided, summary.samples)
+    summary.pass_at_1 = _pass_share(per_problem, sizes, failed, lambda size: 1)
+    summary.pass_at_n = _pass_share(per_problem, sizes, failed, lambda size: size)
+    files.summary.write_text(json.dumps(summary.to_json(), indent=1) + "\n", encoding="utf-8")
+
+
+def _pass_share(
+    per_problem: dict[str, list[int]],
+    sizes: dict[str, int],
+    failed: int,
+    k_of: Callable[[int], int],
+) -> Share:
+    """pass@k over problems: a problem is decided when all its samples are; the `failed`
+    items are undecided. Hits are the decided problems' unbiased pass@k (fractions)."""
+    hits, decided = 0.0, 0
+    for pid, size in sizes.items():
+        got, right = per_problem.get(pid, (0, 0))
+        if got == size:
+            decided += 1
+            hits += pass_at_k(size, right, k_of(size))
+    return Share(hits, decided, len(sizes) + failed)

@@ -25,7 +25,14 @@ class Synth(Benchmark):
     def locate(self, data_dir: Path) -> tuple[str, Path] | None:
         return "embedded", Path("<embedded>")
 
-    def load(self, data_dir: Path | None, report: LoadReport | None = None) -> Iterator[Problem]:
+    def load(
+        self,
+        data_dir: Path | None,
+        report: LoadReport | None = None,
+        *,
+        allow_absolute: bool = False,
+    ) -> Iterator[Problem]:
+        """The embedded items (images generated in memory: no path is read)."""
         report = report if report is not None else LoadReport()
         report.layout, report.path = "embedded", f"synth seed {SEED}"
         for p in generate(self.size, seed=SEED):

@@ -8,6 +8,8 @@ parts and the whole right, loose: some part and the whole right; RM (rote memori
 strict: some part wrong and the whole right, loose: all parts wrong and the whole right.
 score = (N - 0.5 IG - RM - IK) / N over the N multi-step problems (525 in testmini); the RM
 rate is RM / (CM + RM). With n samples, every figure is the mean over the sample indices.
+While any sample of a composite is undecided (or one of its parts could not be loaded), no
+four-dimensional figure is given: `partial` is true and `undecided_composites` says how many.
 """
 
 from __future__ import annotations
@@ -66,22 +68,42 @@ class WeMath(Benchmark):
                        raw)  # fmt: skip
 
     def extra_metrics(
-        self, items: list[dict[str, Any]], correct: Callable[[dict[str, Any], int], bool], n: int
+        self,
+        items: list[dict[str, Any]],
+        correct: Callable[[dict[str, Any], int], bool | None],
+        n: int,
     ) -> dict[str, Any]:
         groups: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         for it in items:
             b = it.get("bench") or {}
             if _KEY.match(b.get("key", "")):
                 groups[b["ID"]][b["key"]] = it
-        complete = {}
+        complete, incomplete = {}, 0
         for gid, parts in groups.items():
             for steps in ("2", "3"):
-                multi = parts.get(f"{steps}steps_multi")
-                subs = [parts.get(f"{steps}steps_{i}") for i in range(1, int(steps) + 1)]
-                if multi is not None and all(s is not None for s in subs):
-                    complete[f"{gid}/{steps}"] = (multi, subs)
-        if not complete:
+                keys = [
+                    f"{steps}steps_multi",
+                    *(f"{steps}steps_{i}" for i in range(1, int(steps) + 1)),
+                ]
+                found = [parts.get(k) for k in keys]
+                if all(it is not None for it in found):
+                    complete[f"{gid}/{steps}"] = (found[0], found[1:])
+                elif any(it is not None for it in found):
+                    incomplete += 1  # a part the loader could not use: not decidable
+        if not complete and not incomplete:
             return {}
+        undecided = incomplete + sum(
+            any(correct(it, k) is None for it in (multi, *subs) for k in range(n))
+            for multi, subs in complete.values()
+        )
+        if undecided:  # the four dimensions of a partial set are not the result: none shown
+            return {
+                "wemath_4d": {
+                    "composites": len(complete) + incomplete,
+                    "undecided_composites": undecided,
+                    "partial": True,
+                }
+            }
         names = ("IK", "IG", "CM_strict", "CM_loose", "RM_strict", "RM_loose")
         totals = dict.fromkeys(names, 0.0)
         for k in range(n):
@@ -96,7 +118,7 @@ class WeMath(Benchmark):
                 totals["RM_loose"] += (not any(got)) and whole
         counts = {name: v / n for name, v in totals.items()}
         total = len(complete)
-        out: dict[str, Any] = {"composites": total, "counts": counts}
+        out: dict[str, Any] = {"composites": total, "partial": False, "counts": counts}
         for mode in ("strict", "loose"):
             cm, rm = counts[f"CM_{mode}"], counts[f"RM_{mode}"]
             out[mode] = {
