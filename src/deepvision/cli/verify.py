@@ -91,7 +91,7 @@ def judge_cmd(
             concurrency=judge_requests,
             progress=bar.advance,
         )
-    for line in s.bad_line_examples:
+    for line in [*s.bad_line_examples, *s.undecided_examples]:
         info(f"  [yellow]{line}[/]")
     files = JudgeFiles.for_responses(outputs, out_prefix)
     _print_judge_summary(s)

@@ -94,6 +94,7 @@ class JudgeSummary:
     lines: int = 0
     bad_lines: int = 0
     bad_line_examples: list[str] = field(default_factory=list)
+    undecided_examples: list[str] = field(default_factory=list)  # why samples have no verdict
     problems: int = 0  # in the set: usable input lines + items inference gave up on
     samples: int = 0  # in the set
     decided: int = 0  # samples with a verdict
@@ -315,8 +316,8 @@ async def _judge_chunk(
 
     def undecided(s: _Sample, reason: str) -> None:
         """No verdict now: the sample is listed with why, and decided on the next run."""
-        if len(summary.bad_line_examples) < 20:
-            summary.bad_line_examples.append(f"{s.pid} sample {s.sample}: {reason}")
+        if len(summary.undecided_examples) < 20:
+            summary.undecided_examples.append(f"{s.pid} sample {s.sample}: {reason}")
         failures.append({"problem_id": s.pid, "sample": s.sample, "line": s.line, "reason": reason})
 
     async def one(s: _Sample, v: Verdict) -> dict[str, Any] | None:
