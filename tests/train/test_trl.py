@@ -9,7 +9,13 @@ from deepvision.data.export import export
 from deepvision.errors import ConfigError
 from deepvision.train.recipe import recipe_from_dict
 from deepvision.train.tiny import build_tiny_vlm
-from deepvision.train.trl import build_trl_trainer, grpo_config_kwargs, load_trl_dataset
+from deepvision.train.trl import (
+    accelerate_command,
+    build_trl_trainer,
+    grpo_config_kwargs,
+    load_trl_dataset,
+    sample_budget,
+)
 
 
 def cpu_recipe(model, data, out, **extra):
@@ -44,6 +50,10 @@ def test_recipe_maps_to_trl_gspo_settings(tmp_path):
     assert (args.num_generations, args.temperature, args.learning_rate) == (16, 1.0, 1e-6)
     assert args.max_completion_length == 16384 and args.max_steps == 200
     assert args.use_vllm and args.vllm_mode == "colocate" and args.scale_rewards == "group"
+    # constant LR as in verl and the release (TRL's default decays it linearly to 0)
+    assert (args.lr_scheduler_type, args.warmup_steps) == ("constant", 0)
+    assert args.vllm_max_model_length == 2048 + 16384  # room for prompt + response
+    assert args.vllm_gpu_memory_utilization == 0.3  # TRL's own: its vLLM stays resident
     token_mean = recipe_from_dict({"algorithm": {"loss": "grpo", "loss_agg_mode": "token-mean"}})
     kw = grpo_config_kwargs(token_mean, tmp_path)
     assert (kw["importance_sampling_level"], kw["loss_type"]) == ("token", "dapo")
@@ -51,6 +61,65 @@ def test_recipe_maps_to_trl_gspo_settings(tmp_path):
         grpo_config_kwargs(recipe_from_dict({"algorithm": {"loss_agg_mode": "seq-mean-token-sum"}}))
     with pytest.raises(ConfigError, match=r"^trl\.per_device_train_batch_size: .* rollout\.n=16"):
         grpo_config_kwargs(recipe_from_dict({"trl": {"per_device_train_batch_size": 3}}))
+
+
+@pytest.mark.parametrize(
+    ("rollout", "trl", "key"),
+    [
+        ({"engine": "sglang"}, {}, "rollout.engine"),
+        ({"engine": "hf"}, {"use_vllm": True}, "trl.use_vllm"),
+    ],
+)
+def test_generation_trl_cannot_do_is_refused_with_the_key(rollout, trl, key):
+    with pytest.raises(ConfigError) as info:
+        grpo_config_kwargs(recipe_from_dict({"rollout": rollout, "trl": trl}))
+    assert info.value.key == key
+
+
+def test_sample_budget_against_the_verl_recipe_is_said_plainly():
+    b = sample_budget(recipe_from_dict({"hardware": {"gpus": 8}}), processes=8)
+    # TRL defaults: 16 completions per GPU per update on 8 GPUs, 200 updates
+    assert (b.per_update, b.updates, b.total) == (128, 200, 25_600)
+    # verl: 256 groups of 16 per step in updates of 64 groups: 1,024 x 800
+    assert (b.reference_per_update, b.reference_updates, b.reference_total) == (1024, 800, 819_200)
+    assert b.text().endswith("(32.0x as many)")
+
+
+@pytest.mark.parametrize(
+    ("kind", "plugin"), [("fsdp", "fsdp_config"), ("zero3", "deepspeed_config")]
+)
+def test_accelerate_config_is_read_by_accelerate_and_launches_our_command(
+    cli, tmp_path, kind, plugin
+):
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.commands.launch import launch_command_parser
+
+    path = tmp_path / f"{kind}.yaml"
+    res = cli("train", "accelerate-config", path, "--kind", kind, "--processes", "8")
+    assert res.code == 0, res.text
+    cfg = load_config_from_file(str(path))  # accelerate refuses unknown keys
+    assert cfg.num_processes == 8 and cfg.mixed_precision == "bf16"
+    assert cfg.distributed_type == {"fsdp": "FSDP", "zero3": "DEEPSPEED"}[kind]
+    sharding = getattr(cfg, plugin)
+    assert sharding.get("fsdp_version") == 2 or sharding.get("zero_stage") == 3
+    argv = accelerate_command("recipe.yaml", 8, config_file=path)
+    args = launch_command_parser().parse_args(argv[2:])
+    assert (args.config_file, args.module) == (str(path), True)
+    assert args.training_script == "deepvision.cli.main"
+    assert args.training_script_args == ["train", "trl", "recipe.yaml"]
+    res = cli("train", "accelerate-config", path, "--kind", "zero2")
+    assert res.code == 2 and "--kind" in res.err
+
+
+def test_cli_trl_dry_run_prints_budget_and_sharded_launch(cli, tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("hardware:\n  gpus: 8\n")
+    res = cli("train", "trl", recipe, "--dry-run")
+    assert res.code == 0, res.text
+    assert "lr_scheduler_type: 'constant'" in res.out
+    assert "# samples: TRL on 8 process(es): 128 samples per optimizer update" in res.out
+    assert "deepvision train accelerate-config accelerate-fsdp.yaml --kind fsdp" in res.out
+    assert "accelerate launch --config_file accelerate-fsdp.yaml --num_processes 8" in res.out
 
 
 def test_trl_parquet_loads_with_decoded_images(trl_parquet):
@@ -102,4 +171,5 @@ def test_qwen3_vl_with_lora_learns_from_our_reward_and_trains_only_the_adapter(
     assert all(torch.equal(params[k], v) for k, v in base.items())
     logs = [h for h in run.trainer.state.log_history if "reward" in h]
     assert logs and all(0.0 < h["reward"] < 1.0 for h in logs)  # our reward scored the samples
+    assert [h["learning_rate"] for h in logs] == [1e-3] * len(logs)  # constant, as in verl
     assert any(not torch.equal(params[k], v) for k, v in lora_b.items())

@@ -1,7 +1,10 @@
-"""verl 0.9 really accepts what we generate: its Hydra config, its dataset, its reward managers
-and its GSPO loss, all run on CPU with our exported data (no GPU, nothing downloaded)."""
+"""verl 0.9.1 really accepts what we generate: its Hydra config, the V1 trainer our command
+runs, its dataset, its reward loop and its GSPO loss, all on CPU with our exported data (no GPU,
+nothing downloaded)."""
 
 import asyncio
+import copy
+import importlib
 import os
 
 import numpy as np
@@ -13,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
 from deepvision.train.recipe import recipe_from_dict
-from deepvision.train.verl import verl_overrides
+from deepvision.train.verl import verl_command, verl_overrides
 
 VERL_CONFIG = os.path.join(os.path.dirname(verl.__file__), "trainer", "config")
 
@@ -26,8 +29,8 @@ def compose_verl(overrides):
 
 def full_recipe(train_file, **extra):
     raw = {
-        "data": {"train_files": [str(train_file)], "max_prompt_length": 4096,
-                 "max_response_length": 64},
+        "data": {"train_files": [str(train_file)], "val_files": [str(train_file)],
+                 "max_prompt_length": 4096, "max_response_length": 64},
         "hardware": {"gpus": 8},
         "reward": {"format_weight": 0.1},
         "lora": {"rank": 8},
@@ -48,13 +51,42 @@ def test_every_override_is_a_key_verl_knows(tmp_path, gpus):
     assert (actor.kl_loss_type, actor.kl_loss_coef, actor.optim.lr) == ("low_var_kl", 1e-3, 1e-6)
     assert cfg.algorithm.adv_estimator == "grpo"
     assert cfg.algorithm.filter_groups.enable and cfg.algorithm.filter_groups.metric == "acc"
-    assert cfg.algorithm.filter_groups.max_num_gen_batches == 10
+    # the knob verl 0.9.1's V1 trainer reads (max_num_gen_batches it ignores: left at 0)
+    assert cfg.algorithm.filter_groups.max_inflight_gen_batches == 2
+    assert cfg.algorithm.filter_groups.max_num_gen_batches == 0
+    assert cfg.trainer.use_v1 and cfg.trainer.v1.trainer_mode == "sync"
     assert cfg.actor_rollout_ref.rollout.n == 16 and cfg.actor_rollout_ref.rollout.name == "vllm"
+    assert cfg.actor_rollout_ref.nccl_timeout == 3600
     assert cfg.reward.custom_reward_function.path == "pkg://deepvision.verify.rewards"
     assert cfg.reward.custom_reward_function.reward_kwargs.format_weight == 0.1
     assert cfg.trainer.nnodes * cfg.trainer.n_gpus_per_node == gpus
     assert list(cfg.trainer.logger) == ["console", "tensorboard", "wandb", "swanlab"]
-    assert cfg.data.gen_batch_size == 512 and cfg.data.train_batch_size == 256
+    assert cfg.data.gen_batch_size is None and cfg.data.train_batch_size == 256
+    assert cfg.data.val_max_samples == 512 and cfg.data.filter_overlong_prompts_workers == 128
+    assert list(cfg.actor_rollout_ref.actor.checkpoint.save_contents) == ["hf_model"]
+
+
+def test_the_trainer_our_command_runs_imports_and_takes_our_dynamic_sampling(tmp_path):
+    """`python3 -m verl.trainer.main_ppo` with trainer.use_v1 runs TaskRunnerV1, which imports
+    transfer_queue and the V1 trainers: both import here, and the trainer object verl builds
+    first reads our dynamic-sampling settings the way a cluster run would."""
+    from omegaconf import OmegaConf
+
+    cmd = verl_command(full_recipe(tmp_path / "t.parquet"))
+    entry = importlib.import_module(cmd[2])  # the module `python3 -m` runs
+    cfg = compose_verl(cmd[3:])
+    assert cfg.trainer.use_v1 and hasattr(entry, "TaskRunnerV1")
+    importlib.import_module("transfer_queue")
+    v1 = importlib.import_module("verl.trainer.ppo.v1")
+    run_cfg = copy.deepcopy(cfg)  # as TaskRunnerV1.run prepares it
+    run_cfg.transfer_queue.enable = True
+    OmegaConf.resolve(run_cfg)
+    trainer = v1.get_trainer_cls(cfg.trainer.v1.trainer_mode)(config=run_cfg)
+    buffer = trainer.replay_buffer
+    assert type(trainer).__name__ == "PPOTrainerSync"
+    # drop zero-variance groups on `acc`; prompts one at a time, at most 2 x 256 in flight
+    assert (buffer.filter_groups_metric, buffer.gen_batch_size) == ("acc", 1)
+    assert (buffer.max_inflight_gen_batches, buffer.train_batch_size) == (2, 256)
 
 
 def test_composition_fails_on_a_key_verl_does_not_know(tmp_path):
@@ -100,6 +132,27 @@ def test_our_parquet_loads_in_rlhf_dataset_with_matching_images(
         assert row["reward_model"]["ground_truth"] == source[i]["reward_model"]["ground_truth"]
 
 
+def test_validation_set_is_capped_as_the_v1_trainer_builds_it(verl_parquet, tiny_qwen2_5_vl):
+    from transformers import AutoProcessor
+    from verl.trainer.ppo.utils import create_rl_dataset
+
+    recipe = full_recipe(verl_parquet)
+    recipe.data.val_max_samples = 5
+    cfg = compose_verl(verl_overrides(recipe))
+    cfg.data.filter_overlong_prompts_workers = None  # in this process (see above)
+    processor = AutoProcessor.from_pretrained(tiny_qwen2_5_vl)
+    cap = cfg.data.get("val_max_samples", -1)
+    val = create_rl_dataset(
+        cfg.data.val_files,
+        cfg.data,
+        processor.tokenizer,
+        processor,
+        is_train=False,
+        max_samples=cap,
+    )
+    assert len(val) == 5  # not the whole file at every validation
+
+
 def _rollout_batch(verl_parquet, tokenizer):
     """A DataProto as verl hands it to the reward manager: per problem, a right and a wrong
     answer (right-padded responses), with the problem's data_source/reward_model/extra_info."""
@@ -130,29 +183,45 @@ def _rollout_batch(verl_parquet, tokenizer):
     return batch, expected
 
 
-@pytest.mark.parametrize("manager", ["naive", "dapo"])
-def test_our_reward_scores_the_right_samples_inside_verl_reward_managers(
-    verl_parquet, tiny_qwen2_5_vl, manager
-):
-    from transformers import AutoTokenizer
-    from verl.trainer.ppo.reward import load_reward_manager
+# The DAPO overlong buffer as docs/rewards.md spells it (verl 0.9.1 reads every one of these).
+OVERLONG = {
+    "+reward.reward_kwargs.overlong_buffer_cfg.enable": True,
+    "+reward.reward_kwargs.overlong_buffer_cfg.len": 4,
+    "+reward.reward_kwargs.overlong_buffer_cfg.penalty_factor": 1.0,
+    "+reward.reward_kwargs.overlong_buffer_cfg.log": True,
+    "+reward.reward_kwargs.max_resp_len": 8,
+}
 
-    recipe = full_recipe(verl_parquet, reward={"manager": manager, "format_weight": 0.1})
-    cfg = compose_verl(verl_overrides(recipe))
-    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen2_5_vl)
-    rm = load_reward_manager(cfg, tokenizer)
-    assert (
-        type(rm).__name__ == {"naive": "NaiveRewardManager", "dapo": "DAPORewardManager"}[manager]
-    )
-    batch, expected = _rollout_batch(verl_parquet, tokenizer)
-    scores, accs = [], []
-    for i in range(len(batch)):
-        out = rm.loop.run_until_complete(rm.run_single(batch[i : i + 1]))
-        scores.append(out["reward_score"])
-        accs.append(out["reward_extra_info"]["acc"])
+
+@pytest.mark.parametrize(
+    ("manager", "overrides", "cls"),
+    [
+        ("naive", {}, "NaiveRewardManager"),
+        ("dapo", {}, "DAPORewardManager"),
+        ("dapo", OVERLONG, "DAPORewardManager"),
+    ],
+)
+def test_our_reward_scores_the_right_samples_in_verls_reward_loop(
+    verl_parquet, tiny_qwen2_5_vl, manager, overrides, cls
+):
+    """The V1 trainer's reward loop worker (a Ray actor on the cluster) with our reward."""
+    from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
+
+    reward = {"manager": manager, "format_weight": 0.1}
+    model = {"path": str(tiny_qwen2_5_vl)}
+    recipe = full_recipe(verl_parquet, reward=reward, model=model, verl_overrides=overrides)
+    worker = RewardLoopWorker(compose_verl(verl_overrides(recipe)))
+    assert type(worker.reward_manager).__name__ == cls
+    batch, expected = _rollout_batch(verl_parquet, worker.input_tokenizer)
+    outs = worker.loop.run_until_complete(worker.compute_score_batch(batch))
+    info = [o["reward_extra_info"] for o in outs]
+    # `acc` is what dynamic sampling filters on: the V1 replay buffer stops the run without it
+    assert [float(i["acc"]) for i in info] == expected
+    penalty = [i.get("overlong_reward", 0.0) for i in info]
+    assert any(penalty) == bool(overrides)  # the buffer acts on the longer answers, if enabled
     # format_weight 0.1 from the recipe reached our function: a boxed answer earns the bonus
+    scores = [o["reward_score"] - p for o, p in zip(outs, penalty, strict=True)]
     assert scores == pytest.approx([0.9 * e + 0.1 for e in expected])
-    assert [float(a) for a in accs] == expected  # `acc` is what dynamic sampling filters on
 
 
 def test_verl_gspo_loss_on_our_batch_pushes_right_answers_up(verl_parquet, tiny_qwen2_5_vl):

@@ -2,9 +2,11 @@
 
 The defaults are the DeepVision-103K reference run (GSPO loss with GRPO advantages, clip ratios
 3e-4 / 4e-4, `seq-mean-token-mean`, low-var KL loss 1e-3, lr 1e-6, 16 rollouts at temperature
-1.0, 2K prompt / 16K response tokens, dynamic sampling on `acc`, 200 steps, vLLM, 32 GPUs).
-Each block is a `deepvision.configs` dataclass: unknown keys, wrong types and out-of-range
-values raise `ConfigError` naming the key path (`algorithm.lr`) and the file.
+1.0, 2K prompt / 16K response tokens, dynamic sampling on `acc`, 200 steps, vLLM, 32 GPUs), and
+every other value either is the release's launch template's (`train_*_node_template.sh`) or says
+here why not. Each block is a `deepvision.configs` dataclass: unknown keys, wrong types and
+out-of-range values raise `ConfigError` naming the key path (`algorithm.lr`) and the file; keys
+that older recipes carried but the engines no longer honour are refused with the reason.
 """
 
 from __future__ import annotations
@@ -14,10 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from deepvision.configs import INTERNAL, Config, bounded, from_dict, load_yaml
+from deepvision.configs import INTERNAL, Config, bounded, from_dict, read_yaml
 from deepvision.errors import ConfigError
 
 LOGGERS = ("console", "tensorboard", "wandb", "swanlab")
+# Keys older recipes carried that no engine honours now, with what to do instead.
+RETIRED_KEYS = {
+    "algorithm.dynamic_sampling.max_num_gen_batches": (
+        "verl 0.9.1's V1 trainer ignores it (it refills until the batch is full, with no cap on "
+        "rounds); remove it: batch.gen_batch_size / batch.train_batch_size bounds the prompts "
+        "generating at once (docs/training.md, dynamic sampling)"
+    ),
+}
 
 
 @dataclass
@@ -29,20 +39,32 @@ class ModelConfig(Config):
 
 @dataclass
 class DataConfig(Config):
+    """`val_files` is required by verl (its trainer builds the validation set at start even when
+    it never validates); `val_max_samples` rows of it are used (None: all), so a large file
+    cannot make every validation decode it whole. `seed` fixes the shuffle of the training data
+    and which validation rows are drawn (verl's null draws anew each run)."""
+
     train_files: list[str] = field(default_factory=lambda: ["data/verl/train.parquet"])
     val_files: list[str] = field(default_factory=list)
+    val_max_samples: int | None = bounded(512, ge=1)
+    val_batch_size: int | None = bounded(None, ge=1)
     max_prompt_length: int = bounded(2048, ge=1)
     max_response_length: int = bounded(16384, ge=1)
     filter_overlong_prompts: bool = True
+    # The release's 128 (verl caps it at the node's CPU count); verl's default of 1 worker
+    # filters about 14 rows/s with a Qwen-VL processor: two hours for DeepVision-103K.
+    filter_overlong_prompts_workers: int = bounded(128, ge=1)
+    seed: int = 0
 
 
 @dataclass
 class DynamicSamplingConfig(Config):
-    """Drop groups whose rollouts all score the same (no learning signal), refill from new ones."""
+    """Drop groups whose rollouts all score the same on `metric` (no learning signal) and
+    refill from new prompts until `batch.train_batch_size` groups with signal are kept."""
 
     enable: bool = True
-    metric: str = "acc"
-    max_num_gen_batches: int = bounded(10, ge=0)
+    # Our compute_score's numeric keys, or verl's "reward" (the score summed into rm_scores).
+    metric: Literal["acc", "score", "reward"] = "acc"
 
 
 @dataclass
@@ -64,40 +86,71 @@ class AlgorithmConfig(Config):
 
 @dataclass
 class BatchConfig(Config):
-    """Gen / train / mini batch sizes count prompts; the micro batch per GPU counts samples."""
+    """Gen / train / mini batch sizes count prompts; the micro batch per GPU counts samples.
+
+    `gen_batch_size` is the release's prompts per generation round; verl 0.9.1 generates in
+    single prompts and bounds the prompts in flight in whole train batches, so with dynamic
+    sampling it must be a multiple of `train_batch_size` (512 / 256: at most 512 in flight).
+    `max_token_len_per_gpu` None is the release's 2 x (prompt + response) tokens per GPU for
+    the actor update and 3 x for the log-prob passes."""
 
     gen_batch_size: int = bounded(512, ge=1)
     train_batch_size: int = bounded(256, ge=1)
     mini_batch_size: int = bounded(64, ge=1)
     micro_batch_size_per_gpu: int = bounded(1, ge=1)
     dynamic_batch: bool = True
-    max_token_len_per_gpu: int = bounded(24576, ge=1)
+    max_token_len_per_gpu: int | None = bounded(None, ge=1)
 
 
 @dataclass
 class RolloutConfig(Config):
-    engine: Literal["vllm", "sglang", "hf"] = "vllm"
+    """`engine`: verl rolls out with vllm, sglang or trtllm; `hf` (transformers generation) is
+    TRL's only. `tensor_parallel_size` and `gpu_memory_utilization` None take the hardware
+    preset's (verl) or TRL's own default (its colocated vLLM stays resident next to training)."""
+
+    engine: Literal["vllm", "sglang", "trtllm", "hf"] = "vllm"
     n: int = bounded(16, ge=2)
     temperature: float = bounded(1.0, gt=0.0, le=2.0)
     top_p: float = bounded(1.0, gt=0.0, le=1.0)
     tensor_parallel_size: int | None = bounded(None, ge=1)
-    gpu_memory_utilization: float = bounded(0.6, ge=0.05, le=0.98)
+    gpu_memory_utilization: float | None = bounded(None, ge=0.05, le=0.98)
 
 
 @dataclass
 class RewardConfig(Config):
-    function: Literal["compute_score", "compute_score_batch"] = "compute_score"
+    """`function` is the reward verl calls once per sample; `manager` the verl reward loop
+    manager around it (dapo without its overlong buffer scores as naive does)."""
+
+    function: str = "compute_score"
     manager: Literal["naive", "dapo"] = "naive"
     format_weight: float = bounded(0.0, ge=0.0, le=1.0)
     num_workers: int = bounded(8, ge=1)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.function != "compute_score":
+            raise ConfigError(
+                f"{self.function!r} cannot run: verl 0.9.1's reward loop calls the reward once per "
+                "sample and has no `batch` manager; use compute_score",
+                key="function",
+            )
+
 
 @dataclass
 class CheckpointConfig(Config):
+    """Checkpoints as the release keeps them: Hugging Face weights every 10 steps, all kept.
+    Those cannot resume a run, so a restart begins at step 0; `resumable` adds verl's sharded
+    model, optimizer and data-loader state (about 7x the size with fp32 FSDP weights and
+    Adam: a restart resumes). `keep` bounds
+    how many are kept (None: all). `test_freq` None is the preset's (the release: -1 on one
+    node, 20 on several)."""
+
     dir: str = "checkpoints/deepvision-gspo"
-    save_freq: int = bounded(20, ge=-1)
-    test_freq: int = bounded(10, ge=-1)
+    save_freq: int = bounded(10, ge=-1)
+    test_freq: int | None = bounded(None, ge=-1)
     val_before_train: bool = False
+    resumable: bool = False
+    keep: int | None = bounded(None, ge=1)
 
 
 @dataclass
@@ -184,6 +237,12 @@ class Recipe(Config):
                 f"{b.train_batch_size} exceeds batch.gen_batch_size={b.gen_batch_size}",
                 key="batch.train_batch_size",
             )
+        if self.algorithm.dynamic_sampling.enable and b.gen_batch_size % b.train_batch_size:
+            raise ConfigError(
+                f"{b.gen_batch_size} must be a multiple of batch.train_batch_size="
+                f"{b.train_batch_size}: verl 0.9.1 bounds the prompts in flight in whole batches",
+                key="batch.gen_batch_size",
+            )
         if b.mini_batch_size > b.train_batch_size or b.train_batch_size % b.mini_batch_size:
             raise ConfigError(
                 f"{b.mini_batch_size} must divide batch.train_batch_size={b.train_batch_size}",
@@ -212,31 +271,52 @@ class Recipe(Config):
 
 @dataclass(frozen=True)
 class HardwarePreset:
+    """What a GPU count implies for verl: nodes, rollout tensor parallel, actor offload, the
+    vLLM memory share and how often to validate."""
+
     nnodes: int
     gpus_per_node: int
     rollout_tensor_parallel: int
     param_offload: bool
     optimizer_offload: bool
+    gpu_memory_utilization: float
+    test_freq: int
 
     @property
     def world_size(self) -> int:
         return self.nnodes * self.gpus_per_node
 
 
-# Presets assume 8 x 80 GB GPUs per node and a 7-8B VLM with 16K-token responses: fewer GPUs
-# need FSDP offload to fit actor + optimizer next to vLLM; rollout TP 2 keeps KV cache room.
-PRESETS: dict[int, HardwarePreset] = {
-    8: HardwarePreset(1, 8, 2, True, True),
-    16: HardwarePreset(2, 8, 2, True, False),
-    32: HardwarePreset(4, 8, 2, False, False),
-    64: HardwarePreset(8, 8, 2, False, False),
-}
+def _preset(nnodes: int) -> HardwarePreset:
+    """The release's template values for `nnodes` nodes of 8 x 80 GB GPUs and a 7-8B VLM.
+
+    Rollout TP 1: an 8B model's bf16 weights take 16 GB of one GPU and leave vLLM room for the
+    KV cache. No actor offload on any preset: verl frees vLLM's weights and cache while the actor
+    trains (free_cache_engine), so FSDP-sharded actor and optimizer fit even on 8 GPUs (the
+    reference model stays offloaded, as in the release). vLLM's memory share 0.8 on one node and
+    0.85 on several, and validation never on one node (test_freq -1), every 20 steps on several,
+    as the release's single- and multi-node templates set them."""
+    one_node = nnodes == 1
+    return HardwarePreset(
+        nnodes=nnodes,
+        gpus_per_node=8,
+        rollout_tensor_parallel=1,
+        param_offload=False,
+        optimizer_offload=False,
+        gpu_memory_utilization=0.8 if one_node else 0.85,
+        test_freq=-1 if one_node else 20,
+    )
+
+
+PRESETS: dict[int, HardwarePreset] = {gpus: _preset(gpus // 8) for gpus in (8, 16, 32, 64)}
 
 
 def resolve_hardware(hw: HardwareConfig) -> HardwarePreset:
+    """The preset of `hw.gpus` with the fields `hw` sets replaced."""
     base = PRESETS[hw.gpus]
     per_node = hw.gpus_per_node or base.gpus_per_node
-    return HardwarePreset(
+    return dataclasses.replace(
+        base,
         nnodes=hw.gpus // per_node,
         gpus_per_node=per_node,
         rollout_tensor_parallel=hw.rollout_tensor_parallel or base.rollout_tensor_parallel,
@@ -247,8 +327,20 @@ def resolve_hardware(hw: HardwareConfig) -> HardwarePreset:
     )
 
 
+def refuse_retired_keys(raw: Any, source: Path | None = None) -> None:
+    """ConfigError naming the first key of `RETIRED_KEYS` that `raw` sets, with its reason."""
+    for dotted, reason in RETIRED_KEYS.items():
+        *parents, leaf = dotted.split(".")
+        node = raw
+        for name in parents:
+            node = node.get(name) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf in node:
+            raise ConfigError(reason, key=dotted, file=str(source) if source else None)
+
+
 def recipe_from_dict(raw: dict[str, Any], source: Path | None = None) -> Recipe:
     """A recipe from a parsed mapping; errors name the key path (and `source`, if given)."""
+    refuse_retired_keys(raw, source)
     recipe = from_dict(Recipe, raw or {}, file=source)
     recipe.source = source
     return recipe
@@ -257,9 +349,7 @@ def recipe_from_dict(raw: dict[str, Any], source: Path | None = None) -> Recipe:
 def load_recipe(path: str | Path) -> Recipe:
     """Read and check a YAML recipe; relative data paths stay relative to the working dir."""
     path = Path(path)
-    recipe = load_yaml(Recipe, path)
-    recipe.source = path
-    return recipe
+    return recipe_from_dict(read_yaml(path), source=path)
 
 
 def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:

@@ -4,6 +4,9 @@ vision-language model, our exported TRL parquet, our reward callables, optional 
 Dynamic sampling is the one reference setting TRL 1.16 cannot express: it has no hook to drop a
 group and refill the batch. Groups whose rewards are all equal get advantage 0 (so no policy
 gradient), TRL logs their share as `frac_reward_zero_std`, but they still take batch slots.
+The learning rate stays constant, as in the release and verl (TRL's default decays it to 0).
+Multi-GPU full fine-tuning of a 7-8B model needs its weights sharded: `accelerate_config` writes
+an FSDP or DeepSpeed ZeRO-3 config for `accelerate launch`.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from deepvision.errors import ConfigError, DataError
 from deepvision.train.recipe import Recipe
@@ -30,6 +33,7 @@ def grpo_config_kwargs(recipe: Recipe, output_dir: str | Path | None = None) -> 
     """Keyword arguments of `trl.GRPOConfig` equivalent to the recipe."""
     r, t, alg = recipe, recipe.trl, recipe.algorithm
     source = str(recipe.source) if recipe.source else None
+    _check_generation(recipe)
     loss_type = LOSS_TYPES.get(alg.loss_agg_mode)
     if loss_type is None:
         raise ConfigError(
@@ -56,6 +60,9 @@ def grpo_config_kwargs(recipe: Recipe, output_dir: str | Path | None = None) -> 
     kw: dict[str, Any] = dict(
         output_dir=str(output_dir or r.checkpoint.dir),
         learning_rate=alg.lr,
+        # verl and the release keep the learning rate constant, without warmup.
+        lr_scheduler_type="constant",
+        warmup_steps=0,
         max_steps=alg.total_steps,
         per_device_train_batch_size=t.per_device_train_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
@@ -85,14 +92,77 @@ def grpo_config_kwargs(recipe: Recipe, output_dir: str | Path | None = None) -> 
     )
     if t.use_vllm:
         kw["vllm_mode"] = t.vllm_mode
+        # Room for the longest prompt and response (otherwise taken from the model's config).
+        kw["vllm_max_model_length"] = r.data.max_prompt_length + r.data.max_response_length
         if t.vllm_mode == "colocate":
-            kw["vllm_gpu_memory_utilization"] = r.rollout.gpu_memory_utilization
+            # None keeps TRL's own 0.3: its colocated vLLM stays resident next to training.
+            if r.rollout.gpu_memory_utilization is not None:
+                kw["vllm_gpu_memory_utilization"] = r.rollout.gpu_memory_utilization
             kw["vllm_tensor_parallel_size"] = r.rollout.tensor_parallel_size or 1
         elif t.vllm_server_url:
             kw["vllm_server_base_url"] = t.vllm_server_url
     if r.reward.format_weight:
         kw["reward_weights"] = [1.0, r.reward.format_weight]
     return kw
+
+
+def _check_generation(recipe: Recipe) -> None:
+    """ConfigError naming the key when the recipe asks TRL to generate in a way it cannot."""
+    engine, source = recipe.rollout.engine, str(recipe.source) if recipe.source else None
+    if engine not in ("hf", "vllm"):
+        raise ConfigError(
+            f"TRL generates with transformers (hf) or vLLM, not {engine!r}",
+            key="rollout.engine",
+            file=source,
+        )
+    if engine == "hf" and recipe.trl.use_vllm:
+        raise ConfigError(
+            "rollout.engine hf (transformers generation) contradicts trl.use_vllm: true",
+            key="trl.use_vllm",
+            file=source,
+        )
+
+
+@dataclass(frozen=True)
+class SampleBudget:
+    """Trained samples (completions) of a TRL run against the verl recipe's, per optimizer
+    update and in all, so the scale of a TRL run is plain before it starts."""
+
+    processes: int
+    per_update: int
+    updates: int
+    reference_per_update: int
+    reference_updates: int
+
+    @property
+    def total(self) -> int:
+        return self.per_update * self.updates
+
+    @property
+    def reference_total(self) -> int:
+        return self.reference_per_update * self.reference_updates
+
+    def text(self) -> str:
+        return (
+            f"TRL on {self.processes} process(es): {self.per_update:,} samples per optimizer "
+            f"update x {self.updates:,} updates = {self.total:,} samples; the verl recipe: "
+            f"{self.reference_per_update:,} x {self.reference_updates:,} = "
+            f"{self.reference_total:,} ({self.reference_total / self.total:.1f}x as many)"
+        )
+
+
+def sample_budget(recipe: Recipe, processes: int) -> SampleBudget:
+    """TRL: each update takes per-device batch x accumulation x processes completions, each
+    trained once, for `algorithm.total_steps` updates. verl: each step trains
+    `train_batch_size` groups of `rollout.n` in updates of `mini_batch_size` groups."""
+    t, b, n = recipe.trl, recipe.batch, recipe.rollout.n
+    return SampleBudget(
+        processes=processes,
+        per_update=t.per_device_train_batch_size * t.gradient_accumulation_steps * processes,
+        updates=recipe.algorithm.total_steps,
+        reference_per_update=b.mini_batch_size * n,
+        reference_updates=recipe.algorithm.total_steps * (b.train_batch_size // b.mini_batch_size),
+    )
 
 
 def load_trl_dataset(files: list[str]) -> Any:
@@ -190,9 +260,73 @@ def run_trl(recipe: Recipe, output_dir: str | Path | None = None) -> TrlRun:
     return run
 
 
-def accelerate_command(recipe_path: str | Path, num_processes: int) -> list[str]:
-    """The multi-GPU launch: one process per GPU through accelerate."""
-    return [
-        "accelerate", "launch", "--num_processes", str(num_processes),
-        "-m", "deepvision.cli.main", "train", "trl", str(recipe_path),
-    ]  # fmt: skip
+ShardingKind = Literal["fsdp", "zero3"]
+SHARDING_KINDS: tuple[ShardingKind, ...] = ("fsdp", "zero3")
+
+
+def accelerate_config(kind: ShardingKind, num_processes: int) -> dict[str, Any]:
+    """An `accelerate launch --config_file` config for full fine-tuning on one node: FSDP2
+    (weights, gradients and optimizer state sharded, transformer blocks wrapped; torch only) or
+    DeepSpeed ZeRO-3 (needs deepspeed). Both as TRL's own example configs, bf16, full weights
+    gathered when the model is saved."""
+    common: dict[str, Any] = {
+        "compute_environment": "LOCAL_MACHINE",
+        "debug": False,
+        "downcast_bf16": "no",
+        "machine_rank": 0,
+        "main_training_function": "main",
+        "mixed_precision": "bf16",
+        "num_machines": 1,
+        "num_processes": num_processes,
+        "rdzv_backend": "static",
+        "same_network": True,
+        "use_cpu": False,
+    }
+    if kind == "fsdp":
+        return {
+            **common,
+            "distributed_type": "FSDP",
+            "fsdp_config": {
+                "fsdp_version": 2,
+                "fsdp_auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+                "fsdp_cpu_ram_efficient_loading": True,
+                "fsdp_offload_params": False,
+                "fsdp_reshard_after_forward": True,
+                "fsdp_state_dict_type": "FULL_STATE_DICT",
+                "fsdp_activation_checkpointing": False,
+            },
+        }
+    return {
+        **common,
+        "distributed_type": "DEEPSPEED",
+        "deepspeed_config": {
+            "deepspeed_multinode_launcher": "standard",
+            "offload_optimizer_device": "none",
+            "offload_param_device": "none",
+            "zero3_init_flag": True,
+            "zero3_save_16bit_model": True,
+            "zero_stage": 3,
+        },
+    }
+
+
+def write_accelerate_config(path: str | Path, kind: ShardingKind, num_processes: int) -> Path:
+    """Write `accelerate_config(kind, num_processes)` as YAML to `path`."""
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        yaml.safe_dump(accelerate_config(kind, num_processes), sort_keys=False), encoding="utf-8"
+    )
+    return path
+
+
+def accelerate_command(
+    recipe_path: str | Path, num_processes: int, config_file: str | Path | None = None
+) -> list[str]:
+    """The multi-GPU launch: one process per GPU through accelerate (sharded with
+    `config_file`, see `accelerate_config`; plain data parallel without)."""
+    config = ["--config_file", str(config_file)] if config_file else []
+    launch = ["accelerate", "launch", *config, "--num_processes", str(num_processes)]
+    return [*launch, "-m", "deepvision.cli.main", "train", "trl", str(recipe_path)]

@@ -2,7 +2,8 @@
 
 verl (config):
     reward.custom_reward_function.path=<site-packages>/deepvision/verify/rewards.py
-    reward.custom_reward_function.name=compute_score        # or compute_score_batch
+    reward.custom_reward_function.name=compute_score
+(verl 0.9.1's reward loop calls it per sample; `compute_score_batch` is for callers that batch.)
 TRL:
     GRPOTrainer(..., reward_funcs=[deepvision.verify.rewards.accuracy_reward])
 
