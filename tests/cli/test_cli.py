@@ -76,3 +76,23 @@ def test_house_rules_hold_below_the_cli():
             assert not any(
                 m.startswith("deepvision.") and m != "deepvision.errors" for m in imports
             )
+
+
+def test_data_commands_read_absolute_paths_only_when_asked_and_never_write_over_an_input(
+    cli, tmp_path
+):
+    """Every data command that reads inputs offers --allow-absolute-paths; through the console
+    script, an output that is an input is one usage line (exit 2) and the input is untouched."""
+    for cmd in ("validate", "stats", "filter", "sample", "split", "dedup", "export"):
+        assert "--allow-absolute-paths" in cli("data", cmd, "--help").out, cmd
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"question": "Q", "answer": "1"}\n')
+    exe = Path(sys.executable).parent / "deepvision"
+    res = subprocess.run(
+        [str(exe), "data", "validate", str(src), "--rejects", str(src), "--overwrite"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().count("\n") == 0 and "--rejects" in res.stderr
+    assert src.read_text() == '{"question": "Q", "answer": "1"}\n'

@@ -248,3 +248,46 @@ def test_items_hidden_under_null_lists_stay_hidden(tmp_path, cli):
     stats = collect_stats([folder], workers=1)
     assert (stats.rows, stats.rejected) == (6, 0)
     assert list(stats.image_widths) == [32] * 5
+
+
+def _children(psutil, pid: int) -> list:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.slow
+def test_pool_workers_end_when_their_command_is_killed(tmp_path):
+    """`kill -9` of `data validate` while its pool works: no worker outlives it (they would
+    wait on the task queue for ever, holding their memory)."""
+    psutil = pytest.importorskip("psutil", reason="finds the worker processes")
+    import io
+    import subprocess
+    import sys
+    import time
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.effect_noise((160, 160), 60).convert("RGB").save(buf, format="PNG")
+    image = [{"bytes": buf.getvalue(), "path": "noise.png"}]
+    rows = [deepvision_row(question=f"Q{i}", images=image) for i in range(3 * 1024)]
+    path = tmp_path / "big.parquet"  # 3 parts of 1024 rows
+    table = pa.Table.from_pylist(rows, schema=DEEPVISION_SCHEMA)
+    pq.write_table(table, path, row_group_size=256)
+    cmd = [sys.executable, "-m", "deepvision.cli.main", "data", "validate", str(path)]
+    proc = subprocess.Popen([*cmd, "--workers", "2", "-q"], stdout=subprocess.DEVNULL)
+    workers: list = []
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline and len(workers) < 2:
+        workers = _children(psutil, proc.pid)
+        time.sleep(0.005)
+    assert len(workers) >= 2, "validate ended before its workers were seen"
+    proc.kill()
+    proc.wait()
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    for p in alive:  # do not leave them behind for the next test
+        p.kill()
+    assert alive == [], f"{len(alive)} worker(s) outlived their command"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -21,7 +23,11 @@ from deepvision.data import export as export_mod
 from deepvision.data import select, stats
 from deepvision.data import validate as validate_mod
 from deepvision.data.sources import DEFAULT_BATCH_SIZE
-from deepvision.data.writer import prepare_output
+from deepvision.data.writer import (
+    full_disk_is_an_error,
+    prepare_output,
+    refuse_inputs_as_outputs,
+)
 from deepvision.errors import UsageError
 
 app = typer.Typer(
@@ -38,6 +44,15 @@ OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing outputs.")
 REJECTS = typer.Option(None, "--rejects", help="Write unreadable rows and reasons here (JSONL).")
 BATCH = typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", help="Rows per batch (bounds memory).")
 WORKERS = typer.Option(0, "--workers", help="Processes for parquet inputs (0: all cores).")
+ALLOW_ABSOLUTE = typer.Option(
+    False,
+    "--allow-absolute-paths",
+    help="JSONL inputs: read images from absolute paths too (default: only files inside the "
+    "JSONL's folder).",
+)
+FAST_IMAGES = typer.Option(
+    False, "--fast-images", help="Check image structure/checksums only, no full decode."
+)
 _FORMAT_ITEMS = list(export_mod.FORMATS.items())
 _TO_HELP = " | ".join(export_mod.FORMATS)
 _BY_SUFFIX: dict[str, list[str]] = {}
@@ -46,8 +61,25 @@ for _name, _fmt in _FORMAT_ITEMS:
 _OUT_HELP = "Output file: " + "; ".join(f"{k} for {', '.join(v)}" for k, v in _BY_SUFFIX.items())
 
 
-def _outputs(overwrite: bool, *paths: Path | None) -> None:
-    for p in paths:
+def _command(name: str) -> Callable[[Callable], Callable]:
+    """Register a data command; a full disk while it writes is a one-line error."""
+
+    def register(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            with full_disk_is_an_error():
+                return fn(*args, **kwargs)
+
+        return app.command(name)(run)
+
+    return register
+
+
+def _outputs(inputs: list[Path], overwrite: bool, **outputs: Path | None) -> None:
+    """Check the outputs (named by their parameter) before any work: none is an input, lies
+    in an input folder or holds an input; none exists unless `overwrite`."""
+    refuse_inputs_as_outputs(inputs, outputs)
+    for p in outputs.values():
         if p is not None:
             prepare_output(p, overwrite)
 
@@ -61,17 +93,16 @@ def _accounting(rows_in: int, parts: list[tuple[str, int]], rejected: int, examp
         info(f"  ... {rejected - len(examples[:10])} more; use --rejects PATH to keep them all")
 
 
-@app.command("validate")
+@_command("validate")
 def validate_cmd(
     files: list[Path] = FILES,
     rejects: Path = REJECTS,
-    fast_images: bool = typer.Option(
-        False, "--fast-images", help="Check image structure/checksums only, no full decode."
-    ),
+    fast_images: bool = FAST_IMAGES,
     workers: int = typer.Option(0, "--workers", help="Image decoding processes (0: all cores)."),
     max_report: int = typer.Option(50, "--max-report", help="Problems to list on the terminal."),
     batch_size: int = BATCH,
     overwrite: bool = OVERWRITE,
+    allow_absolute_paths: bool = ALLOW_ABSOLUTE,
 ) -> None:
     """Check schema, images, placeholders, answers, pass rates, annotations and unique ids.
 
@@ -79,8 +110,8 @@ def validate_cmd(
 
     Example: deepvision data validate math-77k.parquet --rejects bad.jsonl
     """
-    _outputs(overwrite, rejects)
     paths = inputs_or_sample(files)
+    _outputs(paths, overwrite, rejects=rejects)
     report = validate_mod.validate(
         paths,
         rejects_path=rejects,
@@ -88,6 +119,7 @@ def validate_cmd(
         workers=workers or None,
         batch_size=batch_size,
         max_examples=max_report,
+        allow_absolute=allow_absolute_paths,
     )
     for line in report.examples:
         console.print(f"[red]✗[/] {line}", highlight=False, soft_wrap=True)
@@ -107,19 +139,29 @@ def validate_cmd(
         raise typer.Exit(1)
 
 
-@app.command("stats")
+@_command("stats")
 def stats_cmd(
     files: list[Path] = FILES,
     out: Path = typer.Option(..., "--out", help="Folder for stats.json, summary.md and plots."),
     batch_size: int = BATCH,
     workers: int = WORKERS,
+    allow_absolute_paths: bool = ALLOW_ABSOLUTE,
 ) -> None:
     """Describe a dataset: topics, knowledge points, visual elements, pass rates, answer kinds.
 
     Example: deepvision data stats math-77k.parquet --out runs/stats
     """
     paths = inputs_or_sample(files)
-    result = stats.collect_stats(paths, batch_size, workers or None, prepare_plots=True)
+    refuse_inputs_as_outputs(paths, {"out": out}, whole=False)  # files are added to it
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file; give a folder", param="out")
+    result = stats.collect_stats(
+        paths,
+        batch_size,
+        workers or None,
+        prepare_plots=True,
+        allow_absolute=allow_absolute_paths,
+    )
     written = stats.write_stats(result, out, [str(p) for p in paths])
     t = Table("level-1 topic", "problems", title=f"{result.rows} problems")
     for k, v in result.topic_level(1).most_common():
@@ -143,7 +185,7 @@ def _selection_summary(
         raise typer.Exit(1)
 
 
-@app.command("filter")
+@_command("filter")
 def filter_cmd(
     files: list[Path] = FILES,
     out: Path = typer.Option(..., "--out", help="Output parquet (same columns as the input)."),
@@ -163,12 +205,14 @@ def filter_cmd(
     rejects: Path = REJECTS,
     batch_size: int = BATCH,
     overwrite: bool = OVERWRITE,
+    allow_absolute_paths: bool = ALLOW_ABSOLUTE,
 ) -> None:
     """Keep the problems that meet every given criterion (any listed value per criterion).
 
     Example: deepvision data filter in.parquet --pass-rate 1/8..7/8 --topic Geometry --out g.parquet
     """
-    _outputs(overwrite, out, rejects)
+    paths = inputs_or_sample(files)
+    _outputs(paths, overwrite, out=out, rejects=rejects)
     flt = select.Filter(
         pass_rate=pass_rate,
         topics=split_list(topic),
@@ -176,11 +220,13 @@ def filter_cmd(
         visual_elements=split_list(visual_element),
         answer_kinds=split_list(answer_kind),
     )
-    report = select.filter_problems(inputs_or_sample(files), out, flt, rejects, batch_size)
+    report = select.filter_problems(
+        paths, out, flt, rejects, batch_size, allow_absolute=allow_absolute_paths
+    )
     _selection_summary(report, "filtered out", {"out": out})
 
 
-@app.command("sample")
+@_command("sample")
 def sample_cmd(
     files: list[Path] = FILES,
     out: Path = typer.Option(..., "--out", help="Output parquet."),
@@ -190,17 +236,21 @@ def sample_cmd(
     rejects: Path = REJECTS,
     batch_size: int = BATCH,
     overwrite: bool = OVERWRITE,
+    allow_absolute_paths: bool = ALLOW_ABSOLUTE,
 ) -> None:
     """Deterministic stratified sample: each stratum keeps its share of n.
 
     Example: deepvision data sample math-77k.parquet --n 1000 --by topic2 --out small.parquet
     """
-    _outputs(overwrite, out, rejects)
-    report = select.sample_problems(inputs_or_sample(files), out, n, by, seed, rejects, batch_size)
+    paths = inputs_or_sample(files)
+    _outputs(paths, overwrite, out=out, rejects=rejects)
+    report = select.sample_problems(
+        paths, out, n, by, seed, rejects, batch_size, allow_absolute=allow_absolute_paths
+    )
     _selection_summary(report, "not sampled", {"out": out})
 
 
-@app.command("split")
+@_command("split")
 def split_cmd(
     files: list[Path] = FILES,
     train: Path = typer.Option(..., "--train", help="Output parquet for the train part."),
@@ -211,6 +261,7 @@ def split_cmd(
     rejects: Path = REJECTS,
     batch_size: int = BATCH,
     overwrite: bool = OVERWRITE,
+    allow_absolute_paths: bool = ALLOW_ABSOLUTE,
 ) -> None:
     """Deterministic train/test split, stratified by topic (or another key).
 
@@ -218,14 +269,23 @@ def split_cmd(
     """
     if train.resolve() == test.resolve():
         raise UsageError("--train and --test must be different files")
-    _outputs(overwrite, train, test, rejects)
+    paths = inputs_or_sample(files)
+    _outputs(paths, overwrite, train=train, test=test, rejects=rejects)
     report = select.split_problems(
-        inputs_or_sample(files), train, test, test_size, by, seed, rejects, batch_size
+        paths,
+        train,
+        test,
+        test_size,
+        by,
+        seed,
+        rejects,
+        batch_size,
+        allow_absolute=allow_absolute_paths,
     )
     _selection_summary(report, "dropped", {"train": train, "test": test})
 
 
-@app.command("dedup")
+@_command("dedup")
 def dedup_cmd(
     files: list[Path] = FILES,
     out: Path = typer.Option(..., "--out", help="Output parquet, one problem per group."),
@@ -235,21 +295,23 @@ def dedup_cmd(
     rejects: Path = REJECTS,
     batch_size: int = BATCH,
     overwrite: bool = OVERWRITE,
+    allow_absolute_paths: bool = ALLOW_ABSOLUTE,
 ) -> None:
     """Exact dedup on normalized question text plus image bytes; keeps the first of each group.
 
     Example: deepvision data dedup math-77k.parquet visual_logic-26k.parquet --out all.parquet
     """
     groups = groups or out.with_name(out.stem + ".groups.jsonl")
-    _outputs(overwrite, out, groups, rejects)
+    paths = inputs_or_sample(files)
+    _outputs(paths, overwrite, out=out, groups=groups, rejects=rejects)
     report, n_groups = select.dedup_problems(
-        inputs_or_sample(files), out, groups, rejects, batch_size
+        paths, out, groups, rejects, batch_size, allow_absolute=allow_absolute_paths
     )
     info(f"{n_groups} duplicate groups; written to {groups}")
     _selection_summary(report, "duplicates dropped", {"out": out})
 
 
-@app.command("export")
+@_command("export")
 def export_cmd(
     files: list[Path] = FILES,
     to: str = typer.Option(..., "--to", help=_TO_HELP),
@@ -261,10 +323,14 @@ def export_cmd(
         False, "--inline-images", help="jsonl: images as data URIs instead of a folder."
     ),
     rejects: Path = REJECTS,
+    fast_images: bool = FAST_IMAGES,
+    workers: int = typer.Option(0, "--workers", help="Image checking processes (0: all cores)."),
     batch_size: int = BATCH,
     overwrite: bool = OVERWRITE,
+    allow_absolute_paths: bool = ALLOW_ABSOLUTE,
 ) -> None:
-    """Export to a trainer's format or to inference JSONL.
+    """Export to a trainer's format or to inference JSONL. Every image is checked first, as
+    `data validate` checks it; rows whose images do not decode are rejected.
 
     {formats}
 
@@ -273,9 +339,22 @@ def export_cmd(
     prompt, _ = system_prompt_from(system_prompt, system_prompt_file, no_system_prompt)
     if to not in export_mod.FORMATS:  # checked before any output is prepared
         raise UsageError(f"--to must be one of {', '.join(export_mod.FORMATS)}, not {to!r}")
-    _outputs(overwrite, out, rejects)
+    paths = inputs_or_sample(files)
     opts = export_mod.ExportOptions(system_prompt=prompt, inline_images=inline_images)
-    report = export_mod.export(inputs_or_sample(files), out, to, opts, rejects, batch_size)
+    _outputs(paths, overwrite, out=out, rejects=rejects)
+    for side in export_mod.FORMATS[to].side_paths(out, opts):  # the jsonl images folder
+        _outputs(paths, overwrite, out=side)
+    report = export_mod.export(
+        paths,
+        out,
+        to,
+        opts,
+        rejects,
+        batch_size,
+        decode_images=not fast_images,
+        workers=workers or None,
+        allow_absolute=allow_absolute_paths,
+    )
     _accounting(
         report.rows_in,
         [(f"written to {out}", report.written)],
@@ -293,7 +372,7 @@ export_cmd.__doc__ = export_cmd.__doc__.format(
 )
 
 
-@app.command("synth")
+@_command("synth")
 def synth_cmd(
     out: Path = typer.Option(..., "--out", help="Output parquet (DeepVision layout)."),
     n: int = typer.Option(200, "--n", help="Number of problems."),
@@ -314,7 +393,7 @@ def synth_cmd(
 
     if n < 1:
         raise UsageError(f"--n must be >= 1, got {n}")
-    _outputs(overwrite, out)
+    _outputs([], overwrite, out=out)
     chosen = split_list(families) or None
     with ProblemWriter(out) as writer, progress_bar("synth", n) as bar:
         batch = []

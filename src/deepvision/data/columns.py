@@ -1,7 +1,8 @@
 """Column-wise reading of DeepVision-layout Arrow batches, for the commands whose speed
 matters at 100K rows (`data stats`, `data export --to verl`).
 
-A batch is read column by column only when its columns have our exact types. Every
+A batch is read column by column only when its columns have our exact types and all its text
+is UTF-8 (`column_wise`). Every
 condition under which `problem_from_row` would report an issue is evaluated per row
 (structure here, string columns through the very decoders a Problem uses); rows that meet
 any of them are left to the Problem path, which names the issues.
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from deepvision.data.sources import compact_lists
+from deepvision.data.sources import RowBatch, compact_lists
 from deepvision.records import (
     IMAGES,
     OPTIONS,
@@ -35,6 +36,12 @@ def exact_layout(schema: pa.Schema) -> bool:
         for name in schema.names
         if name in _EXACT_TYPES
     )
+
+
+def column_wise(rb: RowBatch) -> bool:
+    """Whether a batch can be read column by column: Arrow rows in our exact layout whose
+    text is all UTF-8 (a row with bad text goes the Problem way, which rejects it)."""
+    return rb.arrow is not None and exact_layout(rb.arrow.schema) and not rb.text_faults
 
 
 def mask(arr: pa.Array) -> np.ndarray:

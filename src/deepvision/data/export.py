@@ -1,14 +1,16 @@
 """`data export`: Problems to the trainers' formats (verl, TRL, EasyR1) and inference JSONL.
 
 Each format is an `ExportFormat` (its name, file suffix, the input columns it reads, how it
-writes a batch), listed once in `FORMATS`; `export` and the CLI take them from there."""
+writes a batch), listed once in `FORMATS`; `export` and the CLI take them from there. Every
+image is checked as `data validate` checks it, in worker processes ahead of the export; a row
+with an image that does not decode never reaches a format (it is rejected)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -18,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from deepvision.data import columns
+from deepvision.data.images import image_issues
 from deepvision.data.prompts import (
     DEFAULT_SYSTEM_PROMPT,
     build_messages,
@@ -27,6 +30,7 @@ from deepvision.data.prompts import (
 from deepvision.data.reader import (
     ProblemBatch,
     Reject,
+    map_batches,
     open_sources,
     parse_batch,
     reject,
@@ -34,11 +38,19 @@ from deepvision.data.reader import (
 from deepvision.data.sources import (
     DEFAULT_BATCH_SIZE,
     RowBatch,
+    SourceRow,
     binary_views,
     compact_lists,
     is_image_list,
 )
-from deepvision.data.writer import Output, RejectWriter, TableWriter, TextOutput, finish
+from deepvision.data.writer import (
+    JsonlOutput,
+    Output,
+    PathOutput,
+    RejectWriter,
+    TableWriter,
+    finish,
+)
 from deepvision.errors import UsageError
 from deepvision.progress import progress_bar
 from deepvision.records import (
@@ -54,6 +66,7 @@ from deepvision.records import (
     OPTIONS,
     PROMPT,
     QUESTION,
+    REQUIRED_COLUMNS,
     REWARD_MODEL,
     REWARD_MODEL_TYPE,
     Problem,
@@ -267,7 +280,7 @@ def _verl_columns(rb: RowBatch, opts: ExportOptions) -> _Encoded | None:
     """The verl table of a batch built column by column from its Arrow rows, the same as
     `_verl_row` of each Problem gives; None when a row needs the Problem path (see
     `columns`), or its prompt does not fit its images (the Problem path rejects it)."""
-    if rb.arrow is None or not columns.exact_layout(rb.arrow.schema):
+    if not columns.column_wise(rb):
         return None
     n = rb.arrow.num_rows
     col = {name: rb.arrow.column(name) for name in rb.arrow.schema.names}
@@ -378,6 +391,11 @@ class ExportFormat(ABC):
         """A folder of image files written beside the output, if the format has one."""
         return None
 
+    @classmethod
+    def side_paths(cls, out: Path, opts: ExportOptions) -> list[Path]:
+        """The paths written beside `out` (checked like `out` before the export starts)."""
+        return []
+
     @abstractmethod
     def outputs(self) -> list[Output]:
         """The files this export writes (they appear together, or not at all)."""
@@ -483,16 +501,10 @@ def _image_suffix(data: bytes | memoryview) -> str:
     return {"jpeg": "jpg"}.get(mime[6:], mime[6:])
 
 
-class _JsonlFile(TextOutput):
-    """The JSONL file of an inference export."""
-
-    def write_line(self, rec: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-
-
 class JsonlFormat(ExportFormat):
     """One JSON line per problem; images written once each to a folder beside the file (or
-    inline as data URIs)."""
+    inline as data URIs). The folder is built under a temporary name and appears with the
+    file, or not at all."""
 
     name = "jsonl"
     suffix = ".jsonl"
@@ -500,29 +512,30 @@ class JsonlFormat(ExportFormat):
 
     def __init__(self, out: Path, opts: ExportOptions) -> None:
         super().__init__(out, opts)
-        self._images_dir = None if opts.inline_images else out.with_name(out.stem + "_images")
-        if self._images_dir is not None:
-            self._images_dir.mkdir(parents=True, exist_ok=True)
-        self.file = _JsonlFile(out)
+        folders = self.side_paths(out, opts)
+        self._images = PathOutput(folders[0], folder=True) if folders else None
+        self.file = JsonlOutput(out)
+
+    @classmethod
+    def side_paths(cls, out: Path, opts: ExportOptions) -> list[Path]:
+        return [] if opts.inline_images else [out.with_name(out.stem + "_images")]
 
     @property
     def images_dir(self) -> Path | None:
-        return self._images_dir
+        return None if self._images is None else self.out.with_name(self.out.stem + "_images")
 
     def outputs(self) -> list[Output]:
-        return [self.file]
+        return [self.file] if self._images is None else [self.file, self._images]
 
     def _image_ref(self, data: bytes | None) -> str:
         data = data or b""
-        if self._images_dir is None:
+        if self._images is None:
             return data_uri(data)
         name = f"{hashlib.sha1(data).hexdigest()[:20]}.{_image_suffix(data)}"
-        target = self._images_dir / name
+        target = self._images.tmp / name
         if not target.exists():  # content-addressed: identical images are written once
-            tmp = target.with_name(name + ".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(target)
-        return f"{self._images_dir.name}/{name}"
+            target.write_bytes(data)
+        return f"{self.images_dir.name}/{name}"
 
     def line(self, p: Problem) -> dict[str, Any]:
         return {
@@ -570,6 +583,74 @@ def get_format(name: str) -> type[ExportFormat]:
     return FORMATS[name]
 
 
+@dataclass
+class _ImageVerdicts:
+    """The images checked in one input batch: its file and last row, and the rows whose
+    images do not decode, with the issues."""
+
+    file: str
+    last_row: int
+    bad: dict[int, list[RowIssue]]
+
+
+def _check_images(batch: ProblemBatch, decode: bool) -> _ImageVerdicts:
+    """Worker-side: check every image of a batch (rows that do not parse are the export
+    pass's to reject)."""
+    bad = {}
+    for problem, sr in zip(batch.problems, batch.rows, strict=True):
+        issues = image_issues([im.bytes for im in problem.images], decode)
+        if issues:
+            bad[sr.row] = issues
+    places = [(sr.file, sr.row) for sr in batch.rows] + [(j.file, j.row) for j in batch.rejects]
+    file, last_row = max(places, key=lambda place: place[1])
+    return _ImageVerdicts(file, last_row, bad)
+
+
+class _ImageChecks:
+    """Image verdicts computed ahead of the export pass in worker processes (image checks
+    cost far more than encoding a row), taken in input order as the export reaches them."""
+
+    def __init__(self, verdicts: Iterator[_ImageVerdicts]) -> None:
+        self._verdicts = verdicts
+        self._reached: dict[str, int] = {}
+        self._bad: dict[tuple[str, int], list[RowIssue]] = {}
+        # The workers are forked now, before this process starts any thread (a fork copies
+        # no lock that another thread holds).
+        self._take()
+
+    def _take(self) -> bool:
+        v = next(self._verdicts, None)
+        if v is None:
+            return False
+        self._reached[v.file] = max(self._reached.get(v.file, -1), v.last_row)
+        self._bad.update({(v.file, row): issues for row, issues in v.bad.items()})
+        return True
+
+    def split(self, rb: RowBatch) -> tuple[RowBatch, list[Reject]]:
+        """The rows of `rb` whose images decode, and a Reject for each of the others."""
+        if rb.arrow is not None:
+            file, last = rb.file, rb.start + len(rb) - 1
+        else:
+            file, last = rb.rows[-1].file, rb.rows[-1].row
+        while self._reached.get(file, -1) < last and self._take():
+            pass
+        rows = range(rb.start, last + 1) if rb.arrow is not None else [r.row for r in rb.rows]
+        if not any((file, row) in self._bad for row in rows):
+            return rb, []
+        good: list[SourceRow] = []
+        rejects = []
+        for sr in rb.rows:
+            issues = self._bad.get((sr.file, sr.row))
+            if issues is None:
+                good.append(sr)
+            else:
+                rejects.append(reject(sr, issues))
+        return RowBatch(good), rejects
+
+    def close(self) -> None:
+        self._verdicts.close()
+
+
 def export(
     inputs: Iterable[str | Path],
     out: Path,
@@ -577,40 +658,61 @@ def export(
     opts: ExportOptions | None = None,
     rejects: Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    *,
+    decode_images: bool = True,
+    workers: int | None = None,
+    allow_absolute: bool = False,
 ) -> ExportReport:
     """Export Problems to a format of `FORMATS` (a trainer's table: `verl`, `trl`, `easyr1`;
     or inference `jsonl`), in input order.
 
-    Table formats read only the columns they use: a malformed pass rate or visual-element
-    annotation does not stop a row there (`data validate` reports it)."""
+    Every image is checked first as `data validate` checks it (`decode_images=False`: header
+    and checksums only), in `workers` processes (default: all cores); a row with an image
+    that does not decode (or a pixel bomb) is rejected. Table formats read only the columns
+    they use: a malformed pass rate or visual-element annotation does not stop a row there
+    (`data validate` reports it). `allow_absolute`: JSONL image paths may be absolute."""
     fmt_cls = get_format(to)
     opts = opts or ExportOptions()
-    sources = open_sources(inputs)
+    sources = open_sources(inputs, allow_absolute=allow_absolute)
     report = ExportReport()
     total = sum(s.num_rows or 0 for s in sources) or None
     columns = list(fmt_cls.columns) if fmt_cls.columns is not None else None
 
     ok = False
-    reject_writer = fmt = None
+    reject_writer = fmt = checks = None
     try:
+        verdicts = map_batches(
+            sources,
+            partial(_check_images, decode=decode_images),
+            batch_size=batch_size,
+            workers=workers,
+            with_id=False,
+            columns=list(REQUIRED_COLUMNS),
+        )
+        checks = _ImageChecks(verdicts)
         reject_writer = RejectWriter(rejects) if rejects else None
         fmt = fmt_cls(out, opts)
         report.images_dir = fmt.images_dir
-        # One process: Python builds each batch while threads read the next row group and
-        # write the last batch (sending image bytes between processes cost more than it saved).
+        # One process encodes: Python builds each batch while threads read the next row group
+        # and write the last batch (sending image bytes between processes cost more than it
+        # saved); only the image checks run in worker processes.
         with progress_bar(f"export {to}", total) as bar:
             for src in sources:
                 for rb in src.batches(batch_size, columns=columns, image_views=fmt.image_views):
-                    done = fmt.write(rb, report.written)
+                    rows, bad = checks.split(rb)
+                    done = fmt.write(rows, report.written) if len(rows) else Written(0, 0, [])
+                    rejected = sorted(bad + done.rejects, key=lambda j: j.row)
                     report.written += done.written
-                    report.rejected += len(done.rejects)
-                    report.rows_in += done.rows_in
+                    report.rejected += len(rejected)
+                    report.rows_in += done.rows_in + len(bad)
                     room = 20 - len(report.reject_examples)
-                    report.reject_examples += [r.describe() for r in done.rejects][:room]
+                    report.reject_examples += [r.describe() for r in rejected][:room]
                     if reject_writer is not None:
-                        reject_writer.write(done.rejects)
-                    bar.advance(done.rows_in)
+                        reject_writer.write(rejected)
+                    bar.advance(done.rows_in + len(bad))
         ok = True
     finally:
+        if checks is not None:
+            checks.close()
         finish([*(fmt.outputs() if fmt is not None else []), reject_writer], ok)
     return report

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from deepvision.errors import ImageFormatError
-from deepvision.records import PNG_SIGNATURE
+from deepvision.records import IMAGES, PNG_SIGNATURE, RowIssue
 
 try:
     from isal import isal_zlib as _zlib
@@ -84,11 +84,13 @@ def inspect_image(data: ImageBytes | None, decode: bool = True) -> ImageInfo:
         return ImageInfo(False, error=f"image does not decode ({exc})")
 
 
-def inspect_many(
-    items: list[list[ImageBytes | None]], decode: bool = True
-) -> list[list[ImageInfo]]:
-    """inspect_image over the images of many rows (a unit of work for a process pool)."""
-    return [[inspect_image(b, decode) for b in row] for row in items]
+def image_issues(images: list[ImageBytes | None], decode: bool = True) -> list[RowIssue]:
+    """What is wrong with the images of one row, as every command reports it (`data validate`
+    and `data export` reject the row for it): one issue per image that does not decode."""
+    infos = (inspect_image(data, decode) for data in images)
+    return [
+        RowIssue(IMAGES, f"image {i}: {info.error}") for i, info in enumerate(infos) if not info.ok
+    ]
 
 
 def _inspect_png(data: memoryview) -> ImageInfo:

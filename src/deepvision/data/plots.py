@@ -25,8 +25,10 @@ _DOMAIN_CMAPS = ["Blues", "Oranges", "Greens", "Purples", "Reds", "Greys"]
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    try:  # the format named: the path may be a temporary name (`writer.PathOutput`)
+        fig.savefig(path, dpi=110, bbox_inches="tight", format="png")
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -157,10 +159,10 @@ def answer_kinds_bar(stats: DatasetStats, path: Path) -> Path:
     return _save(fig, path)
 
 
-def write_all(stats: DatasetStats, out_dir: Path) -> list[Path]:
-    return [
-        topic_sunburst(stats, out_dir / "topics.png"),
-        visual_elements_bar(stats, out_dir / "visual_elements.png"),
-        pass_rate_hist(stats, out_dir / "pass_rate.png"),
-        answer_kinds_bar(stats, out_dir / "answer_kinds.png"),
-    ]
+# The plots of `data stats`: file name -> what draws it.
+PLOTS = {
+    "topics.png": topic_sunburst,
+    "visual_elements.png": visual_elements_bar,
+    "pass_rate.png": pass_rate_hist,
+    "answer_kinds.png": answer_kinds_bar,
+}

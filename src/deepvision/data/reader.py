@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -20,11 +22,12 @@ from deepvision.data.sources import (
     RowBatch,
     Source,
     SourceRow,
+    is_image_list,
     open_source,
     owned_fields,
 )
 from deepvision.errors import DataError
-from deepvision.records import Problem, RowIssue, problem_from_row
+from deepvision.records import IMAGE_TYPE, IMAGES, Problem, RowIssue, problem_from_row
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +58,10 @@ class ProblemBatch:
     positions: list[int] = field(default_factory=list)
 
 
-def open_sources(paths: Iterable[str | Path]) -> list[Source]:
-    """Open every input and check its columns before any row is read."""
-    sources = [open_source(p) for p in paths]
+def open_sources(paths: Iterable[str | Path], *, allow_absolute: bool = False) -> list[Source]:
+    """Open every input and check its columns before any row is read. `allow_absolute`: JSONL
+    image paths may be absolute (see `open_source`)."""
+    sources = [open_source(p, allow_absolute=allow_absolute) for p in paths]
     for src in sources:
         if src.schema is None:
             continue
@@ -70,8 +74,8 @@ def open_sources(paths: Iterable[str | Path]) -> list[Source]:
 
 
 def parse_row(src_row: SourceRow, with_id: bool = True) -> tuple[Problem | None, list[RowIssue]]:
-    if src_row.fields is None:
-        return None, [RowIssue(None, src_row.error or "unreadable row")]
+    if src_row.error is not None or src_row.fields is None:
+        return None, [RowIssue(src_row.column, src_row.error or "unreadable row")]
     return problem_from_row(src_row.fields, with_id=with_id)
 
 
@@ -130,6 +134,45 @@ def _map_part(part: Part, fn: Callable, read: _Read) -> list:
     return [fn(batch) for batch in read.batches(part)]
 
 
+_PARENT_POLL_S = 0.25
+
+
+def _end_with_parent(creator: int) -> None:
+    """Pool-worker initializer: end this worker as soon as the process that started it is
+    gone. A parent killed with SIGKILL cannot stop its workers, and they would wait on the
+    task queue for ever (holding their memory). A daemon thread watches the parent's pid
+    (the creator's with fork or spawn, the fork server's with forkserver, which ends with
+    the creator); it does nothing where there is no such notion (Windows)."""
+    if os.name != "posix":
+        return
+    parent = os.getppid()
+    if parent != creator and not _running(creator):  # gone before this worker started
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        pass
+    return True
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool whose workers end with the process that made it, however it ends
+    (`kill -9` included). Every process pool of the toolkit's data work is made here."""
+    return ProcessPoolExecutor(workers, initializer=_end_with_parent, initargs=(os.getpid(),))
+
+
 def map_batches(
     sources: list[Source],
     fn: Callable[[ProblemBatch], Any],
@@ -156,7 +199,7 @@ def map_batches(
         for part in parts:
             yield from map(fn, read.batches(part))
         return
-    with ProcessPoolExecutor(min(workers, len(parts))) as pool:
+    with process_pool(min(workers, len(parts))) as pool:
         pending: deque = deque()
         todo = iter(parts)
         for part in todo:
@@ -181,8 +224,13 @@ def iter_problems(paths: Iterable[str | Path], batch_size: int = DEFAULT_BATCH_S
 
 
 def common_schema(sources: list[Source]) -> pa.Schema | None:
-    """The Arrow schema to write outputs in: the inputs' own when they all share one."""
+    """The Arrow schema to write outputs in: the inputs' own when they all share one. Images
+    are always written as {bytes, path} structs (an input may list them as plain paths or
+    bytes; a Problem's images are the structs)."""
     schemas = [s.schema for s in sources]
-    if schemas and all(s is not None and s.equals(schemas[0]) for s in schemas):
-        return schemas[0]
-    return None
+    if not schemas or not all(s is not None and s.equals(schemas[0]) for s in schemas):
+        return None
+    schema = schemas[0]
+    if IMAGES in schema.names and not is_image_list(schema.field(IMAGES).type):
+        schema = schema.set(schema.get_field_index(IMAGES), pa.field(IMAGES, IMAGE_TYPE))
+    return schema

@@ -56,8 +56,14 @@ def type_name(t: pa.DataType) -> str:
 
 
 def check_schema(schema: pa.Schema) -> list[tuple[str, str]]:
-    """(column, reason) for each required column missing and each known column of wrong type."""
+    """(column, reason) for each column name used twice, each required column missing and
+    each known column of wrong type."""
     problems = []
+    for col in dict.fromkeys(schema.names):
+        if schema.names.count(col) > 1:
+            problems.append((col, f"{schema.names.count(col)} columns have this name"))
+    if problems:  # a column cannot be told from its twin, so its type cannot be checked
+        return problems
     for col in r.REQUIRED_COLUMNS:
         if col not in schema.names:
             problems.append((col, "required column is missing"))

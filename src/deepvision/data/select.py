@@ -8,7 +8,6 @@ the input; memory holds one small number per row, never the rows.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from pathlib import Path
 from deepvision.data.answer_kind import ANSWER_KINDS, answer_kind
 from deepvision.data.reader import Reject, common_schema, iter_problem_batches, open_sources
 from deepvision.data.sources import DEFAULT_BATCH_SIZE, Source, SourceRow
-from deepvision.data.writer import ProblemWriter, RejectWriter, finish
+from deepvision.data.writer import JsonlOutput, Output, ProblemWriter, RejectWriter, finish
 from deepvision.errors import UsageError
 from deepvision.progress import progress_bar
 from deepvision.records import Problem, content_hash
@@ -179,6 +178,15 @@ def _thresholds(sources, key, seed, quota_of, batch_size) -> dict[str, int]:
 # ------------------------------------------------------------------ the runner
 
 
+@dataclass
+class _Epilogue:
+    """A JSON lines output written once every row is routed (dedup's groups), from what the
+    routing gathered; it appears with the job's other outputs."""
+
+    path: Path
+    lines: Callable[[], Iterable[dict]]
+
+
 def _run(
     sources: list[Source],
     route: Callable[[Problem, SourceRow], str | None],
@@ -186,12 +194,14 @@ def _run(
     rejects_path: Path | None,
     batch_size: int,
     label: str,
+    epilogue: _Epilogue | None = None,
 ) -> SelectionReport:
     """Stream all rows; `route` names the output of a problem (given its source row), or None
     to drop it."""
     schema = common_schema(sources)
     writers: dict[str, ProblemWriter] = {}
     rejects = None
+    extra: list[Output] = []
     report = SelectionReport()
     total = sum(s.num_rows or 0 for s in sources) or None
     ok = False
@@ -214,9 +224,14 @@ def _run(
                 _note_rejects(report, batch.rejects, rejects)
                 report.rows_in += len(batch.problems) + len(batch.rejects)
                 bar.advance(len(batch.problems) + len(batch.rejects))
+        if epilogue is not None:
+            lines = JsonlOutput(epilogue.path)
+            extra.append(lines)
+            for rec in epilogue.lines():
+                lines.write_line(rec)
         ok = True
     finally:
-        finish([*writers.values(), rejects], ok)
+        finish([*writers.values(), rejects, *extra], ok)
     for name in outputs:
         report.written.setdefault(name, 0)
     return report
@@ -237,9 +252,13 @@ def filter_problems(
     flt: Filter,
     rejects: Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    *,
+    allow_absolute: bool = False,
 ) -> SelectionReport:
+    """Keep the problems `flt` accepts. (Every selection command: `allow_absolute` lets JSONL
+    image paths be absolute.)"""
     keep = flt.compile()
-    sources = open_sources(inputs)
+    sources = open_sources(inputs, allow_absolute=allow_absolute)
     return _run(
         sources,
         lambda p, _: "out" if keep(p) else None,
@@ -258,11 +277,13 @@ def sample_problems(
     seed: int = 0,
     rejects: Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    *,
+    allow_absolute: bool = False,
 ) -> SelectionReport:
     if n < 0:
         raise UsageError(f"must be >= 0, got {n}", param="n")
     key = stratum_key(by)
-    sources = open_sources(inputs)
+    sources = open_sources(inputs, allow_absolute=allow_absolute)
     cut = _thresholds(sources, key, seed, lambda counts: allocate(counts, n), batch_size)
     return _run(
         sources,
@@ -283,12 +304,14 @@ def split_problems(
     seed: int = 0,
     rejects: Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    *,
+    allow_absolute: bool = False,
 ) -> SelectionReport:
     """Train/test split; test_size < 1 is a share of each stratum, >= 1 a total row count."""
     if test_size <= 0:
         raise UsageError(f"must be > 0, got {test_size}", param="test_size")
     key = stratum_key(by)
-    sources = open_sources(inputs)
+    sources = open_sources(inputs, allow_absolute=allow_absolute)
 
     def quotas(counts: dict[str, int]) -> dict[str, int]:
         total = sum(counts.values())
@@ -316,13 +339,15 @@ def dedup_problems(
     groups_out: Path,
     rejects: Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    *,
+    allow_absolute: bool = False,
 ) -> tuple[SelectionReport, int]:
     """Keep the first problem of each group with the same normalized question and images.
 
     Writes the groups (the kept and the dropped rows: id, file, row) as JSON lines; returns the
     report and the number of groups that had duplicates.
     """
-    sources = open_sources(inputs)
+    sources = open_sources(inputs, allow_absolute=allow_absolute)
     first: dict[str, dict] = {}
     dupes: dict[str, list[dict]] = defaultdict(list)
 
@@ -335,12 +360,13 @@ def dedup_problems(
         first[key] = member
         return "out"
 
-    report = _run(sources, route, {"out": out}, rejects, batch_size, "dedup")
-    groups_out.parent.mkdir(parents=True, exist_ok=True)
-    with groups_out.open("w", encoding="utf-8") as fh:
+    def groups() -> Iterable[dict]:
         for key, dropped in dupes.items():
-            rec = {"key": key, "kept": first[key], "dropped": dropped, "size": 1 + len(dropped)}
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            yield {"key": key, "kept": first[key], "dropped": dropped, "size": 1 + len(dropped)}
+
+    groups_out.parent.mkdir(parents=True, exist_ok=True)
+    epilogue = _Epilogue(groups_out, groups)
+    report = _run(sources, route, {"out": out}, rejects, batch_size, "dedup", epilogue)
     return report, len(dupes)
 
 

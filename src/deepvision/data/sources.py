@@ -3,12 +3,15 @@
 Every source yields `RowBatch`es: up to `batch_size` rows as plain dicts, each with its file and
 row number (1-based line number for JSONL, 0-based row index for tables) so that errors can
 name the place. Tabular sources read one Arrow record batch at a time; nothing is loaded whole.
+A row that cannot be used as read (text that is not UTF-8, an image path that leaves the data
+folder) carries the reason, and its fields as far as they could be read, for the rejects file.
 """
 
 from __future__ import annotations
 
 import abc
 import json
+import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,16 +26,78 @@ from deepvision.errors import DataError
 from deepvision.records import IMAGES, decode_data_uri, resolve_inside
 
 DEFAULT_BATCH_SIZE = 256
+# JSON lines inputs; `.json` files are read as JSON lines when named as an input.
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class SourceRow:
-    """One input row: where it is, its fields, or why it could not be read at all."""
+    """One input row: where it is, its fields, and why it cannot be used (`error`, about
+    `column` when one column is at fault). A row with an error keeps the fields that could be
+    read (None when nothing could), so that the rejects file shows the row as it was."""
 
     file: str
     row: int
     fields: dict[str, Any] | None
     error: str | None = None
+    column: str | None = None
+
+
+def bytes_type(t: pa.DataType) -> pa.DataType:
+    """`t` with every text type replaced by its binary twin. The two have the same memory
+    layout, so an array can be viewed as the other without a copy."""
+    if pa.types.is_string(t):
+        return pa.binary()
+    if pa.types.is_large_string(t):
+        return pa.large_binary()
+    if pa.types.is_string_view(t):
+        return pa.binary_view()
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        value = t.value_field.with_type(bytes_type(t.value_type))
+        if pa.types.is_fixed_size_list(t):
+            return pa.list_(value, t.list_size)
+        return pa.large_list(value) if pa.types.is_large_list(t) else pa.list_(value)
+    if pa.types.is_map(t):
+        key = t.key_field.with_type(bytes_type(t.key_type))
+        return pa.map_(key, t.item_field.with_type(bytes_type(t.item_type)))
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(bytes_type(f.type)) for f in t])
+    return t
+
+
+def text_faults(rb: pa.RecordBatch) -> dict[int, dict[str, str]]:
+    """The rows of `rb` holding text that is not UTF-8: row -> {column: reason}.
+
+    Parquet and Arrow files store text as bytes that nothing checks on the way in; Python
+    cannot hold such a value as `str`. Each text column is validated whole (fast, in Arrow);
+    only a column that fails is looked at row by row."""
+    faults: dict[int, dict[str, str]] = {}
+    for name, col in zip(rb.schema.names, rb.columns, strict=True):
+        if bytes_type(col.type).equals(col.type):
+            continue
+        try:
+            col.validate(full=True)
+            continue
+        except pa.ArrowInvalid:
+            pass
+        for i in range(len(col)):
+            try:
+                col.slice(i, 1).to_pylist()
+            except UnicodeDecodeError as exc:
+                faults.setdefault(i, {})[name] = f"text is not valid UTF-8 (byte {exc.start})"
+    return faults
+
+
+def _text_fault_row(one: pa.RecordBatch, faults: dict[str, str], views: bool) -> dict[str, Any]:
+    """The fields of a one-row batch whose `faults` columns hold bad text: those columns as
+    bytes (kept exactly as stored), the others as usual."""
+    arrays = [
+        col.view(bytes_type(col.type)) if name in faults else col
+        for name, col in zip(one.schema.names, one.columns, strict=True)
+    ]
+    return arrow_rows(pa.RecordBatch.from_arrays(arrays, names=one.schema.names), views)[0]
 
 
 class RowBatch:
@@ -50,12 +115,23 @@ class RowBatch:
     ) -> None:
         self._rows = rows if rows is not None or arrow is not None else []
         self.arrow, self.file, self.start, self._views = arrow, file, start, image_views
+        self._faults: dict[int, dict[str, str]] | None = None
+
+    @property
+    def text_faults(self) -> dict[int, dict[str, str]]:
+        """Rows of the Arrow batch holding text that is not UTF-8 (see `text_faults`)."""
+        if self._faults is None:
+            self._faults = {} if self.arrow is None else text_faults(self.arrow)
+        return self._faults
 
     @property
     def rows(self) -> list[SourceRow]:
         if self._rows is None:
-            dicts = arrow_rows(self.arrow, self._views)
-            self._rows = [SourceRow(self.file, self.start + i, d) for i, d in enumerate(dicts)]
+            if self.text_faults:
+                self._rows = [self.row(i) for i in range(len(self))]
+            else:
+                dicts = arrow_rows(self.arrow, self._views)
+                self._rows = [SourceRow(self.file, self.start + i, d) for i, d in enumerate(dicts)]
         return self._rows
 
     def __len__(self) -> int:
@@ -65,8 +141,14 @@ class RowBatch:
         """Row `i` alone (without converting the others)."""
         if self._rows is not None:
             return self._rows[i]
-        fields = arrow_rows(self.arrow.slice(i, 1), self._views)[0]
-        return SourceRow(self.file, self.start + i, fields)
+        one = self.arrow.slice(i, 1)
+        faults = self.text_faults.get(i)
+        if not faults:
+            return SourceRow(self.file, self.start + i, arrow_rows(one, self._views)[0])
+        column, *others = faults
+        also = f" (so is text in column(s) {', '.join(others)})" if others else ""
+        fields = _text_fault_row(one, faults, self._views)
+        return SourceRow(self.file, self.start + i, fields, faults[column] + also, column)
 
 
 def owned_fields(fields: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -321,16 +403,39 @@ class ParquetSource(Source):
                     start += rb.num_rows
 
 
+def _names(paths: list[Path], folder: Path, most: int = 5) -> str:
+    names = [str(p.relative_to(folder)) for p in paths[:most]]
+    return ", ".join(names) + (f" and {len(paths) - most} more" if len(paths) > most else "")
+
+
 class ParquetShardsSource(Source):
-    """A folder of parquet shards, read in name order as one dataset."""
+    """A folder of parquet shards (`*.parquet`, in subfolders too), read in name order as one
+    dataset. JSONL files beside them would not be read, so such a folder is refused; other
+    files (README.md, .gitattributes) are passed over and named in a warning."""
 
     format = "parquet-shards"
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+        found = sorted(p for p in path.rglob("*") if p.is_file())
+        files = [p for p in found if p.suffix == ".parquet"]
+        jsonl = [p for p in found if p.suffix.lower() in JSONL_SUFFIXES]
+        if jsonl:
+            raise DataError(
+                f"folder holds JSONL files ({_names(jsonl, path)}); a folder is read as parquet "
+                "shards only: pass JSONL files as inputs of their own",
+                file=str(path),
+            )
         if not files:
             raise DataError("folder holds no *.parquet files", file=str(path))
+        ignored = [p for p in found if p.suffix != ".parquet"]
+        if ignored:
+            log.warning(
+                "%s: ignored %d file(s) that are not parquet shards: %s",
+                path,
+                len(ignored),
+                _names(ignored, path),
+            )
         self.shards = [ParquetSource(f) for f in files]
         self.schema = self.shards[0].schema
         for shard in self.shards[1:]:
@@ -364,12 +469,12 @@ class HFDiskSource(Source):
             ) from None
         self.files = [path / n for n in names]
         for f in self.files:
-            with pa.OSFile(str(f)) as fh:
-                try:
-                    reader = pa.ipc.open_stream(fh)
-                except (pa.ArrowException, OSError) as exc:
-                    raise DataError(f"not an Arrow stream file: {exc}", file=str(f)) from None
-                self.schema = self.schema or reader.schema
+            try:
+                with pa.OSFile(str(f)) as fh:
+                    self.schema = self.schema or pa.ipc.open_stream(fh).schema
+            except (pa.ArrowException, OSError) as exc:
+                msg = f"not a readable Arrow stream file: {exc}"
+                raise DataError(msg, file=str(f)) from None
 
     def batches(
         self,
@@ -386,12 +491,14 @@ class HFDiskSource(Source):
 
 
 class JsonlSource(Source):
-    """JSON lines, one problem per line; images as paths relative to the file, or data URIs."""
+    """JSON lines, one problem per line; images as paths inside the file's folder (absolute
+    ones too with `allow_absolute`), or data URIs."""
 
     format = "jsonl"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, allow_absolute: bool = False) -> None:
         super().__init__(path)
+        self.allow_absolute = allow_absolute
         if path.stat().st_size == 0:
             raise DataError("file is empty (0 bytes)", file=str(path))
 
@@ -421,16 +528,35 @@ class JsonlSource(Source):
             return SourceRow(file, lineno, None, f"line is not JSON ({exc.msg}, col {exc.colno})")
         if not isinstance(obj, dict):
             return SourceRow(file, lineno, None, "line is JSON but not an object")
+        if "\\u" in text and not _is_unicode(obj):
+            return SourceRow(file, lineno, None, "line holds a lone surrogate (\\ud800-\\udfff)")
+        base = self.path.parent
         try:
-            return SourceRow(file, lineno, jsonl_to_row(obj, self.path.parent))
-        except (ValueError, DataError) as exc:
-            return SourceRow(file, lineno, None, str(exc))
+            return SourceRow(
+                file, lineno, jsonl_to_row(obj, base, allow_absolute=self.allow_absolute)
+            )
+        except DataError as exc:  # an image that cannot be used (nothing outside was read)
+            return SourceRow(file, lineno, obj, exc.reason, IMAGES)
+        except ValueError as exc:
+            return SourceRow(file, lineno, obj, str(exc))
+
+
+def _is_unicode(obj: Any) -> bool:
+    """Whether every string of a parsed JSON value is Unicode text (JSON escapes can spell
+    lone UTF-16 surrogates, which no UTF-8 output can hold)."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def load_image_ref(ref: str, base: Path, *, allow_absolute: bool = False) -> dict[str, Any]:
     """An image given in JSON: a data URI, or a path inside `base` (the JSONL's folder; an
     absolute path only with `allow_absolute`). DataError says why one cannot be used; a path
     that leaves `base` is never read."""
+    if not isinstance(ref, str):
+        raise DataError(f"an image must be a path or a data URI, not a {type(ref).__name__}")
     if ref.startswith("data:"):
         data, _ = decode_data_uri(ref)
         return {"bytes": data, "path": None}
@@ -462,11 +588,13 @@ def jsonl_to_row(
     if imgs is not None and not isinstance(imgs, list):
         raise ValueError("field 'images' must be a list of paths or data URIs")
     row[r.IMAGES] = [
-        load_image_ref(i, base, allow_absolute=allow_absolute) if isinstance(i, str) else i
-        for i in (imgs or [])
-        if i is not None
+        load_image_ref(i, base, allow_absolute=allow_absolute) for i in imgs or [] if i is not None
     ]
     answer = next((rest.pop(k) for k in ("answer", "ground_truth", "gdt") if k in rest), None)
+    if isinstance(answer, dict | list):
+        raise ValueError(
+            f"field 'answer' must be a string or a number, not a {type(answer).__name__}"
+        )
     if answer is not None and not isinstance(answer, str):
         answer = str(answer)
     equivalents = rest.pop("equivalent_answers", None) or []
@@ -481,6 +609,8 @@ def jsonl_to_row(
     knowledge = rest.pop("knowledge_points", None)
     if isinstance(topic, str):
         topic = [t.strip() for t in topic.split("/") if t.strip()]
+    if topic is not None and not isinstance(topic, list):
+        raise ValueError("field 'topic' must be a list of names or a path 'A/B/C'")
     if topic or knowledge:
         anno = {"Knowledge": knowledge or []}
         anno.update({f"Level_{i}": t for i, t in enumerate(topic or [], start=1)})
@@ -502,8 +632,9 @@ def jsonl_to_row(
     return row
 
 
-def open_source(path: str | Path) -> Source:
-    """Open any supported input, detected from what is on disk."""
+def open_source(path: str | Path, *, allow_absolute: bool = False) -> Source:
+    """Open any supported input, detected from what is on disk. `allow_absolute`: JSONL image
+    paths may be absolute (relative ones stay inside the file's folder either way)."""
     p = Path(path)
     if not p.exists():
         raise DataError("no such file or directory", file=str(p))
@@ -512,8 +643,8 @@ def open_source(path: str | Path) -> Source:
             return HFDiskSource(p)
         return ParquetShardsSource(p)
     suffix = p.suffix.lower()
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        return JsonlSource(p)
+    if suffix in (*JSONL_SUFFIXES, ".json"):
+        return JsonlSource(p, allow_absolute=allow_absolute)
     if suffix in (".parquet", ".pq"):
         return ParquetSource(p)
     with p.open("rb") as fh:
@@ -521,7 +652,7 @@ def open_source(path: str | Path) -> Source:
     if head == b"PAR1":
         return ParquetSource(p)
     if head[:1] in (b"{", b"\n", b" "):
-        return JsonlSource(p)
+        return JsonlSource(p, allow_absolute=allow_absolute)
     raise DataError(
         "unknown format: expected .parquet, .jsonl, a save_to_disk folder or a parquet folder",
         file=str(p),

@@ -23,6 +23,7 @@ from deepvision.data import columns
 from deepvision.data.answer_kind import answer_kind
 from deepvision.data.reader import ProblemBatch, Reject, map_batches, open_sources, parse_batch
 from deepvision.data.sources import DEFAULT_BATCH_SIZE, RowBatch
+from deepvision.data.writer import PathOutput, finish
 from deepvision.progress import progress_bar
 from deepvision.records import (
     DATA_SOURCE,
@@ -266,7 +267,7 @@ def _columnar_stats(batch: RowBatch) -> DatasetStats:
 
 
 def _batch_stats(batch: RowBatch) -> DatasetStats:
-    if batch.arrow is not None and columns.exact_layout(batch.arrow.schema):
+    if columns.column_wise(batch):
         return _columnar_stats(batch)
     return _problem_stats(parse_batch(batch, with_id=False))
 
@@ -276,12 +277,15 @@ def collect_stats(
     batch_size: int = DEFAULT_BATCH_SIZE,
     workers: int | None = None,
     prepare_plots: bool = False,
+    *,
+    allow_absolute: bool = False,
 ) -> DatasetStats:
     """Statistics of every readable row of the inputs (parquet read in `workers` processes).
 
     With `prepare_plots`, the plotting module (matplotlib: most of a second to import) is
-    imported in a thread while worker processes do the reading, once they have started."""
-    sources = open_sources(paths)
+    imported in a thread while worker processes do the reading, once they have started.
+    `allow_absolute`: JSONL image paths may be absolute."""
+    sources = open_sources(paths, allow_absolute=allow_absolute)
     stats = DatasetStats()
     total = sum(s.num_rows or 0 for s in sources) or None
     warm = None
@@ -381,11 +385,21 @@ def summary_markdown(stats: DatasetStats, inputs: list[str]) -> str:
 
 
 def write_stats(stats: DatasetStats, out_dir: Path, inputs: list[str]) -> list[Path]:
+    """stats.json, summary.md and the plots, in `out_dir`. They are replaced together or not
+    at all: a failure (a full disk) leaves the files of an earlier run as they were."""
     from deepvision.data import plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "stats.json").write_text(json.dumps(stats.to_dict(), indent=2, ensure_ascii=False))
-    (out_dir / "summary.md").write_text(summary_markdown(stats, inputs))
-    written = [out_dir / "stats.json", out_dir / "summary.md"]
-    written += plots.write_all(stats, out_dir)
-    return written
+    names = ["stats.json", "summary.md", *plots.PLOTS]
+    files = {name: PathOutput(out_dir / name) for name in names}
+    ok = False
+    try:
+        text = json.dumps(stats.to_dict(), indent=2, ensure_ascii=False)
+        files["stats.json"].tmp.write_text(text, encoding="utf-8")
+        files["summary.md"].tmp.write_text(summary_markdown(stats, inputs), encoding="utf-8")
+        for name, draw in plots.PLOTS.items():
+            draw(stats, files[name].tmp)
+        ok = True
+    finally:
+        finish(list(files.values()), ok)
+    return [out_dir / name for name in names]

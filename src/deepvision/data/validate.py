@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from deepvision.data.images import inspect_many
+from deepvision.data.images import image_issues
 from deepvision.data.prompts import user_text
 from deepvision.data.reader import ProblemBatch, Reject, map_batches, open_sources, reject
 from deepvision.data.sources import DEFAULT_BATCH_SIZE, open_source
@@ -58,23 +58,20 @@ class _Checked:
 
 def _check_batch(batch: ProblemBatch, decode: bool) -> _Checked:
     rejects = list(batch.rejects)
-    infos = inspect_many([[im.bytes for im in p.images] for p in batch.problems], decode)
     parsed = []
-    for problem, sr, row_infos in zip(batch.problems, batch.rows, infos, strict=True):
+    for problem, sr in zip(batch.problems, batch.rows, strict=True):
         issues = semantic_issues(problem)
-        for i, info in enumerate(row_infos):
-            if not info.ok:
-                issues.append(RowIssue(IMAGES, f"image {i}: {info.error}"))
+        issues += image_issues([im.bytes for im in problem.images], decode)
         if issues:
             rejects.append(reject(sr, issues))
         parsed.append((problem.id, sr.file, sr.row, bool(issues)))
     return _Checked(len(batch.problems) + len(batch.rejects), rejects, parsed)
 
 
-def _raw_rows(file: str, rows: set[int]) -> dict[int, dict | None]:
+def _raw_rows(file: str, rows: set[int], allow_absolute: bool) -> dict[int, dict | None]:
     """Re-read the raw fields of a few rows (duplicates found after their batch was done)."""
     found: dict[int, dict | None] = {}
-    for rb in open_source(Path(file)).batches():
+    for rb in open_source(Path(file), allow_absolute=allow_absolute).batches():
         for sr in rb.rows:
             if sr.row in rows:
                 found[sr.row] = sr.fields
@@ -91,10 +88,12 @@ def validate(
     workers: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_examples: int = 50,
+    allow_absolute: bool = False,
 ) -> ValidationReport:
     """Check every row of `paths`. Rows are parsed and checked (images decoded) in `workers`
-    processes for parquet inputs; ids are compared across all inputs here."""
-    sources = open_sources(paths)
+    processes for parquet inputs; ids are compared across all inputs here. `allow_absolute`:
+    JSONL image paths may be absolute."""
+    sources = open_sources(paths, allow_absolute=allow_absolute)
     report = ValidationReport()
     first_seen: dict[str, tuple[str, int]] = {}
     late_dups: list[Reject] = []  # rows valid in their batch, duplicates by id
@@ -138,7 +137,7 @@ def validate(
             by_file: dict[str, set[int]] = {}
             for rej in late_dups:
                 by_file.setdefault(rej.file, set()).add(rej.row)
-            raw = {f: _raw_rows(f, rows) for f, rows in by_file.items()}
+            raw = {f: _raw_rows(f, rows, allow_absolute) for f, rows in by_file.items()}
             for rej in late_dups:
                 rej.fields = raw[rej.file].get(rej.row)
             rejects.write(late_dups)

@@ -1,7 +1,8 @@
-"""Atomic, streaming writers: Problem parquet, generic Arrow tables, and rejects JSONL.
+"""Atomic, streaming writers: Problem parquet, generic Arrow tables, JSONL, files and folders
+written by others, and rejects JSONL.
 
 Outputs are written to `<name>.tmp` and renamed into place on success, so a crash never leaves
-a half-written file that looks complete; re-running the same command redoes the job.
+a half-written file (or folder) that looks complete; re-running the same command redoes the job.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import io
 import json
 import mmap
 import os
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Self
@@ -22,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deepvision.data.reader import Reject
-from deepvision.errors import UsageError
+from deepvision.errors import DeepVisionError, UsageError
 from deepvision.records import PROBLEM_SCHEMA, Problem, data_uri, problems_to_batch
 
 # Row groups small enough that a reader holding one in memory stays well under 1 GB.
@@ -38,6 +40,46 @@ def prepare_output(path: str | Path, overwrite: bool) -> Path:
     return p
 
 
+def refuse_inputs_as_outputs(
+    inputs: Iterable[str | Path], outputs: dict[str, str | Path | None], *, whole: bool = True
+) -> None:
+    """UsageError naming the parameter (of `outputs`: name -> path) whose path is one of the
+    `inputs`, lies inside an input folder, or (`whole`: outputs replaced whole, a file or
+    the images folder of a JSONL export) holds an input: writing it would replace, or add
+    to, the data being read (`--overwrite` does not change that)."""
+    sources = [Path(p).resolve() for p in inputs]
+    for param, out in outputs.items():
+        if out is None:
+            continue
+        target = Path(out).resolve()
+        for src in sources:
+            if target == src:
+                raise UsageError(f"{out} is an input of this command", param=param)
+            if src in target.parents:
+                raise UsageError(f"{out} lies inside the input folder {src}", param=param)
+            if whole and target in src.parents:
+                raise UsageError(f"{out} holds the input {src}", param=param)
+
+
+_FULL_DISK = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+@contextlib.contextmanager
+def full_disk_is_an_error() -> Iterator[None]:
+    """A full disk (or quota) met while a job writes is a one-line error, not a traceback:
+    the job cannot go on, and `finish` has removed its outputs by the time this sees it."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _FULL_DISK:
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        raise DeepVisionError(
+            f"no space left on the disk{where}: no output was written; free some space (or "
+            "choose another output folder) and run the command again"
+        ) from None
+
+
 class _AtomicFile:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -48,6 +90,27 @@ class _AtomicFile:
 
     def discard(self) -> None:
         self.tmp.unlink(missing_ok=True)
+
+
+class _AtomicFolder(_AtomicFile):
+    """A folder built under `<name>.tmp` (emptied first: a killed run may have left one) and
+    moved into place whole; a folder already there (`--overwrite`) is replaced."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.discard()
+        self.tmp.mkdir(parents=True)
+
+    def commit(self) -> None:
+        old = self.path.with_name(self.path.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.path.exists():
+            self.path.rename(old)
+        self.tmp.rename(self.path)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class Output(abc.ABC):
@@ -103,6 +166,29 @@ class TextOutput(Output):
 
     def _closing_steps(self) -> list[Callable[[], object]]:
         return [self._fh.close]
+
+
+class JsonlOutput(TextOutput):
+    """A JSON lines file, one object a line."""
+
+    def write_line(self, rec: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
+class PathOutput(Output):
+    """A file (or, with `folder`, a folder) that other code writes at `tmp` (a plot that
+    matplotlib saves, images a format writes one by one), moved into place with the job's
+    other outputs."""
+
+    def __init__(self, path: Path, *, folder: bool = False) -> None:
+        self._file = _AtomicFolder(path) if folder else _AtomicFile(path)
+
+    @property
+    def tmp(self) -> Path:
+        return self._file.tmp
+
+    def _closing_steps(self) -> list[Callable[[], object]]:
+        return []
 
 
 def _leaves(t: pa.DataType, path: str) -> list[tuple[str, pa.DataType]]:
@@ -327,7 +413,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-class RejectWriter(TextOutput):
+class RejectWriter(JsonlOutput):
     """Rejected rows, one JSON object per line: place, reasons and the raw row (bytes base64).
     A job that fails leaves no rejects file (`abort`), so the same command can be re-run."""
 
@@ -343,5 +429,5 @@ class RejectWriter(TextOutput):
                 "reasons": [{"column": i.column, "reason": i.reason} for i in rej.issues],
                 "data": _jsonable(rej.fields),
             }
-            self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            self.write_line(rec)
             self.count += 1
