@@ -160,7 +160,8 @@ def infer_jsonl(folder: Path, n: int, *, image_paths: dict[int, str] | None = No
 
 def synth_parquet(path: Path, n: int, seed: int = 0) -> Path:
     rows = [r.problem_to_row(p, r.PROBLEM_SCHEMA.names) for p in generate(n, seed=seed)]
-    pq.write_table(pa.Table.from_pylist(rows, schema=r.PROBLEM_SCHEMA), path)
+    table = pa.Table.from_pylist(rows, schema=r.PROBLEM_SCHEMA)
+    pq.write_table(table, path, row_group_size=256)  # parts the commands can spread over workers
     return path
 
 
@@ -636,13 +637,13 @@ def orphan_probe(tmp: Path, args: list[object], settle: float) -> Outcome:
 
 @probe("10a", "kill -9 of `data validate` leaves no worker alive")
 def p_orphans_validate(tmp: Path) -> Outcome:
-    src = synth_parquet(tmp / "p.parquet", 3000)
+    src = synth_parquet(tmp / "p.parquet", 1500)
     return orphan_probe(tmp, ["data", "validate", src, "--workers", "2"], 0.5)
 
 
 @probe("10b", "kill -9 of `curate dedup` leaves no worker alive")
 def p_orphans_dedup(tmp: Path) -> Outcome:
-    src = synth_parquet(tmp / "p.parquet", 3000)
+    src = synth_parquet(tmp / "p.parquet", 1500)
     return orphan_probe(tmp, ["curate", "dedup", src, tmp / "out", "--workers", "2"], 0.5)
 
 
