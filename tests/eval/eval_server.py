@@ -1,51 +1,42 @@
 """A scripted OpenAI-compatible server for the evaluation tests: it recognises an item by the
-base64 of its first image and answers what the test's script says for (item, sample)."""
+base64 of its first image and answers what the test's script says for (item, sample), through
+the fault server's responder hook (faults such as `fail_rate` or `slow_rate` still apply)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+from typing import Any
 
-from deepvision.llm.fake_server import FakeServer, Faults
+from deepvision.llm.fake_server import FakeServer, Faults, Scripted
 
 # script(item_key, sample) -> (text, finish_reason)
 Script = Callable[[str, int], tuple[str, str]]
 
 
+def first_image_b64(body: dict[str, Any]) -> str | None:
+    """The base64 of the first image part of a chat completion request, if any."""
+    for m in body["messages"]:
+        if isinstance(m.get("content"), list):
+            for part in m["content"]:
+                if part.get("type") == "image_url":
+                    return part["image_url"]["url"].partition(",")[2]
+    return None
+
+
 class ScriptedServer(FakeServer):
     def __init__(self, keys: dict[str, str], script: Script, tokens: int = 7, **faults):
-        super().__init__(Faults(**faults))
+        super().__init__(Faults(**faults), responder=self.respond)
         self.keys, self.script, self.tokens = keys, script, tokens
         self.unknown = 0
 
-    def handle_completion(self, h, raw: bytes) -> None:
-        if self.faults.slow_rate or self.faults.fail_rate:
-            outcome = self._draw()
-            if outcome == "500":
-                h._send(500, b'{"error": {"message": "injected"}}')
-                return
-            if outcome == "slow":
-                import time
-
-                time.sleep(self.faults.slow_s)
-        self.stats.count("ok")
-        body = json.loads(raw)
-        key = None
-        for m in body["messages"]:
-            if isinstance(m.get("content"), list):
-                for part in m["content"]:
-                    if part.get("type") == "image_url":
-                        b64 = part["image_url"]["url"].partition(",")[2]
-                        key = key or self.keys.get(b64)
+    def respond(self, body: dict[str, Any]) -> Scripted:
+        key = self.keys.get(first_image_b64(body) or "")
         if key is None:
             self.unknown += 1
         n = int(body.get("n") or 1)
-        choices = []
-        for i in range(n):
-            text, finish = self.script(key or "?", i) if key else ("no idea", "stop")
-            choices.append({"index": i, "finish_reason": finish,
-                            "message": {"role": "assistant", "content": text}})  # fmt: skip
-        usage = {"prompt_tokens": 10, "completion_tokens": self.tokens * n}
-        payload = {"id": "x", "object": "chat.completion", "model": body.get("model"),
-                   "choices": choices, "usage": usage}  # fmt: skip
-        h._send(200, json.dumps(payload).encode())
+        replies = [self.script(key, i) if key else ("no idea", "stop") for i in range(n)]
+        return Scripted(
+            [text for text, _ in replies],
+            finish_reasons=[finish for _, finish in replies],
+            usage={"prompt_tokens": 10, "completion_tokens": self.tokens * n},
+        )

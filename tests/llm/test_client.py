@@ -1,19 +1,24 @@
 """The inference client against a real HTTP server on 127.0.0.1 with injected faults."""
 
 import asyncio
+import errno
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
+from deepvision.errors import DeepVisionError
 from deepvision.llm.client import InferConfig, Request, infer
 from deepvision.llm.endpoint import Endpoint
-from deepvision.llm.fake_server import FakeServer, Faults
+from deepvision.llm.fake_server import MODES, FakeServer, Faults, Scripted
 from deepvision.llm.messages import chat_body, openai_messages
 from deepvision.records import repair_tail
 
@@ -48,8 +53,8 @@ def _cfg(*urls, **kw):
 def server():
     servers = []
 
-    def start(**faults):
-        s = FakeServer(Faults(**faults)).start()
+    def start(responder=None, **faults):
+        s = FakeServer(Faults(**faults), responder=responder).start()
         servers.append(s)
         return s
 
@@ -169,18 +174,19 @@ def test_n_samples_fan_out_when_the_server_ignores_n(server, tmp_path):
     assert s.stats.requests == 12
 
 
-def test_prompts_are_built_lazily_just_ahead_of_dispatch(server, tmp_path):
-    s = server()
+def test_prompts_are_built_lazily_just_ahead_of_dispatch(tmp_path):
     pulled, first_seen = [], []
-    orig = s.handle_completion
 
-    def spy(h, raw):
+    def note_first(body):
         if not first_seen:
             first_seen.append(len(pulled))
-        orig(h, raw)
 
-    s.handle_completion = spy
-    asyncio.run(infer(_requests(2000, pulled), tmp_path / "o.jsonl", _cfg(s.url, concurrency=4)))
+    s = FakeServer(responder=note_first).start()
+    try:
+        reqs = _requests(2000, pulled)
+        asyncio.run(infer(reqs, tmp_path / "o.jsonl", _cfg(s.url, concurrency=4)))
+    finally:
+        s.stop()
     assert first_seen[0] <= 4 + 4 + 1  # one queue's worth, not the dataset
 
 
@@ -236,14 +242,38 @@ def _run_bounded(coro, seconds=60):
     return asyncio.run(asyncio.wait_for(coro, seconds))
 
 
-def test_a_usage_of_the_wrong_type_is_recorded_never_hangs_or_vanishes(server, tmp_path):
-    s = server(bad_usage_rate=1.0)
+@pytest.mark.parametrize(
+    ("mode", "why"),
+    [
+        ("usage_str", "usage is a str"),
+        ("usage_list", "usage is a list"),
+        ("usage_fields", "usage.prompt_tokens is not a whole number"),
+    ],
+)
+def test_a_usage_of_the_wrong_type_is_recorded_never_hangs_or_vanishes(server, tmp_path, mode, why):
+    s = server(**{MODES[mode]: 1.0})
     out = tmp_path / "o.jsonl"
     summary = _run_bounded(infer(_requests(20), out, _cfg(s.url, attempts=2)))
     assert (summary.done, summary.failed) == (0, 20)
     errors = _lines(tmp_path / "o.errors.jsonl")
     assert sorted(e["id"] for e in errors) == sorted(f"p{i}" for i in range(20))
-    assert all("usage is a str" in e["reason"] and e["attempts"] == 2 for e in errors)
+    assert all(why in e["reason"] and e["attempts"] == 2 for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("mode", "why"),
+    [("null_message", "choice 0 has no message"), ("null_content", "choice 0 has null content")],
+)
+def test_a_null_message_or_content_is_retried_then_an_error_never_an_empty_answer(
+    server, tmp_path, mode, why
+):
+    s = server(**{MODES[mode]: 1.0})
+    out = tmp_path / "o.jsonl"
+    summary = _run_bounded(infer(_requests(3), out, _cfg(s.url, attempts=3)))
+    assert (summary.done, summary.failed) == (0, 3) and s.stats.requests == 9
+    assert out.read_text() == ""  # nothing saved as an (empty) answer
+    errors = _lines(tmp_path / "o.errors.jsonl")
+    assert all(why in e["reason"] and e["attempts"] == 3 for e in errors)
 
 
 def test_null_content_is_retried_until_a_usable_reply(server, tmp_path):
@@ -329,3 +359,181 @@ def test_infer_checks_the_servers_first(server, tmp_path):
     with pytest.raises(EndpointError, match=r"127\.0\.0\.1:9/v1"):
         _run_bounded(infer(_requests(3), tmp_path / "o.jsonl", _cfg("http://127.0.0.1:9/v1")))
     assert not (tmp_path / "o.jsonl").exists()
+
+
+# -- every fault mode, and the ways a run was seen to fail (issue 13) ---------------------------
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_every_fault_mode_ends_with_each_item_written_once_or_failed(server, tmp_path, mode):
+    s = server(
+        **{MODES[mode]: 0.3},
+        seed=5,
+        slow_s=0.3,
+        trickle_s=0.05,  # ~300 bytes: 15 s to the last byte, cut by the 1 s timeout
+        huge_bytes=2 << 20,
+        retry_after=0.05,
+    )
+    out = tmp_path / "o.jsonl"
+    cfg = _cfg(s.url, timeout=1.0, attempts=12, retry_after_cap=0.2)
+    summary = _run_bounded(infer(_requests(30), out, cfg), 90)
+    done = [x["id"] for x in _lines(out)]
+    failed = [e["id"] for e in _lines(tmp_path / "o.errors.jsonl")] if summary.failed else []
+    assert sorted(done + failed) == sorted(f"p{i}" for i in range(30))  # none lost or doubled
+    assert (summary.inputs, summary.done, summary.failed) == (30, len(done), len(failed))
+    assert summary.settled == summary.inputs
+    assert s.stats.by_outcome.get(mode, 0) > 0
+    if mode != "400":  # the one mode that is not worth a retry
+        assert summary.failed == 0
+
+
+class _DiskWithRoom(io.RawIOBase):
+    """A file on a disk with `room` bytes free: a write beyond that fails with ENOSPC, as on a
+    full disk (what fits of it lands first)."""
+
+    def __init__(self, path, room):
+        self._fh = open(path, "ab", buffering=0)  # noqa: SIM115 (closed by close())
+        self.room = room
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        if self.room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        n = min(len(data), self.room)
+        self._fh.write(bytes(data[:n]))
+        self.room -= n
+        return n
+
+    def fileno(self):
+        return self._fh.fileno()
+
+    def close(self):
+        self._fh.close()
+        super().close()
+
+
+@pytest.fixture
+def disk_room(monkeypatch):
+    """`disk_room[path] = n`: appending to `path` fails with ENOSPC after n more bytes."""
+    rooms = {}
+    real_open = Path.open
+
+    def open_(self, mode="r", *args, **kwargs):
+        if self in rooms and "a" in mode:
+            raw = _DiskWithRoom(self, rooms[self])
+            return io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
+        return real_open(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_)
+    return rooms
+
+
+def _whole_lines(path):
+    text = path.read_text()
+    return [json.loads(x) for x in text.splitlines(keepends=True) if x.endswith("\n")]
+
+
+def test_a_full_disk_ends_the_run_at_once_and_a_rerun_completes_it(server, tmp_path, disk_room):
+    s = server(reply="y" * 300)
+    out = tmp_path / "o.jsonl"
+    disk_room[out] = 20_000  # about 40 lines
+    with pytest.raises(DeepVisionError) as err:
+        _run_bounded(infer(_requests(300), out, _cfg(s.url)))
+    told = str(err.value)
+    assert re.match(r"cannot write .*o\.jsonl: No space left on device; the run stopped", told)
+    assert "free some space and run the same command again" in told and "\n" not in told
+    kept = int(re.search(r"(\d+) written by this run and kept", told).group(1))
+    whole = _whole_lines(out)
+    assert len(whole) >= kept > 0 and len({x["id"] for x in whole}) == len(whole)
+    assert s.stats.requests < 300  # it stopped; it did not go on sending
+    del disk_room[out]  # space freed
+    again = _run_bounded(infer(_requests(300), out, _cfg(s.url)))
+    assert (again.skipped, again.done, again.failed) == (len(whole), 300 - len(whole), 0)
+    assert sorted(x["id"] for x in _lines(out)) == sorted(f"p{i}" for i in range(300))
+
+
+def test_an_errors_file_that_cannot_be_written_ends_the_run_too(server, tmp_path, disk_room):
+    s = server(bad_request_rate=1.0)
+    disk_room[tmp_path / "o.errors.jsonl"] = 2_000
+    with pytest.raises(DeepVisionError, match=r"o\.errors\.jsonl: No space left on device"):
+        _run_bounded(infer(_requests(300), tmp_path / "o.jsonl", _cfg(s.url)))
+    assert s.stats.requests < 300
+
+
+def test_a_trickled_reply_is_cut_at_the_timeout_and_its_item_fails_alone(server, tmp_path):
+    s = server(trickle_rate=1.0, trickle_s=0.5)  # ~300 bytes: minutes to the last byte
+    t0 = time.monotonic()
+    cfg = _cfg(s.url, timeout=1.0, attempts=2)
+    summary = _run_bounded(infer(_requests(4), tmp_path / "o.jsonl", cfg))
+    assert summary.failed == 4 and time.monotonic() - t0 < 30  # 2 attempts of 1 s, not minutes
+    errors = _lines(tmp_path / "o.errors.jsonl")
+    assert all("no complete reply within 1 s (timeout)" in e["reason"] for e in errors)
+
+
+def test_a_reply_over_64_mb_fails_its_item_and_a_20_mb_reply_is_kept(server, tmp_path):
+    big = server(huge_rate=1.0, huge_bytes=65 << 20)
+    summary = _run_bounded(infer(_requests(2), tmp_path / "big.jsonl", _cfg(big.url)))
+    assert summary.failed == 2 and big.stats.requests == 2  # not worth a retry
+    errors = _lines(tmp_path / "big.errors.jsonl")
+    assert all("over the 64 MB limit" in e["reason"] for e in errors)
+    fine = server(huge_rate=1.0)  # 20 MB
+    summary = _run_bounded(infer(_requests(2), tmp_path / "ok.jsonl", _cfg(fine.url)))
+    assert summary.done == 2
+    assert all(len(x["model_response"]) == 20 << 20 for x in _lines(tmp_path / "ok.jsonl"))
+
+
+def test_retry_after_waits_are_capped_and_counted_in_the_summary(server, tmp_path):
+    asked = []
+
+    def respond(body):  # the first 8 requests: "come back in 31 years", or at a date 30 s on
+        asked.append(1)
+        if len(asked) <= 8:
+            return Scripted(mode="429_huge" if len(asked) % 2 else "429_date")
+        return None
+
+    s = server(responder=respond, retry_after=30)
+    t0 = time.monotonic()
+    cfg = _cfg(s.url, retry_after_cap=0.3)
+    summary = _run_bounded(infer(_requests(8), tmp_path / "o.jsonl", cfg))
+    assert summary.done == 8 and time.monotonic() - t0 < 30
+    assert summary.retries == summary.retry_after_waits == 8
+    assert summary.waited_s == pytest.approx(8 * 0.3)
+
+
+def test_a_proxy_error_page_is_retried_and_reported_on_one_line(server, tmp_path):
+    s = server(html_rate=1.0)
+    summary = _run_bounded(infer(_requests(2), tmp_path / "o.jsonl", _cfg(s.url, attempts=2)))
+    assert summary.failed == 2 and s.stats.requests == 4
+    reasons = {e["reason"] for e in _lines(tmp_path / "o.errors.jsonl")}
+    assert reasons == {"HTTP 502: HTML page: 502 Bad Gateway"}
+
+
+def test_a_lone_endpoint_failing_half_the_time_does_300_problems_in_seconds(server, tmp_path):
+    s = server(fail_rate=0.5, seed=5)
+    # the settings of issue 13's run: benched 30 s after 5 failures in a row, a backoff of 1 s
+    # doubling per failure (minutes of waits in all when each item's failures set its wait)
+    cfg = _cfg(s.url, concurrency=32, attempts=30, backoff=1.0, bench_after=5, bench_seconds=30)
+    t0 = time.monotonic()
+    summary = _run_bounded(infer(_requests(300), tmp_path / "o.jsonl", cfg), 90)
+    assert summary.done == 300 and summary.retries > 200, summary
+    assert summary.waited_s < 5, summary  # it answers others: tried again at once
+    assert time.monotonic() - t0 < 60  # about a second; wide margin for a loaded CI machine
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"responder": lambda body: Scripted(status=503)},  # busy, no Retry-After
+        {"reset_rate": 1.0},  # no answer at all
+        {"fail_rate": 1.0},  # HTTP 500 to every request: broken, not unlucky
+    ],
+    ids=["503", "reset", "500-to-all"],
+)
+def test_a_busy_or_broken_server_is_waited_out_not_hammered(server, tmp_path, faults):
+    s = server(**faults)
+    cfg = _cfg(s.url, concurrency=2, attempts=3, backoff=0.1)
+    summary = _run_bounded(infer(_requests(4), tmp_path / "o.jsonl", cfg))
+    assert summary.failed == 4 and summary.retries == 8
+    assert summary.waited_s > 0.25  # backoff of 0.1 s, doubling, for (nearly) every retry

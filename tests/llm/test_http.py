@@ -9,7 +9,7 @@ import time
 import pytest
 
 from deepvision.errors import EndpointError, ReplyError, UsageError
-from deepvision.llm.endpoint import Endpoint
+from deepvision.llm.endpoint import Endpoint, redact_text
 from deepvision.llm.fake_server import FakeServer, Faults, Scripted
 from deepvision.llm.http import (
     ModelSession,
@@ -171,47 +171,15 @@ def test_check_endpoint_fails_fast_on_a_wrong_port_or_model(fake):
     asyncio.run(check_endpoint(Endpoint((fake().url,), "anything")))  # lists no model
 
 
-def _models_answering(status):
-    """A server whose GET /v1/models answers `status` with an empty body."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from threading import Thread
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
-
-        def do_GET(self):
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_port}/v1"
-
-
-def test_check_endpoint_accepts_servers_without_a_model_list_but_not_a_refused_key(tmp_path):
+def test_check_endpoint_accepts_servers_without_a_model_list_but_not_a_refused_key(fake, tmp_path):
     for status in (404, 500):
-        httpd, url = _models_answering(status)
-        try:
-            asyncio.run(check_endpoint(Endpoint((url,), "m")))
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
-    httpd, url = _models_answering(401)
-    try:
-        with pytest.raises(UsageError, match="refused the API key") as err:
-            asyncio.run(check_endpoint(Endpoint((url,), "m")))
-        assert err.value.param == "api_key_env"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+        asyncio.run(check_endpoint(Endpoint((fake(models_status=status).url,), "m")))
+    locked = fake(models=["m"], api_key="sk-right")
+    with pytest.raises(UsageError, match="refused the API key") as err:
+        asyncio.run(check_endpoint(Endpoint((locked.url,), "m")))
+    assert err.value.param == "api_key_env"
     # a local folder served on request (transformers serve) is not listed, and is fine
-    s = FakeServer(models=["cached/model"]).start()
-    try:
-        asyncio.run(check_endpoint(Endpoint((s.url,), str(tmp_path))))
-    finally:
-        s.stop()
+    asyncio.run(check_endpoint(Endpoint((fake(models=["cached/model"]).url,), str(tmp_path))))
 
 
 def test_the_api_key_is_read_once_and_an_explicit_unset_variable_is_an_error(fake, monkeypatch):
@@ -226,14 +194,32 @@ def test_the_api_key_is_read_once_and_an_explicit_unset_variable_is_an_error(fak
     monkeypatch.delenv("DV_TEST_KEY")
     assert ep.headers == {"Authorization": "Bearer sk-secret"}
     assert "sk-secret" not in repr(ep) and "sk-secret" not in json.dumps(ep.public())
-    auth = []
-    s = fake()
-    orig = s.handle_completion
+    s = fake(api_key="sk-secret")
+    reply = asyncio.run(_complete(ep.with_(urls=(s.url,))))
+    assert reply["choices"][0]["message"]["content"]
+    with pytest.raises(EndpointError, match="HTTP 401"):  # the server does check the key
+        asyncio.run(_complete(_ep(s.url)))
 
-    def spy(h, raw):
-        auth.append(h.headers.get("Authorization"))
-        orig(h, raw)
 
-    s.handle_completion = spy
-    asyncio.run(_complete(ep.with_(urls=(s.url,))))
-    assert auth == ["Bearer sk-secret"]
+def test_credentials_in_a_url_never_show_and_do_not_mix_with_an_api_key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-default")
+    ep = _ep("http://alice:s3cret@127.0.0.1:9/v1")
+    assert ep.headers == {}  # the URL's credentials are the authentication: no default key
+    assert "s3cret" not in repr(ep) and "s3cret" not in json.dumps(ep.public())
+    assert "127.0.0.1:9/v1" in repr(ep)
+    quoted = "InvalidURL: http://alice:p@ss@host:99999/v1/models failed"
+    assert redact_text(quoted) == "InvalidURL: http://host:99999/v1/models failed"
+    monkeypatch.setenv("DV_TEST_KEY", "sk-x")
+    with pytest.raises(UsageError, match="credentials and an API key") as err:
+        _ep("http://alice:s3cret@127.0.0.1:9/v1", api_key_env="DV_TEST_KEY")
+    assert err.value.param == "endpoint" and "s3cret" not in str(err.value)
+
+
+def test_an_html_error_page_is_one_line_with_its_title():
+    page = b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>nginx</body></html>"
+    with pytest.raises(EndpointError) as err:
+        classify_reply(502, page, {}, _ep())
+    assert err.value.reason == "HTTP 502: HTML page: 502 Bad Gateway" and err.value.retryable
+    with pytest.raises(EndpointError) as err:
+        classify_reply(503, b"<p>busy,\n  try   later</p>", {}, _ep())
+    assert err.value.reason == "HTTP 503: HTML page: busy, try later"

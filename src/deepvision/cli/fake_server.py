@@ -1,53 +1,44 @@
 """`python -m deepvision.cli.fake_server`: run the fault-injecting OpenAI-compatible test
 server (deepvision.llm.fake_server) from the command line; also stands in for `vllm serve`
-in tests (unknown flags are ignored)."""
+in tests (unknown flags are ignored).
+
+Every mode's rate is a flag named after its `Faults` field (`--fail-rate`, `--hang-rate`,
+`--usage-list-rate`, ...), so the command line offers exactly what `Faults` does."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
 from deepvision.llm.fake_server import FakeServer, Faults
 
 
-def main(argv: list[str] | None = None) -> None:
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def parser() -> argparse.ArgumentParser:
+    """One flag per `Faults` field (its type and default), plus host, port, models, API key."""
     ap = argparse.ArgumentParser(description="OpenAI-compatible fake server with fault injection")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8000)
-    for name in (
-        "fail-rate",
-        "rate-limit-rate",
-        "reset-rate",
-        "malformed-rate",
-        "slow-rate",
-        "bad-request-rate",
-    ):
-        ap.add_argument(f"--{name}", type=float, default=0.0)
-    ap.add_argument("--slow-s", type=float, default=2.0)
-    ap.add_argument("--ignore-n", action="store_true")
-    ap.add_argument("--reply", default="")
-    ap.add_argument("--seed", type=int, default=0)
-    a, _unknown = ap.parse_known_args(argv)  # tolerate vllm-style flags when used as a fake vllm
-    faults = Faults(
-        a.fail_rate,
-        a.rate_limit_rate,
-        0.05,
-        a.reset_rate,
-        a.malformed_rate,
-        a.slow_rate,
-        a.slow_s,
-        a.bad_request_rate,
-        a.ignore_n,
-        a.reply,
-        a.seed,
-    )
-    server = FakeServer(faults, a.host, a.port)
+    ap.add_argument("--served-model-name", dest="models", action="append", default=[])
+    ap.add_argument("--api-key", default=None, help="Answer 401 without this bearer key.")
+    for f in fields(Faults):
+        if f.type in ("bool", bool):
+            ap.add_argument(_flag(f.name), dest=f.name, action="store_true")
+        else:
+            kind = {"float": float, "int": int, "str": str}[str(f.type)]
+            ap.add_argument(_flag(f.name), dest=f.name, type=kind, default=f.default)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    a, _unknown = parser().parse_known_args(argv)  # vllm-style flags, when used as a fake vllm
+    faults = Faults(**{f.name: getattr(a, f.name) for f in fields(Faults)})
+    server = FakeServer(faults, a.host, a.port, models=a.models, api_key=a.api_key)
     print(f"fake server listening on {server.url}", flush=True)
-    try:
-        server.httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.httpd.server_close()
+    server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from deepvision.cli.common import (
     NoSystemPromptOpt,
@@ -32,7 +33,7 @@ from deepvision.cli.options import (
 from deepvision.data.prompts import build_messages
 from deepvision.data.reader import iter_problem_batches, open_sources
 from deepvision.errors import ServeError, UsageError
-from deepvision.llm.client import InferConfig, Request, infer, summary_dict
+from deepvision.llm.client import InferConfig, InferSummary, Request, infer, summary_dict
 from deepvision.llm.presets import PRESETS, sampling_params
 from deepvision.llm.requests import is_inference_jsonl, jsonl_requests, problem_request
 from deepvision.llm.serve import BACKENDS, ServeConfig, ServerGroup
@@ -40,13 +41,22 @@ from deepvision.progress import progress_bar
 from deepvision.records import InferFiles
 
 
-def _problem_requests(paths: list[Path], system_prompt: str | None) -> Iterator[Request]:
-    """Problems from any data-layer input; an unreadable row fails alone (errors file)."""
-    for batch in iter_problem_batches(open_sources(paths)):
+def _problem_requests(
+    paths: list[Path], system_prompt: str | None, allow_absolute: bool
+) -> Iterator[Request]:
+    """Problems from any data-layer input. An unreadable row, or a problem whose prompt
+    cannot be built (more `<image>` placeholders than images, say), fails alone: it is
+    counted as failed and recorded in the errors file, and the others are done."""
+    for batch in iter_problem_batches(open_sources(paths, allow_absolute=allow_absolute)):
         for rej in batch.rejects:
             yield Request(f"{Path(rej.file).name}:row {rej.row}", {}, [], error=rej.describe())
         for p in batch.problems:
-            yield problem_request(p, build_messages(p, system_prompt))
+            try:
+                messages = build_messages(p, system_prompt)
+            except Exception as exc:  # this problem's own content: it fails alone
+                yield Request(p.id, {}, [], error=f"cannot build the prompt: {exc}")
+            else:
+                yield problem_request(p, messages)
 
 
 def infer_cmd(
@@ -75,7 +85,7 @@ def infer_cmd(
     allow_absolute_paths: bool = typer.Option(
         False,
         "--allow-absolute-paths",
-        help="Inference JSONL: read images from absolute paths too (default: only files "
+        help="JSONL inputs: read images from absolute paths too (default: only files "
         "inside the JSONL's folder).",
     ),
     backend: str = typer.Option(
@@ -111,7 +121,7 @@ def infer_cmd(
         given = prompt if chosen else None  # JSONL lines keep their own unless one is chosen
         requests = jsonl_requests(paths[0], given, allow_absolute=allow_absolute_paths)
     else:
-        requests = _problem_requests(paths, prompt)
+        requests = _problem_requests(paths, prompt, allow_absolute_paths)
     group = None
     if endpoint:  # check the options before any work
         ep = build_endpoint(endpoint, model, api_key_env, concurrency, timeout, attempts)
@@ -128,18 +138,29 @@ def infer_cmd(
     finally:
         if group is not None:
             group.stop()
-    d = summary_dict(s)
-    console.print(
-        f"done {s.done}, failed {s.failed}, skipped (already done) {s.skipped}, duplicate ids "
-        f"{s.duplicates}; {d['requests_per_s']} requests/s, {d['tokens_per_s']} tokens/s, "
-        f"{s.wall_s:.1f} s"
-        + (f"; first request after {s.first_request_s:.2f} s" if s.first_request_s else "")
-    )
+    console.print(summary_line(s, InferFiles(out).errors), soft_wrap=True)
     if s.duplicates:
         info(f"  [yellow]duplicate ids sent once[/]: {', '.join(s.duplicate_examples)}")
     if s.failed:
-        info(f"  [yellow]{s.failed} failed[/]: reasons in {InferFiles(out).errors}")
         raise typer.Exit(1)
+
+
+def summary_line(s: InferSummary, errors: Path) -> str:
+    """The result line of a run: every input row accounted for (rows = done + failed +
+    already done + duplicates), the retries and their waits, the speed."""
+    d = summary_dict(s)
+    line = f"rows {s.inputs}: done {s.done}, failed {s.failed}"
+    if s.failed:
+        line += f" [yellow](reasons in {escape(str(errors))})[/]"
+    line += f", skipped (already done) {s.skipped}, duplicate ids {s.duplicates}"
+    if s.retries:
+        line += f"; retries {s.retries}, waiting {s.waited_s:.1f} s in all"
+        if s.retry_after_waits:
+            line += f" ({s.retry_after_waits} as long as the server asked)"
+    line += f"; {d['requests_per_s']} requests/s, {d['tokens_per_s']} tokens/s, {s.wall_s:.1f} s"
+    if s.first_request_s:
+        line += f"; first request after {s.first_request_s:.2f} s"
+    return line
 
 
 def serve_cmd(

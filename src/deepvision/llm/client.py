@@ -13,19 +13,31 @@ Four small parts, each testable alone:
 - `infer`: the workers. Each takes an item, sends one request, and settles it: written to the
   output, scheduled again (retryable failure, attempts left; `llm.http.retry_delay`), or
   recorded in the errors file with its reason. A worker catches every exception: an item that
-  breaks something fails alone, the run goes on.
+  breaks something fails alone, the run goes on. An item is settled once, whatever fails
+  after.
 
 Output and errors are `records.AppendLog`s keyed by problem id, named by `records.InferFiles`;
 the lines finished in one turn of the event loop are written together at its end, so a kill
-loses only the requests in flight. Re-running skips the ids already in the output (a torn
-last line is cut first); the errors file holds the failures of the latest run only, since a
-re-run tries every item not yet in the output again. Duplicate ids in the input are reported
-and sent once.
+loses only the requests in flight. A file that cannot be written (a full disk) stops the run
+at once with a one-line error: every line written before is whole and kept, and a re-run
+resumes (a torn last line is cut first). Re-running skips the ids already in the output; an
+output line that cannot be read (a corrupt middle line, a line without `id`) is an error
+naming file:line, never repaired by dropping it. The errors file holds the failures of the
+latest run only, since a re-run tries every item not yet in the output again. Duplicate ids
+in the input are reported and sent once.
+
+A retry goes out at once when the server answered (an HTTP 500, an unusable reply) and is
+still answering others (`_Run._retry_wait`): a lone server failing half of its requests at
+random does 300 problems in seconds, not minutes of backoff. A server that is busy (429, 503),
+restarting or down is waited out: as long as it asked (Retry-After, capped), or exponentially
+by the item's failures (`llm.http.retry_delay`). Every wait is counted in the summary
+(`retries`, `waited_s`, `retry_after_waits`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -33,11 +45,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepvision.errors import DataError, EndpointError, UsageError
-from deepvision.llm.endpoint import Endpoint, redact_url
-from deepvision.llm.http import ModelSession, check_endpoint, retry_delay
+from deepvision.errors import DataError, DeepVisionError, EndpointError, UsageError
+from deepvision.llm.endpoint import Endpoint, redact_text, redact_url
+from deepvision.llm.http import ModelSession, check_endpoint, retry_delay, server_answered
 from deepvision.llm.messages import ImageSource, chat_body
-from deepvision.llm.pool import EndpointPool
+from deepvision.llm.pool import EndpointPool, Server
 from deepvision.records import AppendLog, Completion, InferFiles
 
 __all__ = [
@@ -52,6 +64,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_FULL_DISK = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 @dataclass
@@ -88,6 +102,10 @@ class InferConfig:
 
 @dataclass
 class InferSummary:
+    """What a run did. Every input item is counted once: `inputs` = `done` + `failed` +
+    `skipped` + `duplicates`."""
+
+    inputs: int = 0
     done: int = 0
     failed: int = 0
     skipped: int = 0  # already in the output
@@ -95,10 +113,17 @@ class InferSummary:
     duplicate_examples: list[str] = field(default_factory=list)
     requests: int = 0
     retries: int = 0
+    waited_s: float = 0.0  # retry waits (backoff, Retry-After), summed over items
+    retry_after_waits: int = 0  # retries that waited as long as a server asked (capped)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     wall_s: float = 0.0
     first_request_s: float | None = None
+
+    @property
+    def settled(self) -> int:
+        """Items accounted for: equal to `inputs` once a run has ended."""
+        return self.done + self.failed + self.skipped + self.duplicates
 
     @property
     def requests_per_s(self) -> float:
@@ -118,7 +143,17 @@ def summary_dict(s: InferSummary) -> dict[str, Any]:
 class Job:
     """One problem on its way: its request, failed tries so far, the samples collected."""
 
-    __slots__ = ("failures", "finishes", "fresh", "req", "started", "texts", "url", "usage")
+    __slots__ = (
+        "failures",
+        "finishes",
+        "fresh",
+        "req",
+        "settled",
+        "started",
+        "texts",
+        "url",
+        "usage",
+    )
 
     def __init__(self, req: Request) -> None:
         self.req = req
@@ -129,6 +164,7 @@ class Job:
         self.started = 0.0
         self.url = ""
         self.fresh = True  # not yet handed to a worker
+        self.settled = False  # written or given up: nothing may count it again
 
 
 class Dispatcher:
@@ -173,6 +209,10 @@ class Dispatcher:
         self._timers.add(handle)
 
     def settle(self, job: Job) -> None:
+        """`job` is written or given up; the second call for a job does nothing."""
+        if job.settled:
+            return
+        job.settled = True
         self._open -= 1
         self._maybe_end()
 
@@ -261,23 +301,70 @@ class _Run:
         self.fanout = SampleFanOut(cfg)
         self.summary = InferSummary()
         self.t_start = t_start
+        self.kept = 0  # output lines known to be on disk
         self._flush_due = False
+        self._halted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    def _written(self) -> None:
-        """Flush the logs once the lines finished in this turn of the event loop are in: a
-        kill loses only the requests in flight, and a burst of replies costs one write."""
+    async def run(self, requests: Iterable[Request]) -> None:
+        """Send every request; returns once each is settled. Raises what stopped the run
+        early: a file that cannot be written, or an error reading the input."""
+        tasks = [asyncio.create_task(self.work()) for _ in range(self.workers)]
+        tasks.append(asyncio.create_task(self.produce(requests)))
+        # every task ended (or one failed), or the run was halted: whichever comes first
+        ended = asyncio.ensure_future(asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION))
+        try:
+            await asyncio.wait([ended, self._halted], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            self.dispatcher.close()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for done in (self._halted, *tasks):
+            if done.done() and not done.cancelled() and (exc := done.exception()) is not None:
+                raise exc
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _write(self, file: AppendLog, record: dict[str, Any]) -> None:
+        """Append one line; the logs are flushed at the end of this turn of the event loop,
+        so a kill loses only the requests in flight and a burst of replies costs one write.
+        Once the run is halted nothing more is written (the disk may be full)."""
+        if self._halted.done():
+            return
+        file.append(record)  # buffered only (_FLUSHED_BY_THE_RUN): the flush writes
         if not self._flush_due:
             self._flush_due = True
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_due = False
-        self.out.flush()
-        self.errors.flush()
+        if self._flushed(self.out):
+            self.kept = self.out.written
+            self._flushed(self.errors)
+
+    def _flushed(self, file: AppendLog) -> bool:
+        if self._halted.done():
+            return False
+        try:
+            file.flush()
+        except OSError as exc:
+            self.halt(file.path, exc)
+            return False
+        return True
+
+    def halt(self, path: Path, exc: OSError) -> None:
+        """A file cannot be written (a full disk, say): nothing can go on, so the run ends now
+        with one line saying so; the lines written before are kept for a re-run."""
+        if not self._halted.done():
+            self._halted.set_exception(_cannot_write(path, exc, self.summary, self.kept))
+
+    # -- the work ----------------------------------------------------------------------------
 
     async def produce(self, requests: Iterable[Request]) -> None:
         s, seen = self.summary, set()
         for req in requests:
+            s.inputs += 1
             if req.key in seen:
                 s.duplicates += 1
                 if len(s.duplicate_examples) < 20:
@@ -288,11 +375,7 @@ class _Run:
                 self._tick()
             else:
                 seen.add(req.key)
-                job = Job(req)
-                if req.error is not None:
-                    self._give_up(job, req.error, settle=False)
-                else:
-                    await self.dispatcher.put(job)
+                await self.dispatcher.put(Job(req))
         self.dispatcher.input_done()
 
     async def work(self) -> None:
@@ -301,70 +384,153 @@ class _Run:
                 await self._step(job)
             except Exception as exc:  # a bug or a reply nobody foresaw: this item fails alone
                 log.debug("item %s failed unexpectedly", job.req.key, exc_info=True)
-                self._give_up(job, f"{type(exc).__name__}: {exc}")
+                if not job.settled:
+                    self._give_up(job, f"{type(exc).__name__}: {exc}")
 
     async def _step(self, job: Job) -> None:
-        s = self.summary
+        if job.req.error is not None:  # an input item that cannot be sent
+            self._give_up(job, job.req.error)
+            return
         try:
             body = self.fanout.body(job)
         except (DataError, ValueError, OSError) as exc:  # the item's own input: no retry
             self._give_up(job, str(exc))
             return
         server = await self.pool.acquire()
-        ok: bool | None = None
         try:
-            if not job.texts:  # latency: from the first request of the samples written
-                job.started = time.monotonic()
-            job.url = server.url
-            if s.first_request_s is None:
-                s.first_request_s = time.monotonic() - self.t_start
-            s.requests += 1
-            completion = await self.session.complete(server.url, body)
-            ok = True
+            completion = await self._send(job, server, body)
         except EndpointError as exc:
-            ok = False if exc.retryable else None
-            job.failures += 1
-            if exc.retryable and job.failures < self.endpoint.attempts:
-                delay = retry_delay(job.failures, self.endpoint, exc.retry_after)
-                self.dispatcher.retry_later(job, delay)
-            else:
-                self._give_up(job, exc.reason)
+            self.pool.release(server, False if exc.retryable else None)
+            self._failed_attempt(job, server, exc)
             return
-        finally:
-            self.pool.release(server, ok)
+        except BaseException:  # cancelled, or a bug of ours: not the server's fault
+            self.pool.release(server, None)
+            raise
+        self.pool.release(server, True)
         if not self.fanout.take(job, completion):
             self.dispatcher.again(job)
             return
-        self.out.append(self.fanout.line(job))
-        self._written()
+        self._write(self.out, self.fanout.line(job))
+        s = self.summary
         s.done += 1
         s.prompt_tokens += job.usage["prompt_tokens"]
         s.completion_tokens += job.usage["completion_tokens"]
         self.dispatcher.settle(job)
         self._tick()
 
-    def _give_up(self, job: Job, reason: str, *, settle: bool = True) -> None:
-        record = {
-            "id": job.req.key,
-            "reason": reason,
-            "attempts": job.failures,
-            "endpoint": redact_url(job.url) if job.url else None,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }
-        self.errors.append(record)
-        self._written()
+    async def _send(self, job: Job, server: Server, body: bytes) -> dict[str, Any]:
+        s = self.summary
+        if not job.texts:  # latency: from the first request of the samples written
+            job.started = time.monotonic()
+        job.url = server.url
+        if s.first_request_s is None:
+            s.first_request_s = time.monotonic() - self.t_start
+        s.requests += 1
+        return await self.session.complete(server.url, body)
+
+    def _failed_attempt(self, job: Job, server: Server, exc: EndpointError) -> None:
+        """Try `job` again later (retryable, attempts left) or give it up."""
+        job.failures += 1
+        if not exc.retryable or job.failures >= self.endpoint.attempts:
+            self._give_up(job, exc.reason)
+            return
+        delay = self._retry_wait(job, server, exc)
+        s = self.summary
+        s.waited_s += delay
+        if exc.retry_after is not None:
+            s.retry_after_waits += 1
+        self.dispatcher.retry_later(job, delay)
+
+    def _retry_wait(self, job: Job, server: Server, exc: EndpointError) -> float:
+        """Seconds before `job` is sent again. At once when its server answered (an HTTP 500, a
+        reply that is no usable completion) and fails fewer requests in a row than it holds:
+        it is working, waiting would not help it, and the concurrency bounds its load (a lone
+        server failing half of its requests at random must not idle the run). Otherwise as
+        long as the server asked, or exponentially by the item's failures: a server that is
+        busy, restarting or down (it then fails every request in flight) is waited out."""
+        if exc.retry_after is None and server_answered(exc) and server.failures < server.capacity:
+            return 0.0
+        return retry_delay(job.failures, self.endpoint, exc.retry_after)
+
+    def _give_up(self, job: Job, reason: str) -> None:
+        """Record `job` in the errors file with its reason; it is settled whatever happens."""
         self.summary.failed += 1
-        if settle:
+        try:
+            self._write(
+                self.errors,
+                {
+                    "id": job.req.key,
+                    "reason": redact_text(reason),
+                    "attempts": job.failures,
+                    "endpoint": redact_url(job.url) if job.url else None,
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                },
+            )
+        finally:
             self.dispatcher.settle(job)
-        self._tick()
+            self._tick()
 
     def _tick(self) -> None:
         if self.progress:
             self.progress(1)
 
 
+def _cannot_write(
+    path: Path, exc: OSError, s: InferSummary | None = None, kept: int = 0
+) -> DeepVisionError:
+    """The one-line error of a run stopped by a file it cannot write: what was kept, and how
+    to go on."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    told = f"cannot write {path}: {reason}"
+    if s is not None and s.inputs:
+        unfinished = s.inputs - kept - s.failed - s.skipped - s.duplicates
+        told += (
+            f"; the run stopped after {s.inputs} input item(s): {kept} written by this run "
+            f"and kept, {s.skipped} already done, {s.failed} failed"
+            + (f", {s.duplicates} duplicate id(s)" if s.duplicates else "")
+            + f", {unfinished} unfinished (sent again by the next run)"
+        )
+    fix = "free some space" if exc.errno in _FULL_DISK else "fix that"
+    return DeepVisionError(f"{told}; {fix} and run the same command again to resume")
+
+
 def _output_key(record: dict[str, Any]) -> str:
     return str(record["id"])
+
+
+# The run flushes its logs itself, at the end of each turn of the event loop that appended to
+# them (_Run._write): a turn finishes at most one line per worker.
+_FLUSHED_BY_THE_RUN = {"flush_lines": 1 << 30, "flush_seconds": float("inf")}
+
+
+def _open_output(out: Path) -> AppendLog:
+    """The output log, its torn last line cut; a line that cannot be read is a DataError
+    naming file:line (resuming around it would hide or redo that problem)."""
+    try:
+        output = AppendLog(out, key=_output_key, **_FLUSHED_BY_THE_RUN)
+    except DataError as exc:
+        raise DataError(
+            f"{exc.reason}; cannot resume from this output: fix or delete that line (each line "
+            "is one finished problem with its 'id'), then run the same command again",
+            file=exc.file,
+            line=exc.line,
+        ) from None
+    if output.repaired:
+        log.info("%s: cut a torn last line (%d bytes) of a run cut short", out, output.repaired)
+    return output
+
+
+def _close(logs: Iterable[AppendLog]) -> OSError | None:
+    """Close every log (each is flushed and fsynced); the first failure, its file named."""
+    failed = None
+    for file in logs:
+        try:
+            file.close()
+        except OSError as exc:
+            if failed is None:
+                failed = exc
+                failed.filename = failed.filename or str(file.path)
+    return failed
 
 
 async def infer(
@@ -381,32 +547,30 @@ async def infer(
 
     With `check` (the default), every server is asked for its model list first: an
     unreachable URL is an EndpointError, a model it does not serve a UsageError, within
-    seconds and before any work."""
+    seconds and before any work. A file that cannot be written ends the run with a
+    DeepVisionError saying what was kept; an unreadable output line, with a DataError."""
     t_start = time.monotonic()  # `first_request_s` counts the check and the resume scan
     if check:
         await check_endpoint(cfg.endpoint)
     out = Path(out)
     errors = Path(errors) if errors is not None else InferFiles(out).errors
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.touch()  # the output exists once a run started, even if nothing is done yet
-    errors.unlink(missing_ok=True)  # a re-run retries every item not in the output
-    # Lines are flushed by the run, each turn of the event loop that finished any (_written).
-    batched = {"flush_lines": 4096, "flush_seconds": float("inf")}
-    with (
-        AppendLog(out, key=_output_key, **batched) as out_log,
-        AppendLog(errors, key="id", read_keys=False, **batched) as err_log,
-    ):
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.touch()  # the output exists once a run started, even if nothing is done yet
+    except OSError as exc:
+        raise _cannot_write(out, exc) from None
+    out_log = _open_output(out)
+    err_log = None
+    try:
+        errors.unlink(missing_ok=True)  # a re-run retries every item not in the output
+        err_log = AppendLog(errors, key="id", read_keys=False, **_FLUSHED_BY_THE_RUN)
         async with ModelSession(cfg.endpoint) as session:
             run = _Run(cfg, out_log, err_log, session, progress, t_start)
-            workers = [asyncio.create_task(run.work()) for _ in range(run.workers)]
-            try:
-                await run.produce(requests)
-                await asyncio.gather(*workers)
-            finally:
-                run.dispatcher.close()
-                for w in workers:
-                    w.cancel()
-                await asyncio.gather(*workers, return_exceptions=True)
+            await run.run(requests)
+    finally:
+        failed = _close(x for x in (out_log, err_log) if x is not None)
+    if failed is not None:  # the run ended, but its last lines may not have reached the disk
+        raise _cannot_write(Path(failed.filename), failed, run.summary, run.kept)
     run.summary.retries = run.dispatcher.retries
     run.summary.wall_s = time.monotonic() - run.t_start
     return run.summary

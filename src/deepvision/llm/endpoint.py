@@ -5,20 +5,29 @@ The API key is never stored in the config's fields that are written anywhere: `a
 names the environment variable, read once when the Endpoint is made. An explicitly named
 variable that is unset is an error; the default (`OPENAI_API_KEY`) simply sends no key when
 unset (a local vLLM needs none).
+
+Credentials inside a URL (`http://user:pass@host/v1`) are sent as HTTP basic auth and never
+shown: every URL written or printed goes through `redact_url` (the Endpoint's repr too), and
+any text that may quote one (an error message) through `redact_text`. A URL with credentials
+takes the place of the default key (`OPENAI_API_KEY` is then not read); with an explicitly
+named key variable it is a usage error, since a request carries one Authorization only.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+import re
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from deepvision.errors import UsageError
 
-__all__ = ["DEFAULT_API_KEY_ENV", "Endpoint", "redact_url"]
+__all__ = ["DEFAULT_API_KEY_ENV", "Endpoint", "redact_text", "redact_url"]
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+# the `user:pass@` of a URL in a text (up to its last `@` before the path)
+_CREDENTIALS = re.compile(r"(?<=://)[^/\s]*@")
 
 
 def redact_url(url: str) -> str:
@@ -28,6 +37,15 @@ def redact_url(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def redact_text(text: str) -> str:
+    """`text` with the credentials of every URL in it removed (error messages may quote one)."""
+    return _CREDENTIALS.sub("", text)
+
+
+def _has_credentials(url: str) -> bool:
+    return "@" in urlsplit(url).netloc
 
 
 @dataclass(frozen=True)
@@ -65,8 +83,19 @@ class Endpoint:
                 raise UsageError(f"must be >= {low}", param=name)
         if not self.timeout > 0:
             raise UsageError("must be > 0", param="timeout")
-        if self.api_key is None:
+        if any(_has_credentials(u) for u in urls):
+            if self.api_key_env is not None or self.api_key:
+                raise UsageError(
+                    "a URL with credentials and an API key cannot both be sent: give one",
+                    param="endpoint",
+                )
+        elif self.api_key is None:
             object.__setattr__(self, "api_key", _read_key(self.api_key_env))
+
+    def __repr__(self) -> str:
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        shown["urls"] = tuple(redact_url(u) for u in self.urls)
+        return f"Endpoint({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     def with_(self, **changes: Any) -> Endpoint:
         """A copy with some settings changed (the key is read again only if its source is)."""

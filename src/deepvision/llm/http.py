@@ -19,6 +19,7 @@ import asyncio
 import email.utils
 import json
 import random
+import re
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 import aiohttp
 
 from deepvision.errors import EndpointError, ReplyError, UsageError
-from deepvision.llm.endpoint import Endpoint, redact_url
+from deepvision.llm.endpoint import Endpoint, redact_text, redact_url
 
 __all__ = [
     "MAX_REPLY_BYTES",
@@ -38,6 +39,7 @@ __all__ = [
     "classify_reply",
     "parse_retry_after",
     "retry_delay",
+    "server_answered",
 ]
 
 RETRY_AFTER_HEADER = "Retry-After"
@@ -79,8 +81,18 @@ def retry_delay(attempt: int, endpoint: Endpoint, retry_after: float | None = No
     return min(exp * (0.5 + random.random()), cap)
 
 
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<[^>]*>")
+
+
 def _server_message(raw: bytes) -> str:
-    return raw[: _MESSAGE_CHARS * 4].decode("utf-8", errors="replace")[:_MESSAGE_CHARS]
+    """What an error reply says, on one line: an HTML page (a proxy's error page) by its
+    title or its text, anything else as it is; at most `_MESSAGE_CHARS` characters."""
+    text = raw[: _MESSAGE_CHARS * 4].decode("utf-8", errors="replace")
+    if text.lstrip().startswith("<"):
+        title = _HTML_TITLE.search(text)
+        text = "HTML page: " + (title.group(1) if title else _HTML_TAG.sub(" ", text))
+    return " ".join(text.split())[:_MESSAGE_CHARS]
 
 
 def _snippet(raw: bytes) -> str:
@@ -129,11 +141,23 @@ def classify_reply(
         except (UnicodeDecodeError, ValueError):
             raise ReplyError(f"reply is not JSON: {_snippet(raw)}", retryable=True) from None
         return check_completion(data, raw)
-    message = f"HTTP {status}: {_server_message(raw)}"
+    message = _status_reason(status) + _server_message(raw)
     if status in RETRY_STATUSES:
         after = parse_retry_after(headers.get(RETRY_AFTER_HEADER), endpoint.retry_after_cap)
         raise EndpointError(message, retryable=True, retry_after=after)
     raise EndpointError(message, retryable=False)
+
+
+def _status_reason(status: int) -> str:
+    return f"HTTP {status}: "
+
+
+def server_answered(exc: EndpointError) -> bool:
+    """Whether a failed attempt still shows its server up and working, just not for this
+    request: it answered with an internal error (HTTP 500) or a 200 that is no usable
+    completion. Busy or unavailable statuses (408, 429, 502, 503, ...) and transport failures
+    (timeouts, resets, refused connections) do not: those call for waiting."""
+    return isinstance(exc, ReplyError) or exc.reason.startswith(_status_reason(500))
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
@@ -249,7 +273,7 @@ class ModelSession:
 
 
 def _transport_reason(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = redact_text(str(exc).strip())  # aiohttp may quote the URL, credentials and all
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

@@ -4,8 +4,8 @@ A server that fails `bench_after` times in a row is benched for `bench_seconds` 
 the work goes to the others), then probed with a single request: a success brings it back,
 a failure benches it again. A server is benched only while another one is working (its last
 request succeeded): the pool never benches its last working server, so a lone endpoint that
-fails half of its requests keeps being used (retries with backoff pace it) instead of
-stalling the run.
+fails half of its requests keeps being used instead of stalling the run (issue 13: 150 s for
+300 problems when it was benched for 30 s after every 5 failures in a row).
 """
 
 from __future__ import annotations

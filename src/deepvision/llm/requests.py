@@ -66,16 +66,25 @@ def uri_image_source(uri: str, *, where: str | None = None) -> ImageSource:
     return load
 
 
-def is_inference_jsonl(path: Path) -> bool:
-    """Whether `path`'s first non-blank line is a JSON object with `messages`."""
+def is_inference_jsonl(path: Path, *, probe_lines: int = 1000) -> bool:
+    """Whether `path` is an inference JSONL rather than a problems JSONL: the first line that
+    is a JSON object with `messages` or `question` has `messages`. Bad lines (not JSON, or
+    objects with neither) do not decide: a torn first line must not turn a whole inference
+    file into rejected problems. Only the first `probe_lines` non-blank lines are looked at."""
     with path.open("rb") as fh:
+        seen = 0
         for raw in fh:
-            if raw.strip():
-                try:
-                    obj = json.loads(raw)
-                except ValueError:
-                    return False
-                return isinstance(obj, dict) and "messages" in obj
+            if not raw.strip():
+                continue
+            seen += 1
+            if seen > probe_lines:
+                break
+            try:
+                obj = json.loads(raw)
+            except (UnicodeDecodeError, ValueError):
+                continue
+            if isinstance(obj, dict) and ("messages" in obj or "question" in obj):
+                return "messages" in obj
     return False
 
 
