@@ -2,7 +2,6 @@
 
 import asyncio
 import errno
-import io
 import json
 import os
 import re
@@ -387,46 +386,37 @@ def test_every_fault_mode_ends_with_each_item_written_once_or_failed(server, tmp
         assert summary.failed == 0
 
 
-class _DiskWithRoom(io.RawIOBase):
-    """A file on a disk with `room` bytes free: a write beyond that fails with ENOSPC, as on a
-    full disk (what fits of it lands first)."""
-
-    def __init__(self, path, room):
-        self._fh = open(path, "ab", buffering=0)  # noqa: SIM115 (closed by close())
-        self.room = room
-
-    def writable(self):
-        return True
-
-    def write(self, data):
-        if self.room <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        n = min(len(data), self.room)
-        self._fh.write(bytes(data[:n]))
-        self.room -= n
-        return n
-
-    def fileno(self):
-        return self._fh.fileno()
-
-    def close(self):
-        self._fh.close()
-        super().close()
-
-
 @pytest.fixture
 def disk_room(monkeypatch):
-    """`disk_room[path] = n`: appending to `path` fails with ENOSPC after n more bytes."""
-    rooms = {}
-    real_open = Path.open
+    """`disk_room[path] = n`: writing to `path` fails with ENOSPC after n more bytes (what fits
+    of a write lands first), as on a full disk. Files open through `os.open` (AppendLog)."""
+    rooms: dict[Path, int] = {}
+    fds: dict[int, Path] = {}
+    real_open, real_write, real_close = os.open, os.write, os.close
 
-    def open_(self, mode="r", *args, **kwargs):
-        if self in rooms and "a" in mode:
-            raw = _DiskWithRoom(self, rooms[self])
-            return io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
-        return real_open(self, mode, *args, **kwargs)
+    def open_(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        if Path(path) in rooms:
+            fds[fd] = Path(path)
+        return fd
 
-    monkeypatch.setattr(Path, "open", open_)
+    def write(fd, data):
+        path = fds.get(fd)
+        if path is None or path not in rooms:
+            return real_write(fd, data)
+        if rooms[path] <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        n = real_write(fd, bytes(data[: rooms[path]]))
+        rooms[path] -= n
+        return n
+
+    def close(fd):
+        fds.pop(fd, None)
+        return real_close(fd)
+
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(os, "close", close)
     return rooms
 
 

@@ -123,3 +123,42 @@ def test_kill_9_mid_run_then_resume_writes_every_key_exactly_once(tmp_path):
     ids = [r["id"] for r in _lines(path)]
     assert sorted(ids) == list(range(max(ids) + 1))  # none lost, none twice
     assert len(ids) >= 3000
+
+
+def test_a_failed_write_is_undone_and_nothing_is_written_after_it(tmp_path, monkeypatch):
+    """A full disk mid-batch: the partial batch is cut off, its keys forgotten, and neither a
+    later flush nor close writes it again (once space is back, a rerun redoes exactly those)."""
+    import errno
+    import os as os_mod
+
+    from deepvision.records import log as log_mod
+
+    path = tmp_path / "out.jsonl"
+    real_write = os_mod.write
+    calls = {"n": 0}
+
+    def half_then_full(fd, data):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second batch: half of it lands, then the disk is full
+            real_write(fd, bytes(data[: len(data) // 2]))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(log_mod.os, "write", half_then_full)
+    log = AppendLog(path, flush_lines=2)
+    log.append({"id": "a"})
+    log.append({"id": "b"})  # first batch written
+    log.append({"id": "c"})
+    with pytest.raises(OSError):
+        log.append({"id": "d"})  # second batch fails half-way
+    assert "c" not in log and "d" not in log and "a" in log
+    with pytest.raises(OSError):
+        log.flush()
+    log.close()
+    monkeypatch.undo()
+    assert [json.loads(line)["id"] for line in path.read_text().splitlines()] == ["a", "b"]
+    again = AppendLog(path)  # a rerun after space came back
+    assert again.keys == {"a", "b"}
+    again.append({"id": "c"})
+    again.close()
+    assert len(path.read_text().splitlines()) == 3

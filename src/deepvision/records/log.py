@@ -11,6 +11,7 @@ ever written twice, none is lost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -115,9 +116,10 @@ class AppendLog:
                     raise DataError(
                         "record has no key field", file=str(self.path), line=no
                     ) from None
-        self._buf: list[str] = []
+        self._buf: list[tuple[Hashable, str]] = []
         self._last_flush = time.monotonic()
-        self._fh = None
+        self._fd: int | None = None
+        self._broken: OSError | None = None  # a failed write: nothing more is written
         self.written = 0
 
     def __contains__(self, key: Hashable) -> bool:
@@ -134,7 +136,7 @@ class AppendLog:
         if key in self.keys:
             raise ValueError(f"{self.path}: key {key!r} written twice")
         self.keys.add(key)
-        self._buf.append(json.dumps(record, ensure_ascii=False) + "\n")
+        self._buf.append((key, json.dumps(record, ensure_ascii=False) + "\n"))
         self.written += 1
         if (
             len(self._buf) >= self.flush_lines
@@ -143,27 +145,46 @@ class AppendLog:
             self.flush()
 
     def flush(self) -> None:
-        """Write the buffered lines in one call (a kill leaves at most one torn line)."""
+        """Write the buffered lines in one call (a kill leaves at most one torn line).
+
+        A write that fails (a full disk) is undone: the file is cut back to where the batch
+        began, the batch's keys are forgotten (`in` says what is on disk), and the OSError is
+        raised; the log then writes nothing more, so a later flush or `close` can never add a
+        line twice or after a torn one."""
+        if self._broken is not None:
+            raise self._broken
         if self._buf:
-            if self._fh is None:
+            if self._fd is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = self.path.open("a", encoding="utf-8")
-            self._fh.write("".join(self._buf))
-            self._fh.flush()
-            self._buf.clear()
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            batch, self._buf = self._buf, []
+            data = memoryview("".join(line for _, line in batch).encode("utf-8"))
+            start = os.lseek(self._fd, 0, os.SEEK_END)
+            try:
+                while data:
+                    data = data[os.write(self._fd, data) :]
+            except OSError as exc:
+                self._broken = exc
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, start)
+                self.keys.difference_update(key for key, _ in batch)
+                self.written -= len(batch)
+                raise
         self._last_flush = time.monotonic()
 
     def close(self) -> None:
-        """Flush, fsync and close (safe to call twice)."""
+        """Flush, fsync and close (safe to call twice; after a failed write, only closes)."""
         try:
-            self.flush()
+            if self._broken is None:
+                self.flush()
         finally:
-            if self._fh is not None:
-                fh, self._fh = self._fh, None
+            if self._fd is not None:
+                fd, self._fd = self._fd, None
                 try:
-                    os.fsync(fh.fileno())
+                    if self._broken is None:
+                        os.fsync(fd)
                 finally:
-                    fh.close()
+                    os.close(fd)
 
     def __enter__(self) -> AppendLog:
         return self
