@@ -5,7 +5,8 @@ readable line and an exit code (a traceback is for bugs only, shown with `--debu
     ├── UsageError                  exit 2: a bad argument or option (`param` names it)
     │   └── ConfigError             a bad recipe / pipeline YAML (`key` is its dotted path)
     ├── DataError                   malformed input: names file, row or line, column, why
-    │   └── ImageFormatError        image bytes that are not a well-formed image
+    │   ├── ImageFormatError        image bytes that are not a well-formed image
+    │   └── UnusableRecordError     a benchmark record that is excluded and named, never fatal
     ├── EndpointError               a model endpoint failed (`retryable`, `retry_after`)
     │   └── ReplyError              a 200 reply that is not a usable completion
     ├── ServeError                  a model server could not be started or kept running
@@ -32,6 +33,7 @@ __all__ = [
     "ReplyParseError",
     "ServeError",
     "TrainError",
+    "UnusableRecordError",
     "UsageError",
 ]
 
@@ -165,6 +167,11 @@ class TrainError(DeepVisionError):
 
 class QuickstartError(DeepVisionError):
     """A step of `deepvision quickstart` failed; the message names the step and its log."""
+
+
+class UnusableRecordError(DataError):
+    """A benchmark record no data folder can make usable (no question, no gold, a repeated
+    id): the loader excludes it from the set and names it; it never stops a run."""
 
 
 def _rebuild(cls: type[DeepVisionError], reason: str, kwargs: dict) -> DeepVisionError:

@@ -45,7 +45,8 @@ def test_wemath_official_json_with_image_folder(tmp_path):
     assert p.options == ["4π", "2π", "π", "8π", "No answer"]
     assert p.question.startswith("<image>\nWhat is the area?\nA. 4π\nB. 2π")
     assert p.images[0].bytes == RED
-    assert p.extra["categories"] == {"step": "2-step", "concept": "Area of Circles"}
+    # a multi-step problem's concept is not one of the one-step concepts the scorer reports
+    assert p.extra["categories"] == {"step": "2-step"}
     assert report.layout == "official"
 
 
@@ -418,7 +419,7 @@ def test_image_paths_outside_the_data_folder_are_named_rejections(tmp_path):
     items, report = load("m3cot", data)
     assert [p.id for p in items] == ["r0"] and items[0].images[0].bytes == RED
     assert report.skipped == 6
-    why = {x.split(":")[1]: x for x in report.skipped_examples}  # line number -> reason
+    why = {x.split(":")[1].split()[0]: x for x in report.skipped_examples}  # line number -> reason
     assert f"image path '../../secret.png' leaves the data folder {data}" in why["2"]
     assert f"image path {str(secret)!r} is absolute" in why["3"]
     assert "image path '/etc/passwd' is absolute" in why["4"]

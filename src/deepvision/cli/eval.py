@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +17,7 @@ from deepvision.cli.common import (
     SystemPromptOpt,
     console,
     info,
+    note,
     split_list,
     start_servers,
     system_prompt_from,
@@ -43,12 +48,15 @@ from deepvision.eval.report import (
     compare_html,
     compare_markdown,
     load_results,
+    setting_differences,
     share_text,
+    summary_markdown,
     summary_rows,
     undecided_text,
 )
 from deepvision.llm.presets import PRESETS, sampling_params
-from deepvision.progress import staged_progress
+from deepvision.progress import enabled as bars_enabled
+from deepvision.progress import is_quiet, staged_progress
 
 app = typer.Typer(
     help="Benchmark evaluation: the seven reference benchmarks (+ embedded `synth`), "
@@ -150,6 +158,12 @@ def run_cmd(
         sampling = sampling_params(preset, temperature=temperature, top_p=top_p, top_k=top_k)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if n > 1 and sampling.get("temperature") == 0:
+        info(
+            f"[yellow]warning[/]: --n {n} with greedy decoding (temperature 0) asks for {n} "
+            "identical samples; pass@k, maj@n and the CI then mean nothing. Use a sampling "
+            "preset (--preset qwen-instruct) or --temperature."
+        )
     judge = None
     if judge_endpoint or judge_model:  # the judge shares --timeout and --attempts
         judge = JudgeConfig(
@@ -188,14 +202,18 @@ def run_cmd(
         if group is not None:
             served = build_endpoint(group.urls, model, *model_options)
             cfg = EvalConfig(endpoint=served, **settings)
-        with staged_progress() as advance:
+        totals = {f"{b.name}: infer": min(limit or b.size, b.size) for b in benches}
+        with run_progress(totals) as advance:
             results = run_eval(cfg, overwrite=overwrite, progress=advance)
     finally:
         if group is not None:
             group.stop()
     _print_summary(results)
-    console.print(f"results: {out / 'results.json'}; reports: {out / 'report.md'}, "
-                  f"{out / 'report.html'}")  # fmt: skip
+    console.print(
+        f"results: {out / 'results.json'}; reports: {out / 'report.md'}, {out / 'report.html'}",
+        soft_wrap=True,
+        highlight=False,
+    )
     partial = {name: b for name, b in results["benchmarks"].items() if b["accuracy"]["partial"]}
     for name, b in partial.items():
         info(
@@ -203,6 +221,9 @@ def run_cmd(
         )
     if partial:
         info(f"[yellow]partial[/]: {_how_to_finish(partial)}")
+    for name, why in (results.get("failed") or {}).items():
+        info(f"[red]failed[/] {name}: {why}")
+    if partial or results.get("failed"):
         raise typer.Exit(1)
 
 
@@ -219,10 +240,69 @@ def _how_to_finish(partial: dict[str, dict]) -> str:
     return hint
 
 
+class PipedProgress:
+    """Progress for logs (stderr not a terminal): per stage, a plain `done/total, rate, ETA`
+    line at most once every `every_s` seconds (and none for a stage that ends sooner)."""
+
+    def __init__(
+        self,
+        totals: dict[str, int],
+        every_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        write: Callable[[str], None] = note,
+    ) -> None:
+        self.totals, self.every_s, self.clock, self.write = totals, every_s, clock, write
+        self.done: dict[str, int] = {}
+        self.started: dict[str, float] = {}
+        self.last = clock()
+
+    def __call__(self, stage: str, n: int) -> None:
+        now = self.clock()
+        self.started.setdefault(stage, now)
+        self.done[stage] = self.done.get(stage, 0) + n
+        if now - self.last >= self.every_s:
+            self.last = now
+            self.write(self.line(stage, now))
+
+    def line(self, stage: str, now: float) -> str:
+        done, total = self.done[stage], self.totals.get(stage)
+        rate = done / max(now - self.started[stage], 1e-9)
+        text = f"{stage}: {done}" + (f"/{total}" if total else "") + f", {rate:.1f}/s"
+        if total and done < total and rate > 0:
+            text += f", ETA {_duration((total - done) / rate)}"
+        return text
+
+
+def _duration(seconds: float) -> str:
+    minutes, s = divmod(int(seconds), 60)
+    h, m = divmod(minutes, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+@contextmanager
+def run_progress(totals: dict[str, int]) -> Iterator[Callable[[str, int], None]]:
+    """Live bars on a terminal; plain lines at most once a minute when stderr is piped (the
+    progress convention); nothing under --quiet."""
+    if bars_enabled() or is_quiet():
+        with staged_progress() as advance:
+            yield advance
+        return
+    yield PipedProgress(totals)
+
+
 def _print_summary(results: dict) -> None:
+    """The results table: drawn on a terminal wide enough for it; otherwise (a log, a pipe,
+    a narrow window) a plain Markdown table with every number in full."""
     from rich.table import Table
 
     head, rows = summary_rows(results)
+    width = (
+        sum(max(len(c.strip("*")) for c in col) + 3 for col in zip(head, *rows, strict=True)) + 1
+    )
+    if not console.is_terminal or width > console.width:
+        sys.stdout.write(summary_markdown(results) + "\n")
+        sys.stdout.flush()
+        return
     table = Table(*head)
     for r in rows:
         table.add_row(*[c.strip("*") for c in r])
@@ -239,6 +319,11 @@ def compare_cmd(
     Example: deepvision eval compare runs/base runs/deepvision --out runs/compare
     """
     loaded = [load_results(r) for r in runs]
+    for difference in setting_differences(loaded):
+        info(
+            f"[yellow]warning[/]: the runs differ in {difference}: their figures are not "
+            "comparable as they stand"
+        )
     text = compare_markdown(loaded)
     console.print(text, markup=False, highlight=False)
     if out is not None:

@@ -17,7 +17,6 @@ breakdown keys (subject, level, ...); benchmark-specific fields go under `extra[
 
 from __future__ import annotations
 
-import ast
 import json
 import logging
 import re
@@ -28,7 +27,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from deepvision.data.sources import HFDiskSource, ParquetShardsSource, ParquetSource
-from deepvision.errors import DataError
+from deepvision.errors import DataError, UnusableRecordError
+from deepvision.eval.benchmarks._choice import resolve_markers, with_options
+from deepvision.eval.golds import normalize_gold
+from deepvision.eval.options import parse_options
 from deepvision.records import (
     IMAGE_MARKER,
     IMAGE_PLACEHOLDER,
@@ -48,12 +50,21 @@ IMAGE_FIELDS = ("images", "image", "img_path", "image_path")
 ANSWER_FIELDS = ("gdt", "ground_truth", "answer")
 ID_FIELDS = ("id", "ID", "pid", "sample_index", "index", "question_id")
 OPTION_FIELDS = ("options", "choices", "option")
-_LETTERED = re.compile(r"(?:^|\n|\s)\(?([A-J])[.):：]\s*")
 
 
 @dataclass
 class LoadReport:
-    """What a loader found: the layout, the fields it used, and rows it could not use."""
+    """What a loader found: the layout, the fields it used, and every record it could not use
+    as shipped. Two kinds of records are not loaded:
+
+    - `skipped`: the data folder cannot supply them (a missing image, a path outside it);
+      they stay in the evaluation set, undecided, until the folder is fixed;
+    - `excluded`: no folder could make them usable (no question, no gold, a repeated id);
+      they are out of the set, each named here, and never keep a run from completing.
+
+    Golds changed by `golds.normalize_gold`, options that could not be split (sent as
+    shipped, scored apart) or that were lettered again are listed by item id; `outside`
+    counts records of the files that belong to another evaluation set (other versions)."""
 
     layout: str = ""
     path: str = ""
@@ -61,11 +72,19 @@ class LoadReport:
     rows: int = 0
     skipped: int = 0
     skipped_examples: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    golds_normalized: list[dict[str, str]] = field(default_factory=list)
+    options_unparsed: list[str] = field(default_factory=list)
+    options_relettered: list[str] = field(default_factory=list)
+    outside: int = 0
 
     def skip(self, where: str, why: str) -> None:
         self.skipped += 1
         if len(self.skipped_examples) < 10:
             self.skipped_examples.append(f"{where}: {why}")
+
+    def exclude(self, where: str, why: str) -> None:
+        self.excluded.append(f"{where}: {why}")
 
 
 class ImageResolver:
@@ -142,42 +161,6 @@ class ImageResolver:
         )
 
 
-def parse_options(raw: Any) -> list[str] | None:
-    """Options as a list of texts from a list, a stringified list, or one lettered string
-    ("A. 3; B. 4" / "A:3\\nB:4"); None when there are none."""
-    if raw is None:
-        return None
-    if isinstance(raw, str):
-        s = raw.strip()
-        if not s:
-            return None
-        if s.startswith("["):
-            try:
-                val = ast.literal_eval(s)
-            except (ValueError, SyntaxError):
-                val = None
-            if isinstance(val, list):
-                return [str(v) for v in val] or None
-        pieces = [x.strip() for x in re.split(r"[;；]\s*(?=\(?[A-J][.):：])", s)]
-        heads = [re.match(r"\(?([A-J])[.):：]\s*", x) for x in pieces]
-        if len(pieces) > 1 and all(heads):
-            letters = [m.group(1) for m in heads if m]
-            if letters == [chr(65 + i) for i in range(len(letters))]:
-                return [x[m.end() :].strip() for x, m in zip(pieces, heads, strict=True) if m]
-        marks = list(_LETTERED.finditer(s))
-        letters = [m.group(1) for m in marks]
-        if len(letters) > 1 and letters == [chr(65 + i) for i in range(len(letters))]:
-            parts = []
-            for i, m in enumerate(marks):
-                end = marks[i + 1].start() if i + 1 < len(marks) else len(s)
-                parts.append(s[m.end() : end].strip().rstrip(";；,").strip())
-            return parts
-        return None  # not lettered options: the caller keeps the text as it is
-    if isinstance(raw, list | tuple):
-        return [str(v) for v in raw] or None
-    return None
-
-
 def _first(obj: dict[str, Any], names: Iterable[str]) -> str | None:
     return next((n for n in names if obj.get(n) not in (None, "", [])), None)
 
@@ -220,16 +203,61 @@ class Benchmark:
 
     # ------------------------------------------------------------------ loading
 
+    signature: ClassVar[tuple[str, frozenset[str]] | None] = None
+    """(file inside a folder, fields its first record has) that mark the benchmark's official
+    repository under any folder name (MathVision: `data/test.jsonl` with `level`, ...)."""
+
+    def folder_names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
     def locate(self, data_dir: Path) -> tuple[str, Path] | None:
-        """('release', <name>.jsonl) or ('official', folder or file), or None if absent."""
+        """('release', <name>.jsonl) or ('official', folder or file), or None if absent.
+        Official folders are found by name (the benchmark's name and aliases exactly, then
+        any folder whose name matches one of them ignoring case, punctuation and a `-main` /
+        `-master` download suffix: `MATH-V`, `mathvision-main`), then by content (a folder
+        holding the benchmark's `signature` file). Two folders that could both be the
+        benchmark's are an error naming them, never a guess."""
         release = data_dir / f"{self.name}.jsonl"
         if release.is_file():
             return "release", release
-        for folder in (self.name, *self.aliases):
+        for folder in self.folder_names():
             p = data_dir / folder
             if p.is_dir() or p.is_file():
                 return "official", p
+        children = sorted(d for d in data_dir.iterdir() if d.is_dir()) if data_dir.is_dir() else []
+        keys = {_folder_key(n) for n in self.folder_names()}
+        for found in (
+            [d for d in children if _folder_key(d.name) in keys],
+            [d for d in children if self._has_signature(d)],
+        ):
+            if len(found) > 1:
+                raise DataError(
+                    f"several folders could hold {self.name}: "
+                    f"{', '.join(d.name for d in found)}; keep one of them in the data folder",
+                    file=str(data_dir),
+                )
+            if found:
+                return "official", found[0]
         return None
+
+    def _has_signature(self, folder: Path) -> bool:
+        """Whether `folder` holds the benchmark's signature file with its fields."""
+        if self.signature is None:
+            return False
+        name, fields = self.signature
+        path = folder / name
+        if not path.is_file():
+            return False
+        try:
+            with path.open(encoding="utf-8") as fh:
+                if path.suffix == ".jsonl":
+                    first = json.loads(fh.readline())
+                else:
+                    data = json.load(fh)
+                    first = next(iter(data.values() if isinstance(data, dict) else data), None)
+        except (OSError, ValueError):
+            return False
+        return isinstance(first, dict) and fields <= set(first)
 
     def load(
         self,
@@ -240,24 +268,63 @@ class Benchmark:
     ) -> Iterator[Problem]:
         """The benchmark's items, in file order. Image paths are read inside `data_dir` only
         (absolute ones too with `allow_absolute`); a record naming any other is skipped with
-        the reason in `report`, its file never read."""
+        the reason in `report`, its file never read. Golds are normalized once, here
+        (`golds.normalize_gold`), and every record not loaded is named in `report`."""
         report = report if report is not None else LoadReport()
         if data_dir is None:
             raise DataError(f"benchmark {self.name} needs --data-dir")
         found = self.locate(Path(data_dir))
         if found is None:
-            names = ", ".join(
-                [f"{self.name}.jsonl", *[f"{a}/" for a in (self.name, *self.aliases)]]
+            names = ", ".join([f"{self.name}.jsonl", *[f"{a}/" for a in self.folder_names()]])
+            raise DataError(
+                f"no data for benchmark {self.name}: looked for {names} (and folders of "
+                "similar names)",
+                file=str(data_dir),
             )
-            raise DataError(f"no data for benchmark {self.name}: looked for {names}",
-                            file=str(data_dir))  # fmt: skip
         layout, path = found
         report.layout, report.path = layout, str(path)
         resolve = self._resolver(path, Path(data_dir), allow_absolute)
         if layout == "release":
-            yield from self._load_release(path, report, resolve)
+            rows = ((f"{path}:{no}", {**obj, "_line": no}) for no, obj in iter_jsonl(path))
+            make = self.from_release
         else:
-            yield from self._load_official(path, report, resolve)
+            rows, make = self._official_rows(path, report), self.from_official
+        seen: dict[str, str] = {}
+        for where, raw in rows:
+            try:
+                item = make(raw, resolve, report)
+                if item is None:  # not part of this benchmark's evaluation set
+                    report.outside += 1
+                    continue
+                self._accept(item, where, seen, report)
+            except (UnusableRecordError, KeyError) as exc:
+                why = exc.reason if isinstance(exc, UnusableRecordError) else f"no field {exc}"
+                report.exclude(_named(where, raw), why)
+                continue
+            except (ValueError, TypeError) as exc:
+                report.skip(_named(where, raw), f"{type(exc).__name__}: {exc}")
+                continue
+            report.rows += 1
+            yield item
+
+    @staticmethod
+    def _accept(item: Problem, where: str, seen: dict[str, str], report: LoadReport) -> None:
+        """The checks every loaded item passes, whatever its layout: a gold (normalized
+        here, the change listed), a question, an id not seen before in this load."""
+        stored = item.answer
+        item.answer = normalize_gold(stored)
+        if not item.answer:
+            raise UnusableRecordError("no gold answer")
+        item.equivalent_answers = [normalize_gold(a) for a in item.equivalent_answers]
+        if item.answer != stored.strip():
+            report.golds_normalized.append({"id": item.id, "stored": stored, "used": item.answer})
+        if not item.question.replace(IMAGE_PLACEHOLDER, "").strip() and not item.images:
+            raise UnusableRecordError("no question and no image")
+        if item.id in seen:
+            raise UnusableRecordError(f"id {item.id!r} repeats the record at {seen[item.id]}")
+        seen[item.id] = where
+        if item.id in report.options_unparsed:  # scored apart, in a breakdown of its own
+            item.extra["categories"]["options"] = "unparsed"
 
     def _resolver(self, path: Path, data_dir: Path, allow_absolute: bool) -> ImageResolver:
         base = path.parent if path.is_file() else path
@@ -267,23 +334,12 @@ class Benchmark:
         zips = [base / f"{self.name}.zip", base.parent / f"{self.name}.zip"]
         return ImageResolver(data_dir, roots, zips, allow_absolute)
 
-    def _load_release(
-        self, path: Path, report: LoadReport, resolve: ImageResolver
-    ) -> Iterator[Problem]:
-        for no, obj in iter_jsonl(path):  # a line that is not a JSON object: DataError, file:line
-            try:
-                problem = self.from_release(obj, resolve, report, no)
-            except ValueError as exc:
-                report.skip(f"{path}:{no}", str(exc))
-                continue
-            report.rows += 1
-            yield problem
-
     def from_release(
-        self, obj: dict[str, Any], resolve: ImageResolver, report: LoadReport, line: int
+        self, obj: dict[str, Any], resolve: ImageResolver, report: LoadReport
     ) -> Problem:
         """A release-layout record: generic field detection, then the benchmark's own fields
-        (options, categories) when the record carries them."""
+        (options, categories) when the record carries them. Options the prompt does not
+        show are added under it: no multiple-choice item goes out without its options."""
         used = {
             "prompt": _first(obj, PROMPT_FIELDS),
             "images": _first(obj, IMAGE_FIELDS),
@@ -292,37 +348,38 @@ class Benchmark:
         for role, name in used.items():
             if name is None and role != "images":
                 want = {"prompt": PROMPT_FIELDS, "answer": ANSWER_FIELDS}[role]
-                raise ValueError(f"no {role} field (looked for {', '.join(want)})")
+                raise UnusableRecordError(f"no {role} field (looked for {', '.join(want)})")
             if name and role not in report.fields:
                 report.fields[role] = name
         text = _user_text(obj[used["prompt"]])
         refs = obj.get(used["images"]) if used["images"] else []
         refs = [r for r in (refs if isinstance(refs, list) else [refs]) if r]
         if IMAGE_PLACEHOLDER not in text and IMAGE_MARKER.search(text):  # MMMU's `<image k>`
-            from deepvision.eval.benchmarks._choice import resolve_markers
-
             text, images = resolve_markers(text, dict(enumerate(refs, start=1)), resolve)
         else:
             images = [resolve(r) for r in refs]
         id_field = _first(obj, ID_FIELDS)
-        pid = str(obj[id_field]) if id_field else f"{self.name}-{line}"
-        options = parse_options(obj.get(_first(obj, OPTION_FIELDS) or ""))
+        pid = str(obj[id_field]) if id_field else f"{self.name}-{obj.get('_line')}"
+        raw_options = obj.get(_first(obj, OPTION_FIELDS) or "")
+        options = parse_options(raw_options)
         options = options if options and len(options) > 1 else None
+        text = self.show_options(text, options, raw_options, pid, report)
         return problem(self, pid, text, images, obj[used["answer"]], options, obj)
 
-    def _load_official(
-        self, path: Path, report: LoadReport, resolve: ImageResolver
-    ) -> Iterator[Problem]:
-        for where, raw in self._official_rows(path, report):
-            try:
-                problem = self.from_official(raw, resolve)
-            except (ValueError, KeyError, TypeError) as exc:
-                report.skip(where, f"{type(exc).__name__}: {exc}")
-                continue
-            if problem is None:  # not part of this benchmark's evaluation set
-                continue
-            report.rows += 1
-            yield problem
+    @staticmethod
+    def show_options(
+        text: str, options: list[str] | None, raw: Any, pid: str, report: LoadReport
+    ) -> str:
+        """`text` with the options lettered under it unless it shows each of them on its own
+        lettered line already. Options that could not be split go out as shipped (unless the
+        text holds them), and the item is named (`report.options_unparsed`) and scored apart
+        (category `options`: `unparsed`)."""
+        if options:
+            return text if _shows_options(text, options) else with_options(text, options)
+        if isinstance(raw, str) and raw.strip():
+            report.options_unparsed.append(pid)
+            return text if raw.strip() in text else f"{text}\n{raw.strip()}"
+        return text
 
     def _official_rows(self, path: Path, report: LoadReport) -> Iterator[tuple[str, dict]]:
         if path.is_file():
@@ -347,7 +404,13 @@ class Benchmark:
             for p in chosen:
                 yield from self._table_rows(ParquetSource(p))
             return
-        files = sorted([*path.glob("*.json"), *path.glob("*.jsonl"), *path.glob("data/*.json")])
+        # the JSON beside the folder's top or in data/ (MathVision, We-Math, LogicVista ship
+        # it there)
+        files = sorted(
+            f
+            for pattern in ("*.json", "*.jsonl", "data/*.json", "data/*.jsonl")
+            for f in path.glob(pattern)
+        )
         if not files:
             raise DataError(
                 f"no save_to_disk folder, parquet shards or JSON for {self.name}", file=str(path)
@@ -381,40 +444,59 @@ class Benchmark:
 
     @staticmethod
     def _json_rows(path: Path, report: LoadReport) -> Iterator[tuple[str, dict]]:
+        """The records of one official JSON file: a list or an object of records, or JSON
+        lines. A line of JSON lines that is not a record is excluded and named (the others
+        load); a JSON document that does not parse (truncated) is a DataError naming where
+        it breaks."""
         report.fields["format"] = f"official JSON ({path.name})"
         text = path.read_text(encoding="utf-8")
         try:
             data = json.loads(text)
-        except ValueError:
+        except json.JSONDecodeError as exc:
+            if not _json_lines(text):
+                raise DataError(
+                    f"neither JSON nor JSON lines: {exc.msg} at line {exc.lineno} column "
+                    f"{exc.colno} (a truncated or damaged file?)",
+                    file=str(path),
+                ) from None
             data = None
-        if data is None:  # JSON lines
+        if data is None:
             for no, line in enumerate(text.splitlines(), start=1):
-                if line.strip():
-                    try:
-                        yield f"{path}:{no}", json.loads(line)
-                    except ValueError:
-                        raise DataError("line is not JSON", file=str(path), row=no) from None
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    record = None
+                if isinstance(record, dict):
+                    yield f"{path}:{no}", record
+                else:
+                    report.exclude(f"{path}:{no}", "line is not a JSON object")
             return
         if isinstance(data, dict):
-            for i, (key, value) in enumerate(data.items()):
+            for key, value in data.items():
                 if isinstance(value, dict):
-                    yield f"{path}:{i}", {"_key": key, **value}
+                    yield f"{path}[{key}]", {"_key": key, **value}
                 else:
-                    report.skip(f"{path}:{key}", "record is not a JSON object")
+                    report.exclude(f"{path}[{key}]", "record is not a JSON object")
             return
         if isinstance(data, list):
             for i, value in enumerate(data):
                 if isinstance(value, dict):
-                    yield f"{path}:{i}", value
+                    yield f"{path}[{i}]", value
                 else:  # counted and named, never dropped silently
-                    report.skip(f"{path}:{i}", "record is not a JSON object")
+                    report.exclude(f"{path}[{i}]", "record is not a JSON object")
             return
         raise DataError("JSON holds neither a list nor an object of records", file=str(path))
 
     # ---------------------------------------------------------------- per benchmark
 
-    def from_official(self, raw: dict[str, Any], resolve: ImageResolver) -> Problem | None:
-        """A record of the official dataset as a Problem (None: not in the evaluation set)."""
+    def from_official(
+        self, raw: dict[str, Any], resolve: ImageResolver, report: LoadReport
+    ) -> Problem | None:
+        """A record of the official dataset as a Problem (None: not in the evaluation set).
+        Raises UnusableRecordError (or KeyError) for a record no data folder can make
+        usable, ValueError for one the data folder cannot supply (an image)."""
         raise NotImplementedError
 
     def categories(self, raw: dict[str, Any]) -> dict[str, str]:
@@ -455,6 +537,44 @@ class Benchmark:
         return {}
 
 
+def _shows_options(text: str, options: list[str]) -> bool:
+    """Whether each option is on a line of `text` of its own after its letter (`B. 4`,
+    `(B) 4`, `B: 4`)."""
+    return all(
+        re.search(rf"(?m)^\s*\(?{chr(65 + i)}[.):：]\s*{re.escape(o.strip())}\s*$", text)
+        for i, o in enumerate(options)
+    )
+
+
+def _folder_key(name: str) -> str:
+    """A folder name compared loosely: lower case, no punctuation, no `-main` / `-master`
+    suffix of a repository download (`MATH-V-main` -> `mathv`)."""
+    name = re.sub(r"[-_. ](main|master)$", "", name.strip().lower())
+    return re.sub(r"[^a-z0-9]", "", name)
+
+
+def _named(where: str, raw: Any) -> str:
+    """Where a record is, with its id when it has one the place does not show."""
+    if isinstance(raw, dict):
+        pid = raw.get(_first(raw, ID_FIELDS) or "") or raw.get("_key")
+        if pid is not None and not where.endswith(f"[{pid}]"):
+            return f"{where} (id {pid})"
+    return where
+
+
+def _json_lines(text: str) -> bool:
+    """Whether `text` reads as JSON lines: several lines, one of them a whole JSON object
+    (no line of a pretty-printed or truncated document is)."""
+    lines = [x for x in text.splitlines() if x.strip()]
+    for line in lines if len(lines) > 1 else ():
+        try:
+            if isinstance(json.loads(line), dict):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 def _split_of(p: Path) -> str:
     """The split a parquet shard belongs to, from `<split>-00000-of-00001.parquet` or a
     `<split>/` folder."""
@@ -472,14 +592,14 @@ def problem(
     raw: dict[str, Any],
 ) -> Problem:
     """A benchmark item with `<image>` placeholders checked against its images."""
+    if answer is None or not str(answer).strip():
+        raise UnusableRecordError("no gold answer")
     text = place_images(text, len(images))  # ValueError: the item is skipped, with why
-    if answer in (None, ""):
-        raise ValueError("no answer")
     return Problem(
         id=str(pid),
         question=text,
         images=images,
-        answer=str(answer).strip(),
+        answer=str(answer),  # as stored: the loader normalizes it once (`golds`)
         options=options or None,
         data_source=bench.name,
         extra={"categories": bench.categories(raw), "bench": bench.bench_fields(raw)},

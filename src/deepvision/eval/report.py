@@ -99,6 +99,32 @@ def summary_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
+def summary_markdown(results: dict[str, Any]) -> str:
+    """The summary table as plain Markdown, every number in full (for logs and pipes)."""
+    return _md_table(*summary_rows(results))
+
+
+# Settings that change the numbers: runs compared side by side should share them.
+_COMPARED_SETTINGS = ("n", "sampling", "max_tokens", "system_prompt")
+
+
+def setting_differences(runs: list[dict[str, Any]]) -> list[str]:
+    """Each setting in which the runs differ, with every run's value (`n: base=1, new=8`); a
+    setting a run does not record (an older results.json) is not compared."""
+    out = []
+    for key in _COMPARED_SETTINGS:
+        values = [(r["run"]["name"], r["run"][key]) for r in runs if key in r["run"]]
+        if len({json.dumps(v, sort_keys=True) for _, v in values}) > 1:
+            shown = ", ".join(f"{name}={_short(v)}" for name, v in values)
+            out.append(f"{key.replace('_', ' ')} ({shown})")
+    return out
+
+
+def _short(value: Any, chars: int = 40) -> str:
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= chars else text[: chars - 3] + "..."
+
+
 def _md(text: Any) -> str:
     """Data text made inert in markdown: HTML entities (no tag or script survives), escaped
     pipes and backslashes (a table keeps its columns), code-span backticks, one line."""
@@ -106,6 +132,25 @@ def _md(text: Any) -> str:
     for ch in "\\|`*[]":
         out = out.replace(ch, "\\" + ch)
     return out
+
+
+def _load_notes(load: dict[str, Any]) -> list[str]:
+    """What the loader did not take as shipped, one line each: records skipped (undecided
+    until the data folder is fixed) and excluded (out of the set), golds normalized, option
+    strings sent as shipped or lettered again; each list ends with a blank line."""
+    lines = [f"- unusable, undecided: {_md(x)}" for x in load.get("skipped_examples") or []]
+    lines += [f"- excluded from the set: {_md(x)}" for x in load.get("excluded") or []]
+    lines += [
+        f"- gold of {_md(g['id'])} normalized: `{_md(repr(g['stored']))}` -> `{_md(g['used'])}`"
+        for g in load.get("golds_normalized") or []
+    ]
+    if load.get("options_unparsed"):
+        ids = ", ".join(_md(x) for x in load["options_unparsed"])
+        lines.append(f"- options sent as shipped (could not be split), scored apart: {ids}")
+    if load.get("options_relettered"):
+        ids = ", ".join(_md(x) for x in load["options_relettered"])
+        lines.append(f"- options that skipped a letter, lettered again with the gold: {ids}")
+    return [*lines, ""] if lines else []
 
 
 def _md_table(head: list[str], rows: list[list[str]]) -> str:
@@ -153,6 +198,10 @@ def markdown_report(results: dict[str, Any]) -> str:
         for name, b in partial:
             acc = share_text(b["accuracy"])
             out.append(f"- {_md(b.get('title', name))}: accuracy {acc}; {undecided_text(b)}")
+    failed = results.get("failed") or {}
+    if failed:
+        out += ["", "**Benchmarks that could not be evaluated** (fix the data, re-run):", ""]
+        out += [f"- {_md(name)}: {_md(why)}" for name, why in failed.items()]
     for name, b in results["benchmarks"].items():
         out += ["", f"## {_md(b.get('title', name))}", ""]
         load = b.get("load") or {}
@@ -166,8 +215,7 @@ def markdown_report(results: dict[str, Any]) -> str:
             )
             + "."
         )
-        unusable = [f"- unusable: {_md(x)}" for x in load.get("skipped_examples") or []]
-        out += ["", *unusable, *([""] if unusable else [])]
+        out += ["", *_load_notes(load)]
         out.append(
             f"Items {b['expected']}: answered {b['items']}, without an answer {b['missing']}; "
             f"samples without a verdict {b['unjudged']}; accuracy {share_text(b['accuracy'])}."
@@ -500,10 +548,15 @@ def average_of(run: dict[str, Any], names: list[str]) -> dict[str, Any] | None:
 def compare_markdown(runs: list[dict[str, Any]]) -> str:
     head, rows = compare_table(runs)
     rows = [[_md(r[0]), *r[1:]] for r in rows]  # run names are folder names: any text
+    differ = "".join(
+        f"\n**Warning**: the runs differ in {_md(d)}; their figures are not comparable as "
+        "they stand.\n"
+        for d in setting_differences(runs)
+    )
     return (
         "# Run comparison\n\nAccuracy (%) / mean completion tokens per benchmark (`partial lo-hi` "
         "where a run left part of a set undecided); deltas are against "
-        f"{_md(runs[0]['run']['name'])}.\n\n{_md_table(head, rows)}\n"
+        f"{_md(runs[0]['run']['name'])}.\n{differ}\n{_md_table(head, rows)}\n"
     )
 
 

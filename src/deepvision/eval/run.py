@@ -16,24 +16,25 @@ Layout of a run folder (names from `records.EvalFiles`; each step writes its own
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deepvision import __version__
 from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT, build_messages
-from deepvision.errors import EvalError
+from deepvision.errors import DataError, EvalError
 from deepvision.eval.benchmark import Benchmark, LoadReport
 from deepvision.eval.metrics import collect_items, compute_metrics, mean_share
-from deepvision.eval.registry import get_benchmark
+from deepvision.eval.registry import BENCHMARK_NAMES, get_benchmark
 from deepvision.llm import Endpoint, asker, check_endpoint
 from deepvision.llm.client import InferConfig, Request, infer
 from deepvision.llm.messages import problem_image_sources
-from deepvision.records import EvalFiles, Problem
+from deepvision.records import EvalFiles, Problem, Share
 from deepvision.verify.judge import forget_rule_negatives, judge_outputs
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,8 @@ def check_run_folder(cfg: EvalConfig, overwrite: bool = False) -> bool:
     A new LLM judge is the one change allowed: returns True, and the rule-negative verdicts
     are then decided again (rules, then the new judge)."""
     cfg.out.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        start_over(cfg.out)
     meta = EvalFiles(cfg.out).settings
     mine = json.loads(json.dumps(cfg.pinned()))
     before: list[str] = []
@@ -142,6 +145,22 @@ def check_run_folder(cfg: EvalConfig, overwrite: bool = False) -> bool:
     return rejudge
 
 
+def start_over(out: Path) -> None:
+    """`--overwrite`: remove every file an earlier run wrote in the folder (settings,
+    results, reports, each benchmark's inference and judge files), so that nothing of it is
+    resumed or reported under the new settings. Files the run did not write are left."""
+    files = EvalFiles(out)
+    owned = [files.settings, files.results, files.report_md, files.report_html]
+    for name in BENCHMARK_NAMES:
+        infer_files, judge_files = files.infer(name), files.judge(name)
+        owned += [infer_files.out, infer_files.errors, *judge_files.all().values()]
+    for path in owned:
+        path.unlink(missing_ok=True)
+    for name in BENCHMARK_NAMES:
+        with contextlib.suppress(OSError):  # kept when it holds files of someone else
+            files.bench_dir(name).rmdir()
+
+
 def run_benchmark(
     cfg: EvalConfig,
     bench: Benchmark,
@@ -164,23 +183,23 @@ def run_benchmark(
     reqs = requests_for(problems, cfg.system_prompt, cfg.limit, loaded)
     t0 = time.monotonic()
     tick = (lambda k: progress(f"{bench.name}: infer", k)) if progress else None
-    inf = asyncio.run(infer(reqs, responses, infer_cfg, errors=infer_files.errors, progress=tick))
+    inf = asyncio.run(
+        infer(reqs, responses, infer_cfg, errors=infer_files.errors, progress=tick, check=False)
+    )
     t_infer = time.monotonic() - t0
-    used = ", ".join(f"{k}={v}" for k, v in report.fields.items())
-    skipped = f"; {report.skipped} unusable" if report.skipped else ""
-    log.info("%s: %d items from the %s layout (%s)%s", bench.name, len(loaded), report.layout,
-             used or report.path, skipped)  # fmt: skip
-    for example in report.skipped_examples:
-        log.warning("%s: skipped %s", bench.name, example)
+    log_load_report(bench, report, len(loaded))
     if not loaded:
         raise EvalError(
-            f"{bench.name}: no usable item in {report.path or cfg.data_dir}"
-            + (f" ({report.skipped} record(s) unusable: {report.skipped_examples[0]})"
-               if report.skipped else "")
-        )  # fmt: skip
-    if cfg.limit is None and len(loaded) + report.skipped != bench.size and bench.name != "synth":
-        log.warning("%s: %d records, the reference evaluation has %d: is this the right split?",
-                    bench.name, len(loaded) + report.skipped, bench.size)  # fmt: skip
+            f"{bench.name}: no usable item in {report.path or cfg.data_dir}" + _why_none(report)
+        )
+    official = len(loaded) + report.skipped + len(report.excluded)
+    if cfg.limit is None and official != bench.size and bench.name != "synth":
+        log.warning(
+            "%s: %d records, the reference evaluation has %d: is this the right split?",
+            bench.name,
+            official,
+            bench.size,
+        )
     ask = None
     if cfg.judge:
         j = cfg.judge
@@ -215,6 +234,50 @@ def run_benchmark(
     return metrics
 
 
+def log_load_report(bench: Benchmark, report: LoadReport, loaded: int) -> None:
+    """What the loader did, in the log: the layout and fields, then every record it could
+    not use (skipped: undecided until the data folder is fixed; excluded: out of the set)
+    and every gold or option string it changed."""
+    used = ", ".join(f"{k}={v}" for k, v in report.fields.items())
+    log.info(
+        "%s: %d items from the %s layout (%s)",
+        bench.name,
+        loaded,
+        report.layout,
+        used or report.path,
+    )
+    for example in report.skipped_examples:
+        log.warning("%s: skipped (undecided until the data is fixed) %s", bench.name, example)
+    for record in report.excluded:
+        log.warning("%s: excluded (unusable as shipped) %s", bench.name, record)
+    for g in report.golds_normalized:
+        log.info("%s: gold of %s normalized: %r -> %r", bench.name, g["id"], g["stored"], g["used"])
+    if report.options_unparsed:
+        log.warning(
+            "%s: options sent as shipped (could not be split), scored apart: %s",
+            bench.name,
+            ", ".join(report.options_unparsed),
+        )
+    if report.options_relettered:
+        log.info(
+            "%s: options that skipped a letter lettered again (gold too): %s",
+            bench.name,
+            ", ".join(report.options_relettered),
+        )
+
+
+def _why_none(report: LoadReport) -> str:
+    """Why a load gave no item, in a few words for the error message."""
+    parts = []
+    if report.skipped:
+        parts.append(f"{report.skipped} record(s) unusable: {report.skipped_examples[0]}")
+    if report.excluded:
+        parts.append(f"{len(report.excluded)} excluded: {report.excluded[0]}")
+    if report.outside:
+        parts.append(f"{report.outside} record(s) of other sets or versions")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def run_eval(
     cfg: EvalConfig,
     *,
@@ -224,9 +287,14 @@ def run_eval(
     """Evaluate every benchmark of `cfg`, write results.json and the reports; return results."""
     from deepvision.eval.report import write_reports
 
-    if cfg.judge:  # before hours of inference: the judge must answer and serve its model
-        asyncio.run(check_endpoint(cfg.judge.endpoint))
     benches = [get_benchmark(b) for b in cfg.benchmarks]
+    # Before the run folder is touched and before hours of inference: the model's servers
+    # (and the judge's) answer within seconds and serve the model named; a wrong port or
+    # model name is an error now, and leaves no folder behind that a corrected re-run would
+    # have to match.
+    asyncio.run(check_endpoint(cfg.endpoint))
+    if cfg.judge:
+        asyncio.run(check_endpoint(cfg.judge.endpoint))
     rejudge = check_run_folder(cfg, overwrite)
     results: dict[str, Any] = {
         "run": {
@@ -235,6 +303,7 @@ def run_eval(
             "n": cfg.n,
             "sampling": cfg.sampling,
             "max_tokens": cfg.max_tokens,
+            "system_prompt": cfg.system_prompt,
             "judge": cfg.judge.model if cfg.judge else None,
             "data_dir": str(cfg.data_dir) if cfg.data_dir else None,
             "deepvision": __version__,
@@ -246,10 +315,20 @@ def run_eval(
     if earlier.exists() and not overwrite:  # same settings (checked): keep other benchmarks
         kept = json.loads(earlier.read_text(encoding="utf-8")).get("benchmarks", {})
         results["benchmarks"].update(_kept(kept, cfg.benchmarks))
+    failed: dict[str, str] = {}
     for bench in benches:
         log.info("%s: %s", bench.name, bench.reference)
-        results["benchmarks"][bench.name] = run_benchmark(cfg, bench, progress, rejudge)
-    results["average"] = average(results["benchmarks"])
+        try:
+            results["benchmarks"][bench.name] = run_benchmark(cfg, bench, progress, rejudge)
+        except (DataError, EvalError) as exc:  # this benchmark's data: the others go on
+            if len(benches) == 1:
+                raise
+            log.error("%s: %s", bench.name, exc)
+            failed[bench.name] = str(exc)
+    if not results["benchmarks"]:
+        raise EvalError("no benchmark could be evaluated: " + "; ".join(failed.values()))
+    results["failed"] = failed
+    results["average"] = average(results["benchmarks"], list(failed))
     files.results.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     write_reports(cfg.out, results, data_dir=cfg.data_dir, allow_absolute=cfg.allow_absolute_paths)
     return results
@@ -275,18 +354,22 @@ def _kept(earlier: dict[str, Any], running: list[str]) -> dict[str, Any]:
     return kept
 
 
-def average(benchmarks: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def average(benchmarks: dict[str, dict[str, Any]], failed: Sequence[str] = ()) -> dict[str, Any]:
     """Unweighted mean over the reference benchmarks of the run (as the reference table
     averages); over all of them when the run has none of the seven (e.g. `synth` alone).
-    The accuracy is a `Share` (`metrics.mean_share`): partial when any benchmark's is."""
+    The accuracy is a `Share` (`metrics.mean_share`): partial when any benchmark's is, and
+    when a benchmark of the run `failed` (it counts as wholly undecided)."""
     from deepvision.eval.registry import REFERENCE_SUITE
 
     names = [k for k in benchmarks if k in REFERENCE_SUITE] or list(benchmarks)
+    missing = [k for k in failed if k in REFERENCE_SUITE or not names]
     toks = [
         benchmarks[k]["mean_tokens"] for k in names if benchmarks[k].get("mean_tokens") is not None
     ]
+    undecided = Share(0, 0, 1).to_json()
+    figures = [benchmarks[k]["accuracy"] for k in names] + [undecided for _ in missing]
     return {
-        "accuracy": mean_share([benchmarks[k]["accuracy"] for k in names]).to_json(),
+        "accuracy": mean_share(figures).to_json(),
         "mean_tokens": sum(toks) / len(toks) if toks else None,
-        "over": names,
+        "over": names + missing,
     }

@@ -15,6 +15,7 @@ class LogicVista(Benchmark):
     title = "LogicVista"
     size = 448
     aliases = ("logicvista", "LogicVista")
+    signature = ("data/dataset.json", frozenset({"imagename", "question", "answer", "skill"}))
     choice_letters = "ABCDEFGHI"  # answers go up to I
     category_keys = ("skill",)
     reference = "Yijia-Xiao/LogicVista (data/dataset.json)"
@@ -25,7 +26,7 @@ class LogicVista(Benchmark):
             skill = ", ".join(str(s) for s in skill)
         return {"skill": str(skill).strip().lower()} if skill else {}
 
-    def from_official(self, raw: dict[str, Any], resolve) -> Problem:
+    def from_official(self, raw: dict[str, Any], resolve, report) -> Problem:
         ref = raw.get("imagename") or raw.get("image") or raw.get("image_path")
         if isinstance(ref, str) and "/" not in ref:
             try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepvision.eval.benchmark import Benchmark, parse_options, problem
+from deepvision.eval.benchmark import Benchmark, problem
 from deepvision.eval.benchmarks._choice import with_options
+from deepvision.eval.options import parse_options
 from deepvision.records import Problem
 
 
@@ -19,7 +20,7 @@ class M3CoT(Benchmark):
     category_keys = ("domain", "topic", "category")
     reference = "LightChen2333/M3CoT (test)"
 
-    def from_official(self, raw: dict[str, Any], resolve) -> Problem:
+    def from_official(self, raw: dict[str, Any], resolve, report) -> Problem:
         options = parse_options(raw.get("choices"))
         context = str(raw.get("context") or "").strip()
         text = str(raw["question"]).strip()

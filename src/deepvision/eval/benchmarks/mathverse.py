@@ -17,7 +17,7 @@ class MathVerseVision(Benchmark):
     title = "MathVerse (vision only)"
     size = 788
     aliases = ("mathverse", "MathVerse")
-    choice_letters = "ABCDE"
+    choice_letters = "ABCDEFGH"  # testmini has answers up to F
     category_keys = ("subject", "subfield", "question_type")
     reference = 'AI4Math/MathVerse (testmini, problem_version == "Vision Only")'
 
@@ -32,7 +32,7 @@ class MathVerseVision(Benchmark):
     def is_choice(self, item: dict[str, Any]) -> bool:
         return (item.get("categories") or {}).get("question_type") == "multi-choice"
 
-    def from_official(self, raw: dict[str, Any], resolve) -> Problem | None:
+    def from_official(self, raw: dict[str, Any], resolve, report) -> Problem | None:
         if raw.get("problem_version", VISION_ONLY) != VISION_ONLY:
             return None
         text = raw.get("query_cot") or raw.get("query_wo") or raw.get("question") or ""

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepvision.eval.benchmark import Benchmark, parse_options, problem
+from deepvision.eval.benchmark import Benchmark, problem
 from deepvision.eval.benchmarks._choice import with_options
+from deepvision.eval.options import parse_options
 from deepvision.records import IMAGE_MARKER, IMAGE_PLACEHOLDER, Problem
 
 
@@ -14,12 +15,14 @@ class MathVision(Benchmark):
     name = "mathvision"
     title = "MathVision"
     size = 3040
-    aliases = ("MathVision", "MathLLMs_MathVision")
+    aliases = ("MathVision", "MathLLMs_MathVision", "MATH-V", "MATH-Vision")
+    # the repository as shipped: data/test.jsonl, data/testmini.jsonl, images/ at the top
+    signature = ("data/test.jsonl", frozenset({"id", "question", "options", "answer", "level"}))
     splits = ("test", "testmini")
     category_keys = ("level", "subject")
     reference = "MathLLMs/MathVision (test)"
 
-    def from_official(self, raw: dict[str, Any], resolve) -> Problem:
+    def from_official(self, raw: dict[str, Any], resolve, report) -> Problem:
         options = parse_options(raw.get("options"))
         image = raw.get("decoded_image") or raw.get("image")
         images = [resolve(image)] if image else []

@@ -7,8 +7,9 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from deepvision.eval.benchmark import Benchmark, parse_options, problem
+from deepvision.eval.benchmark import Benchmark, problem
 from deepvision.eval.benchmarks._choice import resolve_markers, with_options
+from deepvision.eval.options import parse_options
 from deepvision.records import Problem
 
 DISCIPLINES = {
@@ -64,7 +65,7 @@ class MMMU(Benchmark):
             out["question_type"] = str(raw["question_type"])
         return out
 
-    def from_official(self, raw: dict[str, Any], resolve) -> Problem:
+    def from_official(self, raw: dict[str, Any], resolve, report) -> Problem:
         options = parse_options(raw.get("options"))
         text = with_options(str(raw["question"]).strip(), options)
         images = {k: raw.get(f"image_{k}") for k in range(1, 8)}

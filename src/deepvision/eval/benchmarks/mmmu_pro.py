@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from deepvision.errors import DataError
-from deepvision.eval.benchmark import Benchmark, LoadReport, parse_options, problem
+from deepvision.eval.benchmark import Benchmark, LoadReport, problem
 from deepvision.eval.benchmarks._choice import resolve_markers, with_options
 from deepvision.eval.benchmarks.mmmu import DISCIPLINE_OF
+from deepvision.eval.options import parse_options
 from deepvision.records import Problem
 from deepvision.verify import answer_after_last_marker, extract_answer, extract_choice
 
@@ -52,7 +53,7 @@ class MMMUPro(Benchmark):
             out["discipline"] = DISCIPLINE_OF[subject]
         return out
 
-    def from_official(self, raw: dict[str, Any], resolve) -> Problem:
+    def from_official(self, raw: dict[str, Any], resolve, report) -> Problem:
         options = parse_options(raw.get("options"))
         if raw.get("question") is None:  # vision config: everything is in the image
             text = "Answer the multiple-choice question shown in the image."

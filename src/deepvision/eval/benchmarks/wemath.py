@@ -14,16 +14,20 @@ four-dimensional figure is given: `partial` is true and `undecided_composites` s
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from deepvision.eval.benchmark import Benchmark, parse_options, problem
+from deepvision.eval.benchmark import Benchmark, LoadReport, problem
 from deepvision.eval.benchmarks._choice import with_options
+from deepvision.eval.options import split_lettered
 from deepvision.records import Problem
 
 _KEY = re.compile(r"^(\d)steps_(\d|multi)$")
+NODES_FILE = "knowledge_structure_nodes.json"  # the official scorer's concept -> area map
 
 
 def step_class(key: str) -> str:
@@ -33,39 +37,84 @@ def step_class(key: str) -> str:
     return "one-step" if m.group(2) != "multi" else f"{m.group(1)}-step"
 
 
+def concept_areas(folder: Path) -> dict[str, str]:
+    """Knowledge concept -> its area (`root2`) from the official nodes file of the folder
+    (top or `data/`), as the official accuracy script maps them; {} without the file."""
+    for path in (folder / NODES_FILE, folder / "data" / NODES_FILE):
+        try:
+            nodes = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return {
+            str(n["full node"]).split("_")[-1]: str(n["root2"])
+            for n in nodes
+            if isinstance(n, dict) and n.get("full node") and n.get("root2")
+        }
+    return {}
+
+
+def _reletter(gold: str, letters: list[str]) -> str:
+    """A gold letter (or letters) in the new lettering of options that skipped a letter."""
+    new = {old: chr(65 + i) for i, old in enumerate(letters)}
+    return re.sub(r"[A-J]", lambda m: new.get(m.group(0), m.group(0)), gold)
+
+
 class WeMath(Benchmark):
     name = "wemath"
     title = "WeMath"
     size = 1740
     aliases = ("We-Math", "WeMath")
+    signature = ("data/testmini.json", frozenset({"ID", "knowledge concept", "option", "key"}))
     choice_letters = "ABCDEFGH"
-    category_keys = ("step", "concept")
+    category_keys = ("step", "area", "concept")
     reference = "We-Math/We-Math (testmini)"
 
     def categories(self, raw: dict[str, Any]) -> dict[str, str]:
-        out = {"step": step_class(str(raw.get("key", "")))}
+        """The step class of every item; the knowledge concept (and its area, when the
+        official nodes file is there) of the one-step items only, as the official accuracy
+        script reports them (a multi-step problem's concept list is not a concept)."""
+        step = step_class(str(raw.get("key", "")))
+        out = {"step": step}
         concept = raw.get("knowledge concept") or raw.get("knowledge_concept")
-        if concept:
+        if concept and step == "one-step":
             out["concept"] = str(concept)
+            if raw.get("_area"):
+                out["area"] = str(raw["_area"])
         return out
 
     def bench_fields(self, raw: dict[str, Any]) -> dict[str, Any]:
         return {"ID": str(raw.get("ID", "")), "key": str(raw.get("key", ""))}
 
-    def from_release(self, obj, resolve, report, line) -> Problem:
-        p = super().from_release(obj, resolve, report, line)
+    def _official_rows(self, path: Path, report: LoadReport) -> Iterator[tuple[str, dict]]:
+        areas = concept_areas(path if path.is_dir() else path.parent)
+        for where, raw in super()._official_rows(path, report):
+            area = areas.get(str(raw.get("knowledge concept") or ""))
+            yield where, ({**raw, "_area": area} if area else raw)
+
+    def from_release(self, obj, resolve, report) -> Problem:
+        p = super().from_release(obj, resolve, report)
         if obj.get("ID") is not None and obj.get("key"):
             p.id = f"{obj['ID']}@{obj['key']}"
         return p
 
-    def from_official(self, raw: dict[str, Any], resolve) -> Problem:
-        options = parse_options(raw.get("option"))
-        text = with_options(str(raw["question"]).strip(), options)
-        if options is None and str(raw.get("option") or "").strip():
-            text = f"{text}\n{str(raw['option']).strip()}"
+    def from_official(self, raw: dict[str, Any], resolve, report) -> Problem:
+        """The question with its options lettered under it. Options whose string skips a
+        letter are lettered again (the gold too, the item named); a string that cannot be
+        split goes out as shipped, the item named and scored apart."""
+        pid = f"{raw['ID']}@{raw['key']}"
+        stored = str(raw.get("option") or "").strip()
+        found = split_lettered(stored) if stored else None
+        gold, options = str(raw["answer"]), None
+        if found is not None:
+            options = found.texts
+            if found.relettered:
+                gold = _reletter(gold, found.letters)
+                report.options_relettered.append(pid)
+            text = with_options(str(raw["question"]).strip(), options)
+        else:
+            text = self.show_options(str(raw["question"]).strip(), None, stored, pid, report)
         images = [resolve(raw["image_path"])] if raw.get("image_path") else []
-        return problem(self, f"{raw['ID']}@{raw['key']}", text, images, raw["answer"], options,
-                       raw)  # fmt: skip
+        return problem(self, pid, text, images, gold, options, raw)
 
     def extra_metrics(
         self,
