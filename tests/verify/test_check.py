@@ -1,6 +1,10 @@
 """Rule comparison: the known false negatives are accepted, the known false positives not."""
 
+import time
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deepvision.verify import check, verify_batch
 
@@ -96,3 +100,186 @@ def test_batch_gives_each_item_its_own_answer_and_reason(pool, batch):
     items = [{"pred": pred, "gold": "5", "extract": extract} for pred, extract in batch]
     alone = [check(pred, "5", extract=extract, pool=pool) for pred, extract in batch]
     assert verify_batch(items, pool=pool) == alone
+
+
+VECTOR = r"\begin{pmatrix} \frac{3}{4} \\ 1 \end{pmatrix}"
+
+
+# Issue 14: the classes a K12 grader accepts without hesitation (each was rejected before),
+# and the close wrong answers next to them (each must stay rejected).
+@pytest.mark.parametrize(
+    ("pred", "gold", "expected"),
+    [
+        # a \pm b against the two values, in any order, with or without braces
+        (r"2+\sqrt{3}, 2-\sqrt{3}", r"2\pm\sqrt{3}", True),
+        (r"\{2-\sqrt{3}, 2+\sqrt{3}\}", r"2\pm\sqrt{3}", True),
+        (r"2+\sqrt{3}", r"2\pm\sqrt{3}", False),
+        (r"\{0, 2-\sqrt{3}, 2+\sqrt{3}\}", r"\{2\pm\sqrt{3}, 0\}", True),
+        (r"\{-3,-1,1,3\}", r"\pm 1, \pm 3", True),
+        (r"\{-3,-1,1\}", r"\pm 1, \pm 3", False),
+        # matrices and vectors, entries in another form
+        (r"\begin{pmatrix} 0.75 \\ 1 \end{pmatrix}", VECTOR, True),
+        (r"\begin{bmatrix} 3/4 \\ 1 \end{bmatrix}", VECTOR, True),
+        (r"(0.75, 1)", VECTOR, True),
+        (r"\begin{pmatrix} 1 \\ 0.75 \end{pmatrix}", VECTOR, False),
+        (r"\begin{pmatrix}1&3\\2&4\end{pmatrix}", r"\begin{pmatrix}1&2\\3&4\end{pmatrix}", False),
+        # units and words around a number
+        ("120", r"120 \text{ cm}^2", True),
+        ("120 cm", r"120 \text{ cm}^2", False),
+        (r"\frac{5}{2}", r"2.5 \text{ hours}", True),
+        ("150 minutes", r"2.5 \text{ hours}", True),
+        ("2.5 minutes", r"2.5 \text{ hours}", False),
+        ("3", r"\text{only } y=3", True),
+        # intervals, inequalities, membership; strict and non-strict kept apart
+        ("[1, 4]", r"t \in [1,4]", True),
+        ("[2, 5]", r"2 \le m \le 5", True),
+        (r"[3, +\infty)", r"k \geqslant 3", True),
+        (r"(3, +\infty)", r"k \geqslant 3", False),
+        (r"x<1 \text{ or } x>3", r"(-\infty, 1) \cup (3, +\infty)", True),
+        (r"(-\infty,1]\cup(3,+\infty)", r"(-\infty, 1) \cup (3, +\infty)", False),
+        # named assignments vs bare values
+        ("4, -1", "(a, b) = (4, -1)", True),
+        ("b=-1, a=4", "(a, b) = (4, -1)", True),
+        ("-1, 4", "(a, b) = (4, -1)", False),
+        ("g(x)=2x", r"g(x) = 2x \ (x \ne 0)", True),
+        ("g(x)=-2x", r"g(x) = 2x \ (x \ne 0)", False),
+        # Unicode and HTML math
+        ("x ≤ 3", r"x \le 3", True),
+        ("x＞2", "x > 2", True),
+        ("x<sup>2</sup>+1", "x^2+1", True),
+        ("x²+1", "x^2+1", True),
+        ("x<sup>3</sup>+1", "x^2+1", False),
+        ("１２０", "120", True),
+    ],
+)
+def test_issue_14_classes(pool, pred, gold, expected):
+    v = check(pred, gold, pool=pool)
+    assert v.correct is expected, v
+
+
+# Issue 15 items 2-4, owned here: option texts that look like letters, order, the guard.
+@pytest.mark.parametrize(
+    ("pred", "gold", "options", "expected"),
+    [
+        ("BCGH", "B", ["ABCD", "BCGH", "ADEF"], True),
+        ("ADEF", "B", ["ABCD", "BCGH", "ADEF"], False),
+        ("B", "BCGH", ["ABCD", "BCGH", "ADEF"], True),
+        ("Option C in the image", "A", ["Option C in the image", "Option A in the image"], True),
+        ("Option A in the image", "A", ["Option C in the image", "Option A in the image"], False),
+        ("A cat", "A", ["A dog", "A cat"], False),
+    ],
+)
+def test_option_texts_that_look_like_letters_are_matched_as_text_first(
+    pool, pred, gold, options, expected
+):
+    assert check(pred, gold, options=options, pool=pool).correct is expected
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold", "expected"),
+    [
+        ("9, 4, 3", "3, 4, 9", False),  # a sequence keeps its order
+        ("3, 4, 9", "3, 4, 9", True),
+        ("5-3-2-1-4", "5-2-3-1-4", False),  # a permutation, not arithmetic
+        ("5, 2, 3, 1, 4", "5-2-3-1-4", True),
+        ("(3, 2)", "(2, 3)", False),
+        ("18, 24", r"24, 18 \text{ (respectively)}", False),
+        ("BDCA", "BDAC", False),  # letters out of alphabetical order are an ordering
+        ("2, 1", r"\{1, 2\}", True),  # a set of solutions is not ordered
+        ("2, 1", r"x=1 \text{ or } x=2", True),
+        ("3, -2", "x_1=-2, x_2=3", True),
+        ("(8, 5), (5, 8)", "(5, 8), (8, 5)", True),  # a list of points is a set of solutions
+    ],
+)
+def test_ordered_answers_keep_their_order_and_solution_sets_do_not(pool, pred, gold, expected):
+    assert check(pred, gold, pool=pool).correct is expected
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold"),
+    [
+        ("R^2 - r^2 = 32", "R^2 - r^2 = 16"),  # math-verify lowercases: both read as 0 = c
+        (r"\pi r^2", r"\pi R^2"),
+        (r"2\pi \times 10^{-5}", r"3\pi \times 10^{-5}"),
+        (r"\frac{3^{1008}+1}{3^{1009}}", r"\frac{3^{1008}-1}{3^{1009}}"),  # equal to 480 digits
+        (r"\frac{1}{2^{98}}", r"\frac{1}{2^{99}}"),
+        ("ax + A", "Ax + a"),
+        ("1", r"\{x \mid x > 1\}"),  # math-verify reads the set-builder as the number 1
+    ],
+)
+def test_a_symbolic_equal_must_survive_the_guard(pool, pred, gold):
+    v = check(pred, gold, pool=pool)
+    assert not v.correct, v
+
+
+def test_the_guard_keeps_what_is_really_equal(pool):
+    for pred, gold in [
+        ("R^2 = r^2 + 16", "R^2 - r^2 = 16"),
+        (r"y = -\frac{1}{2}x + \frac{3}{4}", "2x+4y-3=0"),
+        ("-x > -1", "x < 1"),
+        (r"\sec^2(y)", r"\tan^2(y)+1"),
+        (r"\frac{r\pi}{r+h}", r"\frac{\pi r}{h+r}"),
+    ]:
+        assert check(pred, gold, pool=pool).correct, (pred, gold)
+
+
+def test_an_answer_said_in_words_is_extracted_as_the_docs_say(pool, cli):
+    v = check("The answer is 7.", "7", pool=pool)
+    assert (v.correct, v.extracted) == (True, "7")
+    assert check("Answer: (B)", "B", pool=pool).correct
+    assert check("7", "7", pool=pool).correct  # an answer alone is still the answer
+    assert cli("verify", "check", "The answer is 7.", "--gold", "7").code == 0
+    assert cli("verify", "check", "The answer is 8.", "--gold", "7").code == 1
+
+
+PATHOLOGICAL = [
+    "10^{10^{10}}",
+    "2^{2^{2^{2^{2^{2^{2}}}}}}",
+    "9999999999!",
+    "{" * 1000 + "1" + "}" * 1000,
+    r"\sqrt{" * 500,
+    "(" * 1000 + ")" * 1000,
+    "x" * 1_000_000,
+    "1" * 5000,  # int() refuses more than 4300 digits: it used to raise
+    "1," * 100_000,
+    "a\x00b",
+    "\x00" * 1000,
+    r"\frac{1}{",
+    r"\begin{pmatrix}" * 200,
+    "x<" * 10_000,
+    "😀∑∫",
+]
+
+
+def test_no_pathological_input_outlasts_the_time_limit_from_any_thread():
+    """Each check returns within the comparison limit plus its wait for a worker plus 1 s,
+    from several threads at once, whichever side the input is on; none raises."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from deepvision.verify import SymbolicPool
+
+    limit, wait = 1.5, 0.5
+    slow = SymbolicPool(workers=2, timeout=limit, wait=wait).start()
+
+    def timed(pair):
+        t = time.perf_counter()
+        v = check(pair[0], pair[1], pool=slow)
+        return time.perf_counter() - t, v
+
+    pairs = [(b, "1") for b in PATHOLOGICAL] + [("1", b) for b in PATHOLOGICAL]
+    pairs += [(b + "+1", b) for b in PATHOLOGICAL]
+    try:
+        with ThreadPoolExecutor(4) as ex:
+            results = list(ex.map(timed, pairs))
+    finally:
+        slow.close()
+    worst = max(s for s, _ in results)
+    assert worst <= limit + wait + 1.0, worst
+    assert not any(v.correct for _, v in results[: 2 * len(PATHOLOGICAL)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300), st.text(max_size=300))
+def test_the_rules_never_raise(pred, gold):
+    v = check(pred, gold, symbolic=False)
+    assert v.correct in (True, False)

@@ -1,44 +1,20 @@
-"""Is the answer right? Rules first (letters, numbers, exact strings, lists, intervals, text),
-math-verify in the worker pool for the rest; a timeout or a parse failure counts as wrong, and an
-answer whose comparison found no free worker in time is undecided (`Verdict.undecided`)."""
+"""Is the answer right? The final answer is taken from the response (`final_answer`), then the
+rule comparators of `compare.py` decide in their order (choices, numbers, units, intervals,
+matrices, ordered and unordered lists, text, ...), and math-verify in the worker pool, its
+"equal" checked by `guard.py`, decides the rest. A timeout or a parse failure counts as wrong;
+an answer whose comparison found no free worker in time is undecided (`Verdict.undecided`)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from deepvision.records import Verdict
+from deepvision.verify.compare import Compare, Options, compare
+from deepvision.verify.compare import option_map as option_map
 from deepvision.verify.extract import FALLBACKS, extract_answer
-from deepvision.verify.normalize import (
-    LETTERS,
-    circled_of,
-    clean,
-    inequality_to_interval,
-    is_wordy,
-    letters_of,
-    numbers_equal,
-    split_items,
-    strip_assignment,
-    strip_unit,
-    text_key,
-    to_number,
-)
 from deepvision.verify.pool import SymbolicPool, default_pool
-
-Options = Sequence[str] | Mapping[str, str] | None
-_MAX_ANSWER_CHARS = 2000
-
-
-def option_map(options: Options) -> dict[str, str]:
-    """Options as letter -> text (a list is lettered A, B, C, ... in order)."""
-    if not options:
-        return {}
-    if isinstance(options, Mapping):
-        return {str(k).strip().upper()[:1]: str(v) for k, v in options.items()}
-    return {LETTERS[i]: str(v) for i, v in enumerate(options) if i < len(LETTERS)}
 
 
 @dataclass
@@ -80,155 +56,13 @@ class _Ctx:
         return bool(res.equal), "symbolic", res.reason
 
 
-def _ratio(s: str) -> tuple[Fraction, ...] | None:
-    parts = s.split(":")
-    if len(parts) < 2:
-        return None
-    nums = [to_number(x) for x in parts]
-    if any(n is None or n.value == 0 for n in nums):
-        return None
-    first = nums[0].value  # type: ignore[union-attr]
-    return tuple(n.value / first for n in nums)  # type: ignore[union-attr]
-
-
-def _interval(s: str) -> tuple[str, str, str, str] | None:
-    t = inequality_to_interval(s) or s
-    m = re.fullmatch(r"\s*([(\[])\s*([^,]+?)\s*,\s*([^,]+?)\s*([)\]])\s*", t)
-    if not m:
-        return None
-    return m.group(1), m.group(2), m.group(3), m.group(4)
-
-
-def _is_tuple(s: str) -> bool:
-    return bool(re.fullmatch(r"\(.*,.*\)", s.strip())) and s.count("(") == 1
-
-
-def _strip_outer(s: str) -> str:
-    s = s.strip()
-    if len(s) >= 2 and s[0] + s[-1] in ("()", "{}", "[]") and s.count(s[0]) == 1:
-        return s[1:-1]
-    if s.startswith("\\{") and s.endswith("\\}"):
-        return s[2:-2]
-    return s
-
-
-def _equal(p: str, g: str, ctx: _Ctx, depth: int = 0) -> tuple[bool, str, str]:
-    """(equal, method, reason) for two cleaned answers (no option letters involved)."""
-    if p == g:
-        return True, "exact", "same answer"
-    if "=" not in p or "=" not in g:
-        p, g = strip_assignment(p), strip_assignment(g)
-        if p == g:
-            return True, "exact", "same answer after dropping the variable"
-    pn, gn = to_number(p), to_number(g)
-    if pn is not None and gn is not None:
-        if numbers_equal(pn, gn):
-            return True, "number", "same value"
-        return False, "number", f"value {p} differs from {g}"
-    pr, gr = _ratio(p), _ratio(g)
-    if gr is not None and (pr is not None or pn is not None):
-        if pr is not None:
-            ok = len(pr) == len(gr) and pr == gr
-        else:
-            ok = len(gr) == 2 and pn is not None and pn.value == 1 / gr[1]
-        return ok, "ratio", "same ratio" if ok else "different ratio"
-    if pr is not None and gn is not None:
-        return len(pr) == 2 and 1 / pr[1] == gn.value, "ratio", "ratio vs value"
-    gi, pi = _interval(g), _interval(p)
-    if (
-        gi is not None
-        and pi is not None
-        and (
-            gi[0] + gi[3] != "()"
-            or pi[0] + pi[3] != "()"
-            or inequality_to_interval(p)
-            or inequality_to_interval(g)
-        )
-    ):
-        if gi[0] != pi[0] or gi[3] != pi[3]:
-            return False, "interval", "different interval ends (open/closed)"
-        ok = all(_equal(a, b, ctx, depth + 1)[0] for a, b in ((pi[1], gi[1]), (pi[2], gi[2])))
-        return ok, "interval", "same interval" if ok else "different interval"
-    if depth < 2:
-        ordered = _is_tuple(g)
-        g_items = split_items(_strip_outer(g) if not ordered or _is_tuple(p) else g)
-        p_items = split_items(_strip_outer(p) if not ordered or _is_tuple(p) else p)
-        if len(g_items) > 1 or len(p_items) > 1:
-            if len(g_items) != len(p_items):
-                what = "partial answer" if len(p_items) < len(g_items) else "extra items"
-                return (
-                    False,
-                    "list",
-                    f"{what}: {len(p_items)} item(s), reference has {len(g_items)}",
-                )
-            if ordered and _is_tuple(p):
-                ok = all(
-                    _equal(a, b, ctx, depth + 1)[0] for a, b in zip(p_items, g_items, strict=True)
-                )
-                return ok, "list", "same tuple" if ok else "different tuple"
-            left = list(g_items)
-            for item in p_items:
-                hit = next(
-                    (k for k, gg in enumerate(left) if _equal(item, gg, ctx, depth + 1)[0]), None
-                )
-                if hit is None:
-                    return False, "list", f"item {item!r} is not in the reference"
-                left.pop(hit)
-            return True, "list", "same items"
-    p, g = strip_unit(p), strip_unit(g)
-    if is_wordy(g) or is_wordy(p):
-        ok = text_key(p) == text_key(g)
-        return ok, "text", "same text" if ok else "different text"
-    if gn is not None and gn.degree and "\\pi" in p:
-        g = f"\\frac{{{gn.value}\\pi}}{{180}}"
-    elif pn is not None and pn.degree and "\\pi" in g:
-        p = f"\\frac{{{pn.value}\\pi}}{{180}}"
-    elif pn is not None and pn.unit:
-        p = str(pn.value)
-    if ctx.pool is None:
-        return False, "rule", "no rule decides and symbolic comparison is off"
-    return ctx.symbolic(g, p)
-
-
 def compare_answers(
     pred: str, gold: str, options: Options = None, ctx: _Ctx | None = None
 ) -> tuple[bool, str, str]:
-    """(correct, method, reason) for an extracted answer against one reference answer."""
+    """(correct, method, reason) for an extracted answer against one reference answer (the
+    comparators of `compare.py`, in their order; symbolic comparison as the last resort)."""
     ctx = ctx or _Ctx(default_pool(), None)
-    p, g = clean(pred), clean(gold)
-    if not p:
-        return False, "empty", "no answer"
-    if len(p) > _MAX_ANSWER_CHARS:
-        return False, "rule", "answer longer than any reference"
-    opts = option_map(options)
-    gl = letters_of(g, strict=True)
-    if gl is not None and (opts or len(g.replace(" ", "")) <= 4):
-        pl = letters_of(p)
-        if pl is not None and (
-            len(pl) > 1
-            or not opts
-            or p.strip("().: ").upper() in opts
-            or len(p) <= 3
-            or p[:6].lower() in ("option", "choice")
-            or re.match(r"^\(?[A-J]\)?[.:)]", p)
-        ):
-            ok = pl == gl
-            return ok, "choice", f"chose {''.join(sorted(pl))}, reference {''.join(sorted(gl))}"
-        if opts:  # the option's text or value instead of its letter
-            not_run = len(ctx.not_run)
-            chosen = {k for k, text in opts.items() if _equal(p, clean(text), ctx)[0]}
-            if len(ctx.not_run) > not_run:  # an option left uncompared could change the choice
-                return False, "choice", ctx.not_run[-1]
-            if chosen:
-                ok = chosen == set(gl)
-                return ok, "choice", f"answer matches option {''.join(sorted(chosen))}"
-        return False, "choice", "no option letter found in the answer"
-    gc = circled_of(g)
-    if gc is not None:
-        pc = circled_of(p)
-        ok = pc == gc
-        return ok, "choice", "same statements" if ok else "different statements"
-    return _equal(p, g, ctx)
+    return compare(pred, gold, options, Compare(ctx if ctx.pool is not None else None))
 
 
 def final_answer(
@@ -236,14 +70,16 @@ def final_answer(
 ) -> str | None:
     """The answer a verdict is about, or None when `pred` has none: the one place where
     "extract or not" is decided. `extract=True`: `pred` is a whole response (its last box, else
-    the `fallbacks`); `False`: `pred` is the answer itself; `None`: extract when the text has a
-    box (or a `</think>`), else take it as it is."""
-    text = pred or ""
-    if extract or (
-        extract is None and ("\\boxed" in text or "\\fbox" in text or "</think>" in text)
-    ):
-        return extract_answer(text, fallbacks) or None
-    return text.replace("\x00", "").strip() or None
+    the `fallbacks`); `False`: `pred` is the answer itself; `None`: a response when it has a
+    box (or a `</think>`) or says what its answer is ("The answer is 7.", an `Answer:` line),
+    else the answer itself."""
+    text = (pred or "").replace("\x00", "")
+    if extract is False:
+        return text.strip() or None
+    found = extract_answer(text, fallbacks)
+    if found or extract or any(m in text for m in ("\\boxed", "\\fbox", "</think>")):
+        return found or None
+    return text.strip() or None
 
 
 def _verdict(

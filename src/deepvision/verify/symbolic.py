@@ -1,4 +1,6 @@
-"""Symbolic equivalence with math-verify, run inside a worker process (see `pool.py`).
+"""Symbolic equivalence with math-verify, run inside a worker process (see `pool.py`); an
+"equal" stands only when the guard (`guard.py`: case-sensitive symbols, values at random
+points, constants to 30 digits) does not contradict it.
 
 math-verify's own signal-based timeouts are switched off: the pool enforces the time limit by
 killing the worker. Run as `python -m deepvision.verify.symbolic` it serves JSON lines on
@@ -10,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import sys
 from functools import lru_cache
 from typing import Any
 
+from deepvision.verify.guard import confirm
+
 _MAX_CHARS = 1000  # longer answers are not compared symbolically
-_REL_TOL = 1e-12
 
 
 def _mv():
@@ -29,35 +33,32 @@ def _mv():
 def parse_answer(text: str) -> tuple[Any, ...]:
     """math-verify's parse of one answer (already extracted), cached: each gold parses once."""
     mv = _mv()
-    config = [mv.LatexExtractionConfig(boxed_match_priority=0), mv.ExprExtractionConfig()]
+    from latex2sympy2_extended.math_normalization import NormalizationConfig
+
+    # Units are the rules' business (compare.py): math-verify's own unit stripping would read
+    # `2\pi R h` as `2\pi R` (h for hours).
+    latex = mv.LatexExtractionConfig(
+        boxed_match_priority=0,
+        normalization_config=NormalizationConfig(
+            basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all"
+        ),
+    )
+    config = [latex, mv.ExprExtractionConfig()]
     return tuple(mv.parse(f"\\boxed{{{text}}}", config, parsing_timeout=None))
 
 
+_RELATION = re.compile(r"<|>|\\[lg]e|\\mid|\\in\b|\\ne")
+
+
 def _whole(parsed: tuple[Any, ...], text: str) -> bool:
-    """math-verify read the whole answer (not a prefix cut at a command it does not know)."""
+    """math-verify read the whole answer: not a prefix cut at a command it does not know, and
+    not a bare number out of a condition (it reads `\\{x \\mid x > 1\\}` as 1)."""
     if len(parsed) < 2 or not isinstance(parsed[-1], str):
         return bool(parsed)
+    if _RELATION.search(text) and getattr(parsed[0], "is_Number", False):
+        return False
     squash = lambda s: "".join(s.split())  # noqa: E731
     return squash(parsed[-1]) == squash(text) or len(squash(parsed[-1])) >= len(squash(text))
-
-
-def _numeric_mismatch(a: Any, b: Any) -> bool:
-    """Both are plain numbers whose high-precision values differ (math-verify compares at a
-    few decimals, so 1/2004! and 1/2006! would otherwise both be 0)."""
-    try:
-        import sympy
-
-        if not (isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr)):
-            return False
-        if a.free_symbols or b.free_symbols:
-            return False
-        va, vb = sympy.N(a, 40), sympy.N(b, 40)
-        if not (va.is_real and vb.is_real):
-            return False
-        scale = max(abs(va), abs(vb))
-        return bool(scale != 0 and abs(va - vb) > _REL_TOL * scale)
-    except Exception:
-        return False
 
 
 def symbolic_equal(gold: str, pred: str) -> tuple[bool | None, str]:
@@ -72,9 +73,12 @@ def symbolic_equal(gold: str, pred: str) -> tuple[bool | None, str]:
         return None, "math-verify read only part of the answer"
     if not mv.verify(list(g), list(p), timeout_seconds=None):
         return False, "not equivalent (math-verify)"
-    if _numeric_mismatch(g[0], p[0]):
-        return False, "different values at high precision"
-    return True, "equivalent (math-verify)"
+    return confirm(_latex(g, gold), _latex(p, pred), g[0], p[0])
+
+
+def _latex(parsed: tuple[Any, ...], text: str) -> str:
+    """The LaTeX math-verify read an answer from (its last element), else the answer."""
+    return parsed[-1] if isinstance(parsed[-1], str) else text
 
 
 def _limit_memory(max_bytes: int) -> None:
