@@ -4,6 +4,7 @@ every problem accounted for; the funnel report; a finished pipeline is not redon
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from helpers import problem, read_jsonl, write
@@ -12,6 +13,7 @@ from scripted import ScriptedServer
 from deepvision.curate.pipeline import PipelineConfig, StageSpec, run_pipeline
 from deepvision.data.reader import iter_problems
 from deepvision.errors import ConfigError
+from deepvision.llm.fake_server import FakeServer
 
 VALID = '{"answers": 1, "image_required": true, "checkable": true}'
 ANNO = json.dumps(
@@ -209,3 +211,46 @@ def test_stage_paths_are_relative_to_the_yaml_folder(tmp_path):
         "benchmarks": ("synth",),
         "data_dir": tmp_path / "cfg" / "bench",
     }
+
+
+def _pipeline_with_judge(tmp_path, judge: str) -> None:
+    """dedup, then a model stage: the judge's model entry is `judge` (YAML flow mapping)."""
+    write(tmp_path / "in.parquet", [problem("a", "Find x."), problem("b", "Find y.")])
+    (tmp_path / "p.yaml").write_text(
+        f"input: in.parquet\nworkdir: w\nmodels:\n  judge: {judge}\n"
+        "stages:\n  - dedup\n  - {stage: validity, rules_only: true}\n"
+        "  - {stage: correctness, model: judge}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "served", "up", "code", "says"),
+    [
+        (None, "judge-model", True, 2, "variable DV_TEST_JUDGE_KEY (the API key) is not set"),
+        ("wrong", "judge-model", True, 2, "refused the API key (HTTP 401)"),
+        ("right", "other-model", True, 2, "does not serve 'judge-model'"),
+        ("right", "judge-model", False, 1, "is unreachable"),
+    ],
+    ids=["key not set", "key refused", "model not served", "unreachable"],
+)
+def test_run_checks_every_model_before_stage_1_and_names_the_stage(
+    tmp_path, cli, monkeypatch, key, served, up, code, says
+):
+    monkeypatch.delenv("DV_TEST_JUDGE_KEY", raising=False)
+    if key is not None:
+        monkeypatch.setenv("DV_TEST_JUDGE_KEY", key)
+    server = FakeServer(models=[served], api_key="right").start()
+    if not up:
+        server.stop()
+    entry = f'{{endpoint: "{server.url}", model: judge-model, api_key_env: DV_TEST_JUDGE_KEY}}'
+    _pipeline_with_judge(tmp_path, entry)
+    t0 = time.monotonic()
+    try:
+        res = cli("curate", "run", tmp_path / "p.yaml")
+    finally:
+        server.stop()
+    assert res.code == code, res.text
+    assert "stage 3 (correctness) asks model judge" in res.err and says in res.err
+    assert len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err
+    assert not (tmp_path / "w" / "01-dedup.parquet").exists()  # stage 1 never started
+    assert time.monotonic() - t0 < 60

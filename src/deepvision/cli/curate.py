@@ -74,7 +74,14 @@ def print_report(rep: StageReport) -> None:
     for reason, n in rep.dropped.most_common():
         console.print(f"  dropped {n:>7}  {reason}")
     for note, n in rep.notes.most_common():
-        console.print(f"  [yellow]{note}[/] {n} (raw replies in {rep.outputs.get('unparsed')})")
+        console.print(
+            f"  [yellow]{note}[/] {n} (reasons, raw replies: {rep.outputs.get('unparsed')})"
+        )
+    if rep.extra.get("conflicts"):
+        console.print(
+            f"  [yellow]conflicts[/] {rep.extra['conflicts']}: same question and image with "
+            f"answers that differ, every version kept (listed in {rep.extra['groups_file']})"
+        )
     if rep.usage:
         console.print(
             f"  tokens: prompt {rep.usage.get('prompt_tokens', 0)}, "

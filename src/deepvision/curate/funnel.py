@@ -86,7 +86,7 @@ def write_funnel(
     if noted:
         lines += [
             "",
-            "## Model replies not used (retried, then recorded with the raw text)",
+            "## Notes: model replies not used, stage errors (each in the stage's unparsed file)",
             "",
             "| stage | kind | problems |",
             "|---|---|---:|",

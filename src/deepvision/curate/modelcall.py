@@ -120,7 +120,7 @@ def parse_json_object(text: str) -> dict[str, Any]:
             continue
         try:
             obj, _ = json.JSONDecoder().raw_decode(cand[start:])
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # not JSON, or nested past any use
             continue
         if isinstance(obj, dict):
             return obj
@@ -129,13 +129,19 @@ def parse_json_object(text: str) -> dict[str, Any]:
 
 
 def usage_of(path: Path) -> dict[str, int]:
+    """Tokens used by the replies in an inference output; a `usage` that is not a mapping
+    of whole numbers (a server's bug) counts nothing rather than stopping the stage."""
     total = {"prompt_tokens": 0, "completion_tokens": 0}
     if path.exists():
         with path.open(encoding="utf-8") as fh:
             for line in fh:
-                u = json.loads(line).get("usage") or {}
+                u = json.loads(line).get("usage")
+                if not isinstance(u, dict):
+                    continue
                 for k in total:
-                    total[k] += int(u.get(k) or 0)
+                    v = u.get(k)
+                    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+                        total[k] += v
     return total
 
 
@@ -175,6 +181,17 @@ def sample(
     return texts, errs, usage_of(out)
 
 
+def parse_reply(parse: Callable[[str], T], raw: str) -> T:
+    """`parse(raw)`; any failure of the parser on a reply (a bug, a reply that breaks it) is a
+    ReplyParseError naming it, so the reply is re-asked and then reported, never fatal."""
+    try:
+        return parse(raw)
+    except ReplyParseError:
+        raise
+    except Exception as exc:
+        raise ReplyParseError(f"the reply broke the parser ({type(exc).__name__}: {exc})") from exc
+
+
 def ask(
     requests: list[Request],
     prefix: Path,
@@ -200,7 +217,7 @@ def ask(
                 continue
             raw = texts[req.key][0]
             try:
-                answers[req.key] = Answer(value=parse(raw), raw=raw)
+                answers[req.key] = Answer(value=parse_reply(parse, raw), raw=raw)
             except ReplyParseError as exc:
                 answers[req.key] = Answer(raw=raw, error=str(exc), kind="unparsed")
                 note = (

@@ -25,6 +25,12 @@ stage does not take, a model that is not defined: each raises ConfigError naming
 the key path (`stages[3].n`). Stage settings are the stage's keyword arguments; those that may
 be paths (`prompt`, `keywords`, `taxonomy`, `data_dir`, ...) are relative to the YAML's folder.
 
+Then, before stage 1 reads a row, every model a stage will ask is checked (`check_models`):
+its API key is set, every endpoint answers GET /models within seconds, accepts the key and
+serves the model. The first fault ends the run with one line naming the stage and the problem
+(`stage 5 (correctness) asks model judge: environment variable JUDGE_KEY (the API key) is not
+set`), instead of after hours of the stages before it.
+
 A stage whose output and report exist is skipped while its settings and inputs (paths, sizes,
 modification times, the keyword file's content) are those its report records; otherwise it
 runs again, and so do the stages after it. The stage in progress resumes from its work
@@ -32,6 +38,7 @@ folder; `overwrite` starts every stage over."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from collections.abc import Callable
@@ -60,7 +67,8 @@ from deepvision.curate.stage import (
     side_paths,
     stage_meta,
 )
-from deepvision.errors import ConfigError
+from deepvision.errors import ConfigError, EndpointError, UsageError
+from deepvision.llm import check_endpoint
 
 
 @dataclass
@@ -161,6 +169,42 @@ def build_stage(
     return ConfigLoader(file).construct(build, spec.options, key)
 
 
+def _model_users(cfg: PipelineConfig) -> dict[str, str]:
+    """Each model the stages ask -> the first stage asking it, as errors name it."""
+    users: dict[str, str] = {}
+    for k, spec in enumerate(cfg.stages, start=1):
+        if spec.model is not None:
+            users.setdefault(spec.model, f"stage {k} ({spec.stage}) asks model {spec.model}")
+    return users
+
+
+async def _check_all(models: list[ModelConfig]) -> list[BaseException | None]:
+    """Check every model's endpoints at once (each bounded by check_endpoint's time limit)."""
+
+    async def one(model: ModelConfig) -> None:
+        await check_endpoint(model.endpoint())  # reading the key is part of the check
+
+    return await asyncio.gather(*(one(m) for m in models), return_exceptions=True)
+
+
+def check_models(cfg: PipelineConfig) -> None:
+    """Every model the stages will ask: its API key is set, its endpoints answer, accept the
+    key and serve it. The first fault raises, its message naming the first stage that asks
+    that model: a ConfigError at `models.<name>.<setting>` for a missing or refused key or a
+    model not served, an EndpointError for an endpoint that does not answer."""
+    users = _model_users(cfg)
+    found = asyncio.run(_check_all([cfg.models[name] for name in users]))
+    for (name, who), exc in zip(users.items(), found, strict=True):
+        if isinstance(exc, UsageError):
+            key = f"models.{name}.{exc.param}" if exc.param else f"models.{name}"
+            file = str(cfg.source) if cfg.source else None
+            raise ConfigError(f"{who}: {exc.reason}", key=key, file=file) from None
+        if isinstance(exc, EndpointError):
+            raise EndpointError(f"{who}: {exc.reason}", retryable=exc.retryable) from None
+        if exc is not None:
+            raise exc
+
+
 def run_pipeline(
     cfg: PipelineConfig,
     *,
@@ -169,11 +213,13 @@ def run_pipeline(
     on_stage: Callable[[StageReport], None] | None = None,
 ) -> dict[str, Any]:
     """Run every stage in order; returns the funnel (also written to the workdir). Every
-    stage is built (its settings checked, its files read) before the first one runs."""
+    stage is built (its settings checked, its files read) and every model it will ask is
+    checked (`check_models`) before the first one runs."""
     stages = [
         build_stage(spec, cfg.models, references, key=f"stages[{k}]", file=cfg.source)
         for k, spec in enumerate(cfg.stages)
     ]
+    check_models(cfg)
     cfg.workdir.mkdir(parents=True, exist_ok=True)
     current = list(cfg.input)
     reports: list[StageReport] = []

@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from deepvision.curate.stage import Stage, save_chunk
+from deepvision.curate.stage import Stage, process_chunk, save_chunk
 from deepvision.data.reader import parse_batch
 from deepvision.data.sources import Part, Source
 from deepvision.errors import UsageError
@@ -45,7 +45,7 @@ class _PartRunner:
                     done["resumed"] = True
                 else:
                     pb = parse_batch(rb, src=part)
-                    result = self.stage.process(pb.problems, prefix)
+                    result = process_chunk(self.stage, pb.problems, prefix)
                     done = save_chunk(self.stage, prefix, self.schema, result, pb.rejects)
                 dones.append(json.dumps(done))
         return {"done": dones}

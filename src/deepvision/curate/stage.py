@@ -9,6 +9,9 @@ columns, and may make one global selection over compact per-row summaries afterw
   into `<out>.work/`, then a `chunk-N.done.json` marker: a killed run resumes at the first
   chunk without a marker (model stages also resume inside a chunk: their responses are
   exactly-once JSONL files in the same folder);
+- never loses a problem to a bug or a strange input: a chunk whose processing raises is
+  processed again one problem at a time, and a problem that still raises is dropped as
+  `stage_error` with the exception named (see `process_chunk`);
 - applies the stage's selection, then writes `<out>` (parquet), `<stem>.drops.jsonl` and
   `<stem>.report.json` atomically. Rows in = kept + dropped, always.
 """
@@ -34,7 +37,7 @@ from deepvision.configs import options_of
 from deepvision.curate.modelcall import ModelConfig
 from deepvision.data.reader import Reject, common_schema, iter_problem_batches, open_sources
 from deepvision.data.writer import ROW_GROUP_ROWS, ProblemWriter, TableWriter
-from deepvision.errors import UsageError
+from deepvision.errors import EndpointError, UsageError
 from deepvision.progress import progress_bar
 from deepvision.records import ID, PROBLEM_SCHEMA, Problem, problems_to_batch
 
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 1024
 UNREADABLE = "unreadable_row"
+STAGE_ERROR = "stage_error"
 
 
 @dataclass
@@ -292,6 +296,51 @@ def save_chunk(
     return done
 
 
+def stops_the_run(exc: BaseException) -> bool:
+    """Whether a fault ends the whole run rather than one problem: the caller's settings, an
+    endpoint gone for good, a failed system call (a full disk); processing the problems one at
+    a time could not help. The work done so far stays, and a rerun resumes it."""
+    if isinstance(exc, OSError):
+        return exc.errno is not None  # a system call failed; PIL's image errors have none
+    return isinstance(exc, UsageError | EndpointError) or not isinstance(exc, Exception)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    text = text if len(text) <= 300 else text[:300] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def process_chunk(stage: Stage, problems: list[Problem], prefix: Path) -> ChunkResult:
+    """`stage.process` on one chunk, with every problem accounted for: when the chunk raises
+    (other than a fault that `stops_the_run`), each problem is processed alone (files under
+    `<prefix>-itemK`), and one that still raises is dropped as `stage_error`, noted with the
+    exception's type and message (the command then exits 1)."""
+    try:
+        return stage.process(problems, prefix)
+    except BaseException as exc:
+        if stops_the_run(exc):
+            raise
+        log.warning(
+            "%s: a chunk failed (%s); processing its problems one by one",
+            stage.name,
+            _describe(exc),
+        )
+    outcomes: list[Outcome] = []
+    usage: Counter = Counter()
+    for k, p in enumerate(problems):
+        try:
+            alone = stage.process([p], prefix.with_name(f"{prefix.name}-item{k:05d}"))
+        except BaseException as exc:
+            if stops_the_run(exc):
+                raise
+            outcomes.append(Outcome(p, STAGE_ERROR, _describe(exc), note=STAGE_ERROR))
+            continue
+        outcomes += alone.outcomes
+        usage.update(alone.usage)
+    return ChunkResult(outcomes, dict(usage))
+
+
 def _add(report: StageReport, done: dict[str, Any]) -> None:
     report.rows_in += done["rows_in"]
     report.kept += done["kept"]
@@ -377,7 +426,7 @@ def run_stage(
                     done = json.loads(marker.read_text())
                     report.resumed_chunks += 1
                 else:
-                    result = stage.process(batch.problems, prefix)
+                    result = process_chunk(stage, batch.problems, prefix)
                     done = save_chunk(stage, prefix, schema, result, batch.rejects)
                 _add(report, done)
                 bar.advance(done["rows_in"])
