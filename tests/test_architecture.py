@@ -13,15 +13,16 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "deepvision"
 
 # What each top-level unit of the package may import (besides itself). `cli` may import all.
-FOUNDATION = {"errors", "progress", "records", "configs", "__init__"}
+FOUNDATION = {"errors", "progress", "records", "configs", "workers", "__init__"}
 ALLOWED = {
     "errors": set(),
     "configs": {"errors"},
     "progress": set(),
+    "workers": set(),
     "records": {"errors"},
-    "data": {"errors", "progress", "records"},
-    "llm": {"errors", "progress", "records"},
-    "verify": {"errors", "progress", "records"},
+    "data": {"errors", "progress", "records", "workers"},
+    "llm": {"errors", "progress", "records", "workers"},
+    "verify": {"errors", "progress", "records", "workers"},
     "eval": FOUNDATION | {"data", "llm", "verify"},
     "curate": FOUNDATION | {"data", "llm", "verify"},
     "train": FOUNDATION | {"data", "llm", "verify"},

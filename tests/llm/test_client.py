@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from deepvision.errors import DeepVisionError
+from deepvision.llm import client as client_module
 from deepvision.llm.client import InferConfig, Request, infer
 from deepvision.llm.endpoint import Endpoint
 from deepvision.llm.fake_server import MODES, FakeServer, Faults, Scripted
-from deepvision.llm.messages import chat_body, openai_messages
+from deepvision.llm.messages import FileImage, chat_body, openai_messages
 from deepvision.records import repair_tail
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 64
@@ -186,7 +187,8 @@ def test_prompts_are_built_lazily_just_ahead_of_dispatch(tmp_path):
         asyncio.run(infer(reqs, tmp_path / "o.jsonl", _cfg(s.url, concurrency=4)))
     finally:
         s.stop()
-    assert first_seen[0] <= 4 + 4 + 1  # one queue's worth, not the dataset
+    # the workers', the queue's and the body builder's two batches' worth, not the dataset
+    assert first_seen[0] <= 4 * 4 + 1
 
 
 def test_a_server_restart_mid_run_loses_nothing(tmp_path):
@@ -527,3 +529,44 @@ def test_a_busy_or_broken_server_is_waited_out_not_hammered(server, tmp_path, fa
     summary = _run_bounded(infer(_requests(4), tmp_path / "o.jsonl", cfg))
     assert summary.failed == 4 and summary.retries == 8
     assert summary.waited_s > 0.25  # backoff of 0.1 s, doubling, for (nearly) every retry
+
+
+def _file_requests(folder, n):
+    for i in range(n):
+        image = FileImage(f"{i}.png", folder, where=f"line {i}")
+        yield Request(f"k{i}", {}, [{"role": "user", "content": "<image>Q"}], [image])
+
+
+def test_bodies_built_in_a_worker_process_and_an_unreadable_image_fails_alone(server, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"{i}.png").write_bytes(PNG)
+    (folder / "7.png").unlink()
+    s = server()
+    out = tmp_path / "o.jsonl"
+    summary = asyncio.run(infer(_file_requests(folder, 40), out, _cfg(s.url, build_processes=1)))
+    assert summary.done == 39 and summary.failed == 1 and s.stats.requests == 39
+    ids = [x["id"] for x in _lines(out)]
+    assert sorted(ids) == sorted(f"k{i}" for i in range(40) if i != 7)
+    assert all("1 image(s)" in x["model_response"] for x in _lines(out))
+    (err,) = _lines(tmp_path / "o.errors.jsonl")
+    assert err["id"] == "k7" and "cannot read image" in err["reason"] and "line 7" in err["reason"]
+
+
+def test_a_body_builder_that_cannot_start_leaves_the_bodies_to_the_event_loop(
+    server, tmp_path, monkeypatch
+):
+    class NoProcesses:
+        def __init__(self, *args, **kwargs):
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(client_module, "ProcessPoolExecutor", NoProcesses)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"{i}.png").write_bytes(PNG)
+    s = server()
+    out = tmp_path / "o.jsonl"
+    summary = asyncio.run(infer(_file_requests(folder, 40), out, _cfg(s.url, build_processes=1)))
+    assert summary.done == 40 and len(_lines(out)) == 40

@@ -179,7 +179,16 @@ def test_check_endpoint_accepts_servers_without_a_model_list_but_not_a_refused_k
         asyncio.run(check_endpoint(Endpoint((locked.url,), "m")))
     assert err.value.param == "api_key_env"
     # a local folder served on request (transformers serve) is not listed, and is fine
-    asyncio.run(check_endpoint(Endpoint((fake(models=["cached/model"]).url,), str(tmp_path))))
+    asyncio.run(check_endpoint(Endpoint((fake().url,), str(tmp_path))))
+
+
+def test_check_endpoint_rejects_a_foreign_server_for_a_local_model_folder(fake, tmp_path):
+    # vLLM lists a folder it serves by its path: a server listing other models is not ours
+    asyncio.run(check_endpoint(Endpoint((fake(models=[str(tmp_path)]).url,), str(tmp_path))))
+    foreign = fake(models=["Qwen/Qwen3-VL-8B-Instruct"])
+    with pytest.raises(UsageError, match="serves: Qwen/Qwen3-VL-8B-Instruct") as err:
+        asyncio.run(check_endpoint(Endpoint((foreign.url,), str(tmp_path))))
+    assert err.value.param == "model"
 
 
 def test_the_api_key_is_read_once_and_an_explicit_unset_variable_is_an_error(fake, monkeypatch):

@@ -66,12 +66,16 @@ def test_bad_lines_and_paths_outside_the_folder_fail_alone(tmp_path):
     assert reqs["ok"].error is None
     assert "p.jsonl:2" in reqs["p.jsonl:2"].error and "not JSON" in reqs["p.jsonl:2"].error
     assert "needs an 'id'" in reqs["p.jsonl:3"].error
-    assert "leaves the data folder" in reqs["up"].error and "p.jsonl:4" in reqs["up"].error
-    assert "is absolute" in reqs["abs"].error
+    # image paths are checked when read (off the event loop), before any byte is read
+    with pytest.raises(DataError, match=r"p\.jsonl:4.*leaves the data folder"):
+        reqs["up"].images[0]()
+    with pytest.raises(DataError, match="is absolute"):
+        reqs["abs"].images[0]()
     assert "'messages' must be a list" in reqs["msgs"].error
     assert reqs["uri"].error is None  # decoded when sent: then it fails alone
     with pytest.raises(DataError, match="bad base64"):
         reqs["uri"].images[0]()
     allowed = {r.key: r for r in jsonl_requests(src, allow_absolute=True)}
     assert allowed["abs"].error is None and allowed["abs"].images[0]() == (PNG, "image/png")
-    assert allowed["up"].error is not None  # relative paths still stay inside
+    with pytest.raises(DataError, match="leaves the data folder"):  # relative: still inside
+        allowed["up"].images[0]()

@@ -134,7 +134,8 @@ def infer_cmd(
             ep = build_endpoint(group.urls, model, api_key_env, concurrency, timeout, attempts)
         cfg = InferConfig(ep, n=n, sampling=params, max_tokens=max_tokens)
         with progress_bar("infer", None) as bar:
-            s = asyncio.run(infer(requests, out, cfg, progress=bar.advance))
+            # servers started here answered /v1/models already, serving --model itself
+            s = asyncio.run(infer(requests, out, cfg, progress=bar.advance, check=group is None))
     finally:
         if group is not None:
             group.stop()
@@ -164,11 +165,18 @@ def summary_line(s: InferSummary, errors: Path) -> str:
 
 
 def serve_cmd(
-    model: str = typer.Option(..., "--model", help="Model folder or hub id (served as its name)."),
+    model: str = typer.Option(
+        ..., "--model", help="Model folder or hub id org/name (served as its name)."
+    ),
     backend: str = typer.Option("vllm", "--backend", help=f"{' | '.join(BACKENDS)}"),
     tp: int = typer.Option(1, "--tp", help="Tensor-parallel GPUs per instance."),
     dp: int = typer.Option(1, "--dp", help="Data-parallel instances (one port each)."),
-    gpus: str = typer.Option(None, "--gpus", help="GPUs to spread over, e.g. 0-7."),
+    gpus: str = typer.Option(
+        None,
+        "--gpus",
+        help="GPUs to spread over, e.g. 0-7, counted within CUDA_VISIBLE_DEVICES when set "
+        "(vllm default: the first tp x dp GPUs).",
+    ),
     host: str = typer.Option("127.0.0.1", "--host", help="Bind address (0.0.0.0 to expose)."),
     port: int = typer.Option(8000, "--port", help="First port; instance k listens on port + k."),
     log_dir: Path = typer.Option(
@@ -181,8 +189,13 @@ def serve_cmd(
 ) -> None:
     """Start model servers and keep them up until Ctrl-C; all are stopped on exit.
 
-    Example: deepvision serve --model Qwen/Qwen3-VL-8B-Instruct --tp 2 --dp 4 --gpus 0-7
-    -- --max-model-len 40960
+    The model, the ports and the GPUs are checked before anything starts; while the servers
+    load, a line says which is up and where each one's log is. vLLM gets --max-model-len
+    40960 (at most the model's context) and, for a vision-language model, at most 10 images
+    and no video per prompt, unless the extra arguments set them.
+
+    Example: deepvision serve --model Qwen/Qwen3-VL-8B-Instruct --tp 2 --dp 4
+    -- --gpu-memory-utilization 0.85
     """
     cfg = ServeConfig(model, backend, tp, dp, gpus, host, port, log_dir, list(extra or []))
 

@@ -48,9 +48,9 @@ import numpy as np
 
 from deepvision.curate.hashing import NUM_PERM, dhash, minhash
 from deepvision.curate.stage import ChunkResult, Outcome, Stage, side_paths
-from deepvision.curate.workers import tied_process_pool
 from deepvision.records import Problem, content_hash, normalize_question
 from deepvision.verify import Item, verify_batch
+from deepvision.workers import process_pool
 
 BANDS = 32  # LSH bands of NUM_PERM // BANDS rows: pairs above ~0.5 similarity become candidates
 _BIG_BUCKET = 400  # members of larger LSH buckets are compared with the bucket's first only
@@ -264,7 +264,7 @@ class DedupStage(Stage):
         workers = self.workers or os.cpu_count() or 1
         if workers > 1 and len(items) > 64:
             if self._pool is None:
-                self._pool = tied_process_pool(workers)
+                self._pool = process_pool(workers)
             step = -(-len(items) // workers)
             parts = [items[i : i + step] for i in range(0, len(items), step)]
             sigs = [s for part in self._pool.map(_signatures, parts) for s in part]

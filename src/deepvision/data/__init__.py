@@ -17,7 +17,6 @@ _PUBLIC = {
     "open_sources": "reader",
     "Reject": "reader",
     "ProblemBatch": "reader",
-    "process_pool": "reader",
     "ValidationReport": "validate",
     "collect_stats": "stats",
     "write_stats": "stats",

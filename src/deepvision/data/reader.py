@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ from deepvision.data.sources import (
 )
 from deepvision.errors import DataError
 from deepvision.records import IMAGE_TYPE, IMAGES, Problem, RowIssue, problem_from_row
+from deepvision.workers import process_pool
 
 log = logging.getLogger(__name__)
 
@@ -132,45 +130,6 @@ class _Read:
 
 def _map_part(part: Part, fn: Callable, read: _Read) -> list:
     return [fn(batch) for batch in read.batches(part)]
-
-
-_PARENT_POLL_S = 0.25
-
-
-def _end_with_parent(creator: int) -> None:
-    """Pool-worker initializer: end this worker as soon as the process that started it is
-    gone. A parent killed with SIGKILL cannot stop its workers, and they would wait on the
-    task queue for ever (holding their memory). A daemon thread watches the parent's pid
-    (the creator's with fork or spawn, the fork server's with forkserver, which ends with
-    the creator); it does nothing where there is no such notion (Windows)."""
-    if os.name != "posix":
-        return
-    parent = os.getppid()
-    if parent != creator and not _running(creator):  # gone before this worker started
-        os._exit(1)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(_PARENT_POLL_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        pass
-    return True
-
-
-def process_pool(workers: int) -> ProcessPoolExecutor:
-    """A process pool whose workers end with the process that made it, however it ends
-    (`kill -9` included). Every process pool of the toolkit's data work is made here."""
-    return ProcessPoolExecutor(workers, initializer=_end_with_parent, initargs=(os.getpid(),))
 
 
 def map_batches(

@@ -5,9 +5,13 @@ Four small parts, each testable alone:
 
 - `EndpointPool` (llm/pool.py): the least busy server that is up takes the next request; a
   server failing again and again is benched and probed later.
-- `Dispatcher`: the work queue. New items are read just ahead of need (prompts are built and
-  images encoded only when a request is about to go out: memory depends on concurrency, not
-  on the dataset); retries come back when their delay is up; it knows when all is settled.
+- `Dispatcher`: the work queue. New items are read just ahead of need (memory depends on
+  concurrency, not on the dataset); retries come back when their delay is up; it knows when
+  all is settled.
+- `BodyBuilder`: the messages of new items (image files read, base64, JSON) are encoded in a
+  worker process, a few batches ahead of the dispatcher (bounded, so memory stays flat), while
+  the event loop only sends and writes. Items whose images are not `PortableImage`s, and any
+  batch the worker could not do, are encoded on the loop when sent, as before.
 - `SampleFanOut`: n samples per problem, over as many requests as the server needs (a server
   that ignores `n` answers one at a time); the output line of a finished problem.
 - `infer`: the workers. Each takes an item, sends one request, and settles it: written to the
@@ -39,8 +43,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,11 +55,19 @@ from typing import Any
 from deepvision.errors import DataError, DeepVisionError, EndpointError, UsageError
 from deepvision.llm.endpoint import Endpoint, redact_text, redact_url
 from deepvision.llm.http import ModelSession, check_endpoint, retry_delay, server_answered
-from deepvision.llm.messages import ImageSource, chat_body
+from deepvision.llm.messages import (
+    ImageSource,
+    PortableImage,
+    body_with,
+    encode_batch,
+    messages_json,
+)
 from deepvision.llm.pool import EndpointPool, Server
 from deepvision.records import AppendLog, Completion, InferFiles
+from deepvision.workers import process_pool
 
 __all__ = [
+    "BodyBuilder",
     "Dispatcher",
     "InferConfig",
     "InferSummary",
@@ -92,12 +107,16 @@ class InferConfig:
     max_tokens: int | None = None
     bench_after: int = 5  # consecutive failures that bench a server
     bench_seconds: float = 30.0
+    # worker processes encoding request bodies (None: one per spare core, at most 2; 0: none)
+    build_processes: int | None = None
 
     def __post_init__(self) -> None:
         if self.n < 1:
             raise UsageError("must be >= 1", param="n")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise UsageError("must be >= 1", param="max_tokens")
+        if self.build_processes is None:
+            self.build_processes = min(2, (os.cpu_count() or 1) - 1)
 
 
 @dataclass
@@ -144,6 +163,8 @@ class Job:
     """One problem on its way: its request, failed tries so far, the samples collected."""
 
     __slots__ = (
+        "build_error",
+        "encoded",
         "failures",
         "finishes",
         "fresh",
@@ -165,6 +186,8 @@ class Job:
         self.url = ""
         self.fresh = True  # not yet handed to a worker
         self.settled = False  # written or given up: nothing may count it again
+        self.encoded: bytes | None = None  # the messages' JSON, once built
+        self.build_error: str | None = None  # why its messages cannot be built
 
 
 class Dispatcher:
@@ -244,12 +267,15 @@ class SampleFanOut:
         self.recorded_sampling = {"n": cfg.n, **cfg.sampling, "max_tokens": cfg.max_tokens}
 
     def body(self, job: Job) -> bytes:
-        """The request for the samples still missing (images read and encoded now)."""
+        """The request for the samples still missing (its messages encoded now unless the
+        BodyBuilder did it already)."""
         params: dict[str, Any] = {"model": self.model, "n": self.n - len(job.texts)}
         params.update(self.sampling)
         if self.max_tokens:
             params["max_tokens"] = self.max_tokens
-        return chat_body(job.req.messages, job.req.images, **params)
+        if job.encoded is None:
+            job.encoded = messages_json(job.req.messages, job.req.images)
+        return body_with(params, job.encoded)
 
     def take(self, job: Job, completion: dict[str, Any]) -> bool:
         """Add a reply's choices (as many as are missing) and its usage; True when all n
@@ -277,6 +303,70 @@ class SampleFanOut:
         return Completion.to_output_line(job.req.fields, samples)
 
 
+_BATCH = 16  # items per batch of the BodyBuilder (fewer when fewer workers)
+
+
+class BodyBuilder:
+    """Encodes the messages of new items in `processes` worker processes, in batches of
+    `_BATCH`, off the event loop (image files read, base64, JSON: most of a request's CPU).
+
+    Batches of `batch` items, `ahead` of them at most in the making: as many items as the
+    workers, so what is read ahead depends on the concurrency, not on the dataset.
+    `submit(jobs)` starts a batch (None when it is not worth it: a last short batch before
+    the pool exists, no portable item, no processes); `collect(jobs, pending)` waits for it
+    and fills each job's `encoded` or `build_error`. A batch the pool cannot do (a worker
+    killed, say) is left to the event loop, which encodes each item when it is sent."""
+
+    def __init__(self, processes: int, workers: int) -> None:
+        self.processes = processes
+        self.batch = max(1, min(_BATCH, workers))
+        self.ahead = max(1, workers // self.batch)
+        self._pool: ProcessPoolExecutor | None = None
+        self._broken = False
+
+    @staticmethod
+    def _portable(job: Job) -> bool:
+        req = job.req
+        return req.error is None and all(isinstance(s, PortableImage) for s in req.images)
+
+    def submit(self, jobs: list[Job], *, start: bool = True) -> asyncio.Future[Any] | None:
+        if self.processes < 1 or self._broken or (self._pool is None and not start):
+            return None
+        items = [(j.req.messages, j.req.images) for j in jobs if self._portable(j)]
+        if not items:
+            return None
+        try:
+            if self._pool is None:
+                self._pool = process_pool(self.processes)
+            return asyncio.wrap_future(self._pool.submit(encode_batch, items))
+        except (RuntimeError, OSError) as exc:  # no process can be started here
+            self._give_up_pool(exc)
+            return None
+
+    async def collect(self, jobs: list[Job], pending: asyncio.Future[Any] | None) -> None:
+        if pending is None:
+            return
+        try:
+            results = await pending
+        except Exception as exc:  # the pool broke: the loop encodes these items itself
+            self._give_up_pool(exc)
+            return
+        built = iter(results)
+        for job in jobs:
+            if self._portable(job):
+                job.encoded, job.build_error = next(built)
+
+    def _give_up_pool(self, exc: BaseException) -> None:
+        if not self._broken:
+            log.warning("request bodies are built in the main process from now on: %s", exc)
+        self._broken = True
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
 class _Run:
     """One `infer` call: the pool, the dispatcher, the fan-out, the logs and the workers."""
 
@@ -299,6 +389,7 @@ class _Run:
         self.workers = ep.concurrency * len(ep.urls)
         self.dispatcher = Dispatcher(self.workers, lookahead=self.workers)
         self.fanout = SampleFanOut(cfg)
+        self.builder = BodyBuilder(cfg.build_processes or 0, self.workers)
         self.summary = InferSummary()
         self.t_start = t_start
         self.kept = 0  # output lines known to be on disk
@@ -362,21 +453,44 @@ class _Run:
     # -- the work ----------------------------------------------------------------------------
 
     async def produce(self, requests: Iterable[Request]) -> None:
+        """Read the input: each new item, in batches, to the BodyBuilder, and from it, in
+        order, to the dispatcher (a few batches ahead of the workers, never more)."""
         s, seen = self.summary, set()
-        for req in requests:
-            s.inputs += 1
-            if req.key in seen:
-                s.duplicates += 1
-                if len(s.duplicate_examples) < 20:
-                    s.duplicate_examples.append(req.key)
-            elif req.key in self.out:
-                seen.add(req.key)
-                s.skipped += 1
-                self._tick()
-            else:
-                seen.add(req.key)
-                await self.dispatcher.put(Job(req))
+        batch: list[Job] = []
+        ahead: deque[tuple[list[Job], asyncio.Future[Any] | None]] = deque()
+        try:
+            for req in requests:
+                s.inputs += 1
+                if req.key in seen:
+                    s.duplicates += 1
+                    if len(s.duplicate_examples) < 20:
+                        s.duplicate_examples.append(req.key)
+                elif req.key in self.out:
+                    seen.add(req.key)
+                    s.skipped += 1
+                    self._tick()
+                else:
+                    seen.add(req.key)
+                    batch.append(Job(req))
+                    if len(batch) == self.builder.batch:
+                        ahead.append((batch, self.builder.submit(batch)))
+                        batch = []
+                        if len(ahead) > self.builder.ahead:
+                            await self._hand_over(*ahead.popleft())
+            if batch:
+                ahead.append((batch, self.builder.submit(batch, start=False)))
+            while ahead:
+                await self._hand_over(*ahead.popleft())
+        finally:
+            for _, pending in ahead:
+                if pending is not None:
+                    pending.cancel()
         self.dispatcher.input_done()
+
+    async def _hand_over(self, jobs: list[Job], pending: asyncio.Future[Any] | None) -> None:
+        await self.builder.collect(jobs, pending)
+        for job in jobs:
+            await self.dispatcher.put(job)
 
     async def work(self) -> None:
         while (job := await self.dispatcher.next()) is not None:
@@ -390,6 +504,9 @@ class _Run:
     async def _step(self, job: Job) -> None:
         if job.req.error is not None:  # an input item that cannot be sent
             self._give_up(job, job.req.error)
+            return
+        if job.build_error is not None:  # its messages cannot be built: no retry
+            self._give_up(job, job.build_error)
             return
         try:
             body = self.fanout.body(job)
@@ -435,6 +552,7 @@ class _Run:
             self._give_up(job, exc.reason)
             return
         delay = self._retry_wait(job, server, exc)
+        job.encoded = None  # built again when it is sent: waiting jobs hold no bodies
         s = self.summary
         s.waited_s += delay
         if exc.retry_after is not None:
@@ -566,7 +684,10 @@ async def infer(
         err_log = AppendLog(errors, key="id", read_keys=False, **_FLUSHED_BY_THE_RUN)
         async with ModelSession(cfg.endpoint) as session:
             run = _Run(cfg, out_log, err_log, session, progress, t_start)
-            await run.run(requests)
+            try:
+                await run.run(requests)
+            finally:
+                run.builder.close()
     finally:
         failed = _close(x for x in (out_log, err_log) if x is not None)
     if failed is not None:  # the run ended, but its last lines may not have reached the disk

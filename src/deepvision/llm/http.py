@@ -4,6 +4,9 @@ and retry decision goes through here (`chat`, `asker`, `infer`, `check_endpoint`
 - `ModelSession` posts a JSON body to `<url>/chat/completions` with the Endpoint's headers
   (aiohttp: one connection pool per session, kept alive). `Endpoint.timeout` bounds a whole
   attempt, connect to last byte: a server that trickles its reply cannot hold a request longer.
+  The environment's proxy settings (`HTTP(S)_PROXY`, `NO_PROXY`) and `~/.netrc` are read once
+  per server, not for every request (aiohttp's `trust_env` reads them in a thread each time:
+  two thread hops per request).
 - Every reply is classified once, here: a 200 with a usable completion is a dict; anything else
   is an `EndpointError` saying whether trying again may help (`retryable`) and, for 408 / 409 /
   425 / 429 / 5xx, after how long the server asked (`retry_after`, seconds or HTTP-date, capped
@@ -16,16 +19,18 @@ and retry decision goes through here (`chat`, `asker`, `infer`, `check_endpoint`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import random
 import re
 import time
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp.helpers import basicauth_from_netrc, get_env_proxy_for_url, netrc_from_env
+from yarl import URL
 
 from deepvision.errors import EndpointError, ReplyError, UsageError
 from deepvision.llm.endpoint import Endpoint, redact_text, redact_url
@@ -191,19 +196,37 @@ class ModelSession:
         self._headers = {"Content-Type": "application/json", **endpoint.headers}
         self._connections = connections or endpoint.concurrency * len(endpoint.urls)
         self._session: aiohttp.ClientSession | None = None
+        self._routes: dict[str, dict[str, Any]] = {}
 
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=0)
             # The whole-attempt limit is ours (asyncio.timeout below); aiohttp's own default
-            # would cut every request at 5 minutes.
+            # would cut every request at 5 minutes. Proxies and netrc: `_route`.
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None, connect=None, sock_read=None),
-                trust_env=True,
             )
         return self._session
+
+    def _route(self, url: str) -> dict[str, Any]:
+        """The proxy and netrc credentials the environment gives `url` (what aiohttp's
+        `trust_env` would look up for every request), looked up once per URL."""
+        route = self._routes.get(url)
+        if route is None:
+            route = {}
+            try:
+                target = URL(url)
+            except ValueError:  # aiohttp says what is wrong with it, as for any request
+                return route
+            with contextlib.suppress(LookupError):  # no proxy for it
+                route["proxy"], route["proxy_auth"] = get_env_proxy_for_url(target)
+            if "Authorization" not in self.endpoint.headers and not target.user and target.host:
+                with contextlib.suppress(LookupError):  # no netrc, or no entry for it
+                    route["auth"] = basicauth_from_netrc(netrc_from_env(), target.host)
+            self._routes[url] = route
+        return route
 
     async def complete(self, url: str, body: bytes | dict[str, Any]) -> dict[str, Any]:
         """One attempt at a chat completion on `url` (a base URL ending in /v1)."""
@@ -212,11 +235,13 @@ class ModelSession:
         timeout = self.endpoint.timeout
         try:
             async with asyncio.timeout(timeout):
+                chat_url = self.endpoint.chat_url(url)
                 async with self.session.post(
-                    self.endpoint.chat_url(url),
+                    chat_url,
                     data=body,
                     headers=self._headers,
                     allow_redirects=False,
+                    **self._route(chat_url),
                 ) as resp:
                     raw = await _read_capped(resp, self.max_reply_bytes)
                     status, headers = resp.status, resp.headers
@@ -235,7 +260,10 @@ class ModelSession:
         try:
             async with asyncio.timeout(timeout):
                 async with self.session.get(
-                    url + "/models", headers=self.endpoint.headers, allow_redirects=False
+                    url + "/models",
+                    headers=self.endpoint.headers,
+                    allow_redirects=False,
+                    **self._route(url + "/models"),
                 ) as resp:
                     raw = await _read_capped(resp, self.max_reply_bytes)
                     status = resp.status
@@ -283,20 +311,14 @@ def _names(models: Iterable[str], limit: int = 20) -> str:
     return shown + (f" (+{len(models) - limit} more)" if len(models) > limit else "")
 
 
-def _is_local_folder(name: str) -> bool:
-    try:
-        return Path(name).is_dir()
-    except (OSError, ValueError):
-        return False
-
-
 async def check_endpoint(endpoint: Endpoint, timeout: float = 5.0) -> None:
     """Before any work: every URL answers GET /models within `timeout` seconds (EndpointError
     naming the URL otherwise), accepts the API key (UsageError on `api_key_env` for 401 / 403),
     and lists `endpoint.model` when it lists models (UsageError on `model` naming what is
-    served otherwise). A server without /models, or listing none, is
-    taken at its word; so is a model name that is a local folder (`transformers serve` loads
-    one on request without listing it)."""
+    served otherwise). A server without /models, or listing none, is taken at its word (a
+    local folder `transformers serve` loads on request is not listed). A local folder gets no
+    other exemption: vLLM lists the folder's path as its model id, so a server listing other
+    models is someone else's server on that port."""
     async with ModelSession(endpoint, connections=len(endpoint.urls)) as session:
         found = await asyncio.gather(
             *(session.served_models(u, timeout) for u in endpoint.urls), return_exceptions=True
@@ -306,8 +328,6 @@ async def check_endpoint(endpoint: Endpoint, timeout: float = 5.0) -> None:
             raise got
     for url, models in zip(endpoint.urls, found, strict=True):
         if not models or endpoint.model in models:
-            continue
-        if _is_local_folder(endpoint.model):
             continue
         raise UsageError(
             f"{redact_url(url)} does not serve {endpoint.model!r}; it serves: {_names(models)}",

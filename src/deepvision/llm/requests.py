@@ -2,9 +2,11 @@
 the caller) and inference JSONL lines (`{"id", "messages", "images"?, ...}`).
 
 An inference JSONL line names its images as paths relative to the JSONL's folder (read only
-inside it; absolute paths only with `allow_absolute`) or as base64 data URIs. Images are read
-when the request is about to be sent. A line that is not usable becomes a Request with its
-`error` set: the item fails alone, recorded in the errors file, and the run goes on.
+inside it; absolute paths only with `allow_absolute`) or as base64 data URIs. Images are read,
+and their paths checked, when the request's body is built (in `infer`'s worker process): a path
+that leaves the folder fails its item alone, like an unreadable image. A line that is not usable
+becomes a Request with its `error` set: the item fails alone, recorded in the errors file, and
+the run goes on.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Any
 
 from deepvision.errors import DataError
 from deepvision.llm.client import Request
-from deepvision.llm.messages import ImageSource, problem_image_sources
-from deepvision.records import decode_data_uri, iter_jsonl, resolve_inside, sniff_mime
+from deepvision.llm.messages import FileImage, ImageSource, UriImage, problem_image_sources
+from deepvision.records import iter_jsonl
 
 __all__ = [
     "PROBLEM_FIELDS",
@@ -40,30 +42,17 @@ def problem_request(
     return Request(problem.id, kept, messages, problem_image_sources(problem))
 
 
-def file_image_source(path: Path, *, where: str | None = None) -> ImageSource:
-    """An ImageSource reading `path` when called (DataError naming `where` if it cannot)."""
-
-    def load() -> tuple[bytes, str]:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise DataError(f"cannot read image {path}: {reason}", file=where) from None
-        return data, sniff_mime(data)
-
-    return load
+def file_image_source(
+    ref: str, folder: Path, *, allow_absolute: bool = False, where: str | None = None
+) -> ImageSource:
+    """An ImageSource reading the file `ref` names inside `folder` when called (DataError
+    naming `where` if it may not or cannot be read)."""
+    return FileImage(ref, folder, allow_absolute=allow_absolute, where=where)
 
 
 def uri_image_source(uri: str, *, where: str | None = None) -> ImageSource:
     """An ImageSource decoding a base64 data URI when called (DataError if it is not one)."""
-
-    def load() -> tuple[bytes, str]:
-        try:
-            return decode_data_uri(uri)
-        except DataError as exc:
-            raise DataError(exc.reason, file=where) from None
-
-    return load
+    return UriImage(uri, where)
 
 
 def is_inference_jsonl(path: Path, *, probe_lines: int = 1000) -> bool:
@@ -94,6 +83,7 @@ def _line_request(
     line: int,
     system_prompt: str | None,
     allow_absolute: bool,
+    folder: Path,
 ) -> Request:
     where = f"{path}:{line}"
     messages = obj.get("messages")
@@ -108,12 +98,10 @@ def _line_request(
     for ref in refs:
         if ref.startswith("data:"):
             sources.append(uri_image_source(ref, where=where))
-        else:
-            try:
-                full = resolve_inside(ref, path.parent, allow_absolute=allow_absolute)
-            except DataError as exc:
-                raise DataError(exc.reason, file=str(path), line=line) from None
-            sources.append(file_image_source(full, where=where))
+        else:  # checked to stay inside `folder` when read, off the event loop
+            sources.append(
+                file_image_source(ref, folder, allow_absolute=allow_absolute, where=where)
+            )
     msgs = list(messages)
     if system_prompt is not None and not any(m.get("role") == "system" for m in msgs):
         msgs.insert(0, {"role": "system", "content": system_prompt})
@@ -127,9 +115,11 @@ def jsonl_requests(
     path: Path, system_prompt: str | None = None, *, allow_absolute: bool = False
 ) -> Iterator[Request]:
     """One Request per non-blank line of an inference JSONL. `system_prompt` is added to the
-    lines without a system turn. A bad line (not JSON, no id or messages, an image path that
-    leaves the folder) yields a Request with `error` set, keyed by its id or `FILE:LINE`."""
+    lines without a system turn. A bad line (not JSON, no id or messages, `images` not a
+    list of strings) yields a Request with `error` set, keyed by its id or `FILE:LINE`; an
+    image path that leaves the folder fails when the image is read (`FileImage`)."""
     path = Path(path)
+    folder = path.parent.resolve()
     bad: list[DataError] = []
     for no, obj in iter_jsonl(path, on_bad=bad.append, objects_only=False):
         while bad:  # lines that are not JSON come out just before the next good one
@@ -140,7 +130,7 @@ def jsonl_requests(
             yield Request(f"{path.name}:{no}", {}, [], error=str(err))
             continue
         try:
-            yield _line_request(obj, path, no, system_prompt, allow_absolute)
+            yield _line_request(obj, path, no, system_prompt, allow_absolute, folder)
         except DataError as exc:
             yield Request(str(obj["id"]), {}, [], error=str(exc))
     for err in bad:
