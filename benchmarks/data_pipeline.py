@@ -2,7 +2,8 @@
 baseline (baseline_naive.py), on DeepVision-layout files of realistic size, in the same run.
 
 Each command runs in a fresh process; we record wall time, rows/s, MB/s of input and the
-peak RSS summed over the process tree (validate's image workers included).
+peak RSS summed over the process tree (image-checking workers included). Export is measured
+with its default image check (header and end of each image) and with `--full-images`.
 
     python benchmarks/data_pipeline.py --rows 20000 103000
 """
@@ -21,6 +22,13 @@ HERE = Path(__file__).resolve().parent
 OURS = str(Path(sys.executable).with_name("deepvision"))
 BASE = [sys.executable, str(HERE / "baseline_naive.py")]
 
+
+def _export(path: str, out: Path, *flags: str) -> list[str]:
+    """Our `data export --to verl` of `path`, written into the folder `out`."""
+    verl = ["--to", "verl", "--out", str(out / "verl.parquet"), "--overwrite"]
+    return [OURS, "-q", "data", "export", path, *verl, *flags]
+
+
 TASKS = {
     "validate": (
         lambda f, o: [OURS, "-q", "data", "validate", f],
@@ -35,18 +43,13 @@ TASKS = {
         lambda f, o: [*BASE, "stats", f, str(o / "baseline-stats.json")],
     ),
     "export --to verl": (
-        lambda f, o: [
-            OURS,
-            "-q",
-            "data",
-            "export",
-            f,
-            "--to",
-            "verl",
-            "--out",
-            str(o / "verl.parquet"),
-            "--overwrite",
-        ],
+        lambda f, o: _export(f, o),
+        lambda f, o: [*BASE, "export", f, str(o / "baseline-verl.parquet")],
+    ),
+    # The full image check (every pixel decodes, as validate checks) instead of the header
+    # check; the baseline checks no image at all.
+    "export --to verl --full-images": (
+        lambda f, o: _export(f, o, "--full-images"),
         lambda f, o: [*BASE, "export", f, str(o / "baseline-verl.parquet")],
     ),
 }

@@ -5,6 +5,7 @@ kind. Each is a named rejection or a one-line error, never a traceback or a sile
 from __future__ import annotations
 
 import base64
+import io
 import json
 import struct
 import zlib
@@ -13,9 +14,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 
 from conftest import DEEPVISION_SCHEMA, deepvision_row, png_bytes, write_rows
 from deepvision import records as r
+from deepvision.data import export as export_mod
+from deepvision.data.export import ExportFormat, Written
+from deepvision.data.writer import TextOutput
 
 # Every data command that reads inputs, as (arguments after the input, outputs it writes).
 COMMANDS = {
@@ -192,48 +197,152 @@ def test_a_folder_of_shards_says_which_other_files_it_ignored(cli, tmp_path):
 # ------------------------------------------------------------------ item 15: export images
 
 
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
 def _png_claiming(width: int, height: int) -> bytes:
     """A PNG whose header claims `width` x `height` pixels (a decompression bomb)."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\0" * 64)
     return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", idat)
+        + _chunk(b"IEND", b"")
     )
+
+
+def _jpeg_bytes() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (30, 90, 200)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def _damaged_inside(png: bytes) -> bytes:
+    """`png` with one byte of its compressed image data changed and the CRC fixed: a
+    well-formed file whose pixels do not decode."""
+    length = struct.unpack_from(">I", png, 33)[0]
+    at = 33 + 8  # the IHDR chunk ends at 33; then the IDAT length and type
+    assert png[37:41] == b"IDAT"
+    body = bytearray(png[at : at + length])
+    body[len(body) // 2] ^= 0xFF
+    return png[:33] + _chunk(b"IDAT", bytes(body)) + png[at + length + 4 :]
+
+
+# Row -> (image bytes, a word of the reason it is rejected for); rows 0 and 7 are good.
+BAD_IMAGES = {
+    1: (_png_claiming(100_000, 100_000), "exceeds limit"),
+    2: (b"\x89PNG\r\n\x1a\nnot really", "image does not decode"),
+    3: (_png_claiming(20_000, 20_000), "exceeds limit"),
+    4: (b"\x89PNG\r\n\x1a\n" + bytes(200), "image does not decode"),
+    5: (png_bytes()[:-20], "no IEND chunk at the end"),  # a truncated PNG
+    6: (_jpeg_bytes()[:-100], "image does not decode"),  # a truncated JPEG
+}
 
 
 @pytest.fixture
 def bad_images(tmp_path):
-    rows = [deepvision_row(question=f"Q{i}", answer=str(i)) for i in range(4)]
-    rows[1][r.IMAGES] = [{"bytes": _png_claiming(100_000, 100_000), "path": "bomb.png"}]
-    rows[2][r.IMAGES] = [{"bytes": b"\x89PNG\r\n\x1a\nnot really", "path": "broken.png"}]
+    rows = [deepvision_row(question=f"Q{i}", answer=str(i)) for i in range(9)]
+    for row, (data, _) in BAD_IMAGES.items():
+        rows[row][r.IMAGES] = [{"bytes": data, "path": f"{row}.png"}]
+    rows[8][r.IMAGES] = [{"bytes": _jpeg_bytes(), "path": "8.jpg"}]  # a good JPEG
     return write_rows(tmp_path / "images.parquet", rows)
 
 
+@pytest.mark.parametrize("check", [[], ["--full-images"]])
 @pytest.mark.parametrize("command", ["export-verl", "export-trl", "export-easyr1", "export-jsonl"])
 def test_every_export_format_rejects_undecodable_images_and_pixel_bombs(
-    cli, tmp_path, bad_images, command
+    cli, tmp_path, bad_images, command, check
 ):
+    """The header check (the default) and the full one reject the same rows here: bytes
+    that are no image, pixel bombs, truncated PNG and JPEG files."""
     rejects = tmp_path / "rejects.jsonl"
-    res = _run(cli, tmp_path, command, bad_images, rejects=rejects)
+    res = _run(cli, tmp_path, command, bad_images, rejects=rejects, extra=check)
     assert res.code == 1, res.text
-    assert "rows in: 4 = 2 written" in res.err and "+ 2 rejected" in res.err
+    assert "rows in: 9 = 3 written" in res.err and "+ 6 rejected" in res.err
     saved = _saved(rejects)
-    assert sorted(saved) == [1, 2]
-    assert all(s["reasons"][0]["column"] == "images" for s in saved.values())
-    assert "exceeds limit" in saved[1]["reasons"][0]["reason"]  # as validate words it
+    assert sorted(saved) == sorted(BAD_IMAGES)
+    for row, (_, reason) in BAD_IMAGES.items():
+        (only,) = saved[row]["reasons"]
+        assert only["column"] == "images" and only["reason"].startswith("image 0: "), only
+        if row in (1, 3) or not check:  # a bomb is worded as validate words it
+            assert reason in only["reason"], only
     if command == "export-jsonl":
         lines = (tmp_path / "j.jsonl").read_text().splitlines()
-        assert [json.loads(x)["question"] for x in lines] == ["Q0", "Q3"]
-        assert len(list((tmp_path / "j_images").iterdir())) == 1  # the one good image
+        assert [json.loads(x)["question"] for x in lines] == ["Q0", "Q7", "Q8"]
+        assert len(list((tmp_path / "j_images").iterdir())) == 2  # the good PNG and JPEG
     else:
         out = tmp_path / COMMANDS[command][1][-1]
-        assert pq.read_metadata(out).num_rows == 2
+        assert pq.read_metadata(out).num_rows == 3
+
+
+def test_damage_inside_a_well_formed_image_is_for_the_full_check(cli, tmp_path):
+    """The default check reads headers and ends only: a PNG whose compressed data is damaged
+    (CRC fixed) is exported; `--full-images` and `data validate` reject it."""
+    rows = [deepvision_row(question=f"Q{i}") for i in range(3)]
+    rows[1][r.IMAGES] = [{"bytes": _damaged_inside(png_bytes()), "path": "x.png"}]
+    src = write_rows(tmp_path / "in.parquet", rows)
+    res = _run(cli, tmp_path, "export-verl", src)
+    assert res.code == 0 and "rows in: 3 = 3 written" in res.err, res.text
+    res = _run(cli, tmp_path, "export-verl", src, extra=["--full-images", "--overwrite"])
+    assert res.code == 1 and "rows in: 3 = 2 written" in res.err, res.text
+    assert "row 1: column 'images': image 0: image does not decode" in res.err
+    assert cli("data", "validate", src).code == 1
+
+
+def test_jsonl_inputs_get_the_same_image_verdicts_as_parquet(cli, tmp_path, bad_images):
+    """Images read from files beside a JSONL go through the same header check as images
+    embedded in parquet (there read column-wise), with the same reasons."""
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    lines = []
+    for row in pq.read_table(bad_images).to_pylist():
+        (image,) = row[r.IMAGES]
+        (folder / image["path"]).write_bytes(image["bytes"])
+        lines.append(
+            {"question": "<image>" + row[r.QUESTION], "answer": "1", "images": [image["path"]]}
+        )
+    source = folder / "problems.jsonl"
+    source.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    verdicts = {}
+    for name, src in (("parquet", bad_images), ("jsonl", source)):
+        rejects = tmp_path / f"{name}.rejects.jsonl"
+        res = _run(cli, tmp_path, "export-verl", src, rejects=rejects, extra=["--overwrite"])
+        assert res.code == 1, res.text
+        verdicts[name] = [s["reasons"] for s in _saved(rejects).values()]
+    assert verdicts["jsonl"] == verdicts["parquet"] and len(verdicts["jsonl"]) == 6
+
+
+def test_a_format_that_reads_no_images_still_exports_only_rows_with_good_images(
+    cli, tmp_path, monkeypatch, bad_images
+):
+    """The check reads the images column for any format in the registry; the format sees
+    only the columns it asked for."""
+
+    class _Ids(TextOutput):
+        pass
+
+    class IdsFormat(ExportFormat):
+        name, suffix, columns, description = "ids", ".txt", (r.QUESTION,), "one question a line"
+
+        def __init__(self, out, opts):
+            super().__init__(out, opts)
+            self.file = _Ids(out)
+
+        def outputs(self):
+            return [self.file]
+
+        def write(self, rb, first_index):
+            for sr in rb.rows:
+                assert set(sr.fields) == {r.QUESTION}
+                self.file._fh.write(sr.fields[r.QUESTION] + "\n")
+            return Written(len(rb.rows), len(rb.rows), [])
+
+    monkeypatch.setitem(export_mod.FORMATS, "ids", IdsFormat)
+    res = cli("data", "export", bad_images, "--to", "ids", "--out", tmp_path / "q.txt")
+    assert res.code == 1 and "+ 6 rejected" in res.err, res.text
+    assert (tmp_path / "q.txt").read_text().split() == ["Q0", "Q7", "Q8"]
 
 
 # ------------------------------------------------------------------ item 15: outputs = inputs

@@ -1,4 +1,5 @@
-"""The PNG structural check of inspect_image(decode=True) against Pillow's full decode."""
+"""The PNG structural check of inspect_image(decode=True) against Pillow's full decode, and
+the header check of `data export` (inspect_header) against Pillow's open: PNG, JPEG, others."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from isal import isal_zlib
 from PIL import Image, PngImagePlugin
 
 from deepvision.data import images
-from deepvision.data.images import inspect_image
+from deepvision.data.images import inspect_header, inspect_image
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ADAM7 = (
@@ -458,11 +459,14 @@ def test_decompression_bomb_is_rejected_before_inflating(monkeypatch):
 
 @pytest.mark.parametrize("pixels", [1200, 2500])
 def test_decompression_bomb_error_matches_pillow_path(monkeypatch, pixels):
+    """Past the limit (Pillow warns) and past twice the limit (Pillow refuses): every depth
+    refuses, in Pillow's words."""
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     data = save(Image.new("L", (pixels // 50, 50)))
     ours, pillow = inspect_image(data), inspect_image(data, decode=False)
+    header = inspect_header(data)
     assert not ours.ok
-    assert ours == pillow
+    assert ours == pillow == header
 
 
 def test_zlib_bomb_under_a_small_header_stays_small():
@@ -496,3 +500,165 @@ def test_jpeg_goes_through_pillow():
     assert not info.ok
     assert info.error.startswith("image does not decode (")
     assert not inspect_image(b"\xff\xd8\xff" + bytes(100)).ok
+
+
+# ------------------------------------------------------------------ the header check (export)
+
+
+def _header_error(data: bytes) -> str:
+    info = inspect_header(data)
+    assert not info.ok
+    return info.error
+
+
+@pytest.mark.parametrize("name", list(VALID))
+def test_header_check_accepts_every_valid_png_with_its_size(name):
+    data, (width, height) = VALID[name]
+    assert inspect_header(data) == images.ImageInfo(True, width, height, "PNG")
+    assert inspect_header(memoryview(pa.py_buffer(data))).ok
+
+
+def test_header_check_rejects_every_truncated_png_and_bytes_that_are_no_png(verdicts):
+    """What the header shows: every cut (a missing IEND included, which the full check lets
+    through), garbage after the signature, no IHDR first, a damaged IHDR; otherwise it accepts
+    what the full check accepts (damage inside the file is the full check's to find)."""
+    seen = set()
+    for kind, data, _, full, _ in verdicts:
+        header = inspect_header(data)
+        if kind in ("truncated", "empty", "random bytes", "random after signature"):
+            assert not header.ok, (kind, len(data))
+            seen.add(kind)
+        elif full.ok:
+            assert header.ok, (kind, header.error)
+    assert seen == {"truncated", "empty", "random bytes", "random after signature"}
+    data, parts = _gray()
+    assert "no IEND chunk at the end" in _header_error(data[:-12])
+    assert "no IEND chunk at the end" in _header_error(data + b"more")
+    assert "invalid chunk type" in _header_error(PNG_SIGNATURE + bytes(100))
+    assert _header_error(assemble(parts[1:])).endswith("the first chunk is not a 13-byte IHDR)")
+    assert "CRC mismatch in IHDR chunk" in _header_error(data[:20] + b"\xff" + data[21:])
+    bad_depth = _replace(data, 0, parts[0][1][:8] + b"\x03" + parts[0][1][9:])
+    assert "invalid bit depth 3" in _header_error(bad_depth)
+
+
+def test_header_check_refuses_a_tiny_png_claiming_a_huge_size_without_reading_on(monkeypatch):
+    class NoInflate:
+        crc32 = staticmethod(zlib.crc32)
+
+        @staticmethod
+        def decompressobj():
+            raise AssertionError("inflated a decompression bomb")
+
+    ihdr = struct.pack(">IIBBBBB", 20_000, 20_000, 8, 2, 0, 0, 0)
+    bomb = assemble([(b"IHDR", ihdr), (b"IDAT", zlib.compress(bytes(64))), (b"IEND", b"")])
+    monkeypatch.setattr(images, "_zlib", NoInflate)
+    assert "exceeds limit of" in _header_error(bomb)
+    assert not pil_decodes(bomb)
+
+
+def _jpegs() -> dict[str, bytes]:
+    noise = np.random.default_rng(2).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    rgb = Image.fromarray(noise, "RGB")
+    exif = Image.Exif()
+    exif[0x010F] = "camera"
+
+    def jpeg(im: Image.Image, **params) -> bytes:
+        buf = io.BytesIO()
+        im.save(buf, format="JPEG", **params)
+        return buf.getvalue()
+
+    return {
+        "RGB": jpeg(rgb),
+        "L": jpeg(rgb.convert("L")),
+        "CMYK": jpeg(rgb.convert("CMYK")),
+        "progressive": jpeg(rgb, progressive=True),
+        "EXIF, ICC and comment": jpeg(
+            rgb, exif=exif.tobytes(), icc_profile=bytes(300), comment=b"c"
+        ),
+        "restart markers": jpeg(rgb, restart_marker_blocks=1),
+        "4:4:4, optimized": jpeg(rgb, subsampling=0, optimize=True, quality=100),
+    }
+
+
+JPEGS = _jpegs()
+
+
+def pil_opens(data: bytes) -> tuple[int, int] | None:
+    """The size Pillow reads when it opens the bytes (header only) within its pixel limit;
+    None when it cannot."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size
+    except Exception:
+        return None
+
+
+@pytest.mark.parametrize("name", list(JPEGS))
+def test_header_check_accepts_valid_jpegs_and_refuses_every_cut(name):
+    data = JPEGS[name]
+    assert inspect_header(data) == images.ImageInfo(True, 80, 60, "JPEG")
+    for cut in range(len(data)):
+        assert not inspect_header(data[:cut]).ok, cut
+    assert "no EOI marker at the end" in _header_error(data + bytes(3))
+
+
+def test_jpeg_header_check_never_accepts_what_pillow_cannot_open():
+    """Random damage before the scan data: whatever the header check accepts, Pillow opens,
+    at the same size (damage inside the scan data is the full check's to find)."""
+    rng = random.Random(5)
+    accepted = 0
+    for data in JPEGS.values():
+        for _ in range(400):
+            damaged = bytearray(data)
+            for _ in range(rng.choice((1, 1, 2, 3))):
+                damaged[rng.randrange(min(len(data), 800))] ^= rng.randrange(1, 256)
+            info = inspect_header(bytes(damaged))
+            if info.ok:
+                accepted += 1
+                assert pil_opens(bytes(damaged)) == (info.width, info.height)
+    assert 0 < accepted < 7 * 400
+
+
+def _frame(data: bytes, *, bits: int = 8, size: tuple[int, int] = (80, 60), components=None):
+    """`data` with its frame header (SOF0) rewritten."""
+    at = data.index(b"\xff\xc0") + 4
+    body = bytearray(data[at : at + 15])
+    body[0] = bits
+    body[1:5] = struct.pack(">HH", size[1], size[0])
+    if components is not None:
+        body[5] = components
+    return data[:at] + bytes(body) + data[at + 15 :]
+
+
+def test_jpeg_reasons_name_what_is_wrong():
+    data = JPEGS["RGB"]
+    assert "invalid JPEG marker 00" in _header_error(b"\xff\xd8\xff" + bytes(100))
+    assert "exceeds limit of" in _header_error(_frame(data, size=(20_000, 20_000)))
+    assert "invalid image size 80x0" in _header_error(_frame(data, size=(80, 0)))
+    assert "12-bit samples" in _header_error(_frame(data, bits=12))
+    assert "2 components" in _header_error(_frame(data, components=2))
+    no_frame = data.replace(data[data.index(b"\xff\xc0") :][:19], b"")
+    assert "no JPEG frame header (SOFn) before the scan" in _header_error(no_frame)
+    tables = data.index(b"\xff\xdb")
+    assert "not whole tables" in _header_error(
+        data[: tables + 4] + b"\x10" + data[tables + 5 :]  # 16-bit table in an 8-bit segment
+    )
+
+
+def _other(fmt: str, size: tuple[int, int] = (40, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (10, 200, 30)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP", "BMP", "TIFF"])
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow's words on the cut TIFF
+def test_header_check_opens_other_formats_with_pillow(fmt, monkeypatch):
+    data = _other(fmt)
+    assert inspect_header(data) == images.ImageInfo(True, 40, 30, fmt)
+    assert _header_error(data[:8]).startswith("not a decodable image (")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    assert "exceeds limit of" in _header_error(data)

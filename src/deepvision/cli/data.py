@@ -323,14 +323,23 @@ def export_cmd(
         False, "--inline-images", help="jsonl: images as data URIs instead of a folder."
     ),
     rejects: Path = REJECTS,
-    fast_images: bool = FAST_IMAGES,
-    workers: int = typer.Option(0, "--workers", help="Image checking processes (0: all cores)."),
+    full_images: bool = typer.Option(
+        False,
+        "--full-images",
+        help="Check every image as `data validate` does (every pixel decodes), in worker "
+        "processes, instead of its header and end only.",
+    ),
+    workers: int = typer.Option(
+        0, "--workers", help="--full-images: image checking processes (0: all cores)."
+    ),
     batch_size: int = BATCH,
     overwrite: bool = OVERWRITE,
     allow_absolute_paths: bool = ALLOW_ABSOLUTE,
 ) -> None:
-    """Export to a trainer's format or to inference JSONL. Every image is checked first, as
-    `data validate` checks it; rows whose images do not decode are rejected.
+    """Export to a trainer's format or to inference JSONL. Every image is checked first and
+    rows with an image that fails are rejected (exit 1).
+
+    {image_check}
 
     {formats}
 
@@ -351,7 +360,7 @@ def export_cmd(
         opts,
         rejects,
         batch_size,
-        decode_images=not fast_images,
+        full_images=full_images,
         workers=workers or None,
         allow_absolute=allow_absolute_paths,
     )
@@ -367,8 +376,17 @@ def export_cmd(
         raise typer.Exit(1)
 
 
+# One paragraph a line: the help keeps the docstring's line breaks.
+_EXPORT_IMAGE_CHECK = (
+    "The default check reads each image's header and end only: it rejects bytes that are no "
+    "image Pillow knows, a size past Pillow's pixel limit (a pixel bomb), a bad PNG header "
+    "(IHDR, its CRC) or JPEG frame header, and PNG or JPEG data cut short (not ending with "
+    "IEND or EOI). It does not see damage inside the compressed data of a well-formed file: "
+    "run `data validate` (or export with --full-images) for that."
+)
 export_cmd.__doc__ = export_cmd.__doc__.format(
-    formats="\n\n    ".join(f"{n}: {f.description}." for n, f in _FORMAT_ITEMS)
+    image_check=_EXPORT_IMAGE_CHECK,
+    formats="\n\n    ".join(f"{n}: {f.description}." for n, f in _FORMAT_ITEMS),
 )
 
 

@@ -142,8 +142,17 @@ def main(argv: list[str] | None = None) -> None:
         if _state["debug"]:
             raise
         msg = exc.for_cli() if isinstance(exc, UsageError) else str(exc)
-        err_console.print(Text.assemble(("error:", "bold red"), " ", msg), soft_wrap=True)
+        _print_error(msg)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # A file the command could not write (or read): a read-only file system, a
+        # permission, a path under a file, a directory in the way. The user fixes the path;
+        # a traceback would not help (--debug shows it). Data commands have removed their
+        # partial outputs by then.
+        if _state["debug"] or exc.filename is None:
+            raise
+        _print_error(_file_error(exc))
+        sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -160,6 +169,16 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+
+
+def _file_error(exc: OSError) -> str:
+    """An OSError about a file as one line: what went wrong and the path(s) it names."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    return f"{exc.strerror or exc}: {paths}"
+
+
+def _print_error(msg: str) -> None:
+    err_console.print(Text.assemble(("error:", "bold red"), " ", msg), soft_wrap=True)
 
 
 if __name__ == "__main__":

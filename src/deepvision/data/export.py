@@ -2,17 +2,19 @@
 
 Each format is an `ExportFormat` (its name, file suffix, the input columns it reads, how it
 writes a batch), listed once in `FORMATS`; `export` and the CLI take them from there. Every
-image is checked as `data validate` checks it, in worker processes ahead of the export; a row
-with an image that does not decode never reaches a format (it is rejected)."""
+image is checked before its row reaches a format, whatever the format: by default its header
+and end (`images.inspect_header`, inline), with `full_images` as `data validate` checks it (in
+worker processes ahead of the export). A row with an image that fails is rejected."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from deepvision.data import columns
-from deepvision.data.images import image_issues
+from deepvision.data.images import ImageBytes, header_issues, image_issues
 from deepvision.data.prompts import (
     DEFAULT_SYSTEM_PROMPT,
     build_messages,
@@ -38,6 +40,7 @@ from deepvision.data.reader import (
 from deepvision.data.sources import (
     DEFAULT_BATCH_SIZE,
     RowBatch,
+    Source,
     SourceRow,
     binary_views,
     compact_lists,
@@ -583,22 +586,27 @@ def get_format(name: str) -> type[ExportFormat]:
     return FORMATS[name]
 
 
+# The check of one row's images: one issue per image that fails (`images.header_issues`, or
+# `images.image_issues` for the full check).
+_RowImagesCheck = Callable[[list[ImageBytes | None]], list[RowIssue]]
+
+
 @dataclass
 class _ImageVerdicts:
     """The images checked in one input batch: its file and last row, and the rows whose
-    images do not decode, with the issues."""
+    images fail, with the issues."""
 
     file: str
     last_row: int
     bad: dict[int, list[RowIssue]]
 
 
-def _check_images(batch: ProblemBatch, decode: bool) -> _ImageVerdicts:
-    """Worker-side: check every image of a batch (rows that do not parse are the export
+def _check_images(batch: ProblemBatch, check: _RowImagesCheck) -> _ImageVerdicts:
+    """`check` of the images of every row of a batch that parses (the others are the export
     pass's to reject)."""
     bad = {}
     for problem, sr in zip(batch.problems, batch.rows, strict=True):
-        issues = image_issues([im.bytes for im in problem.images], decode)
+        issues = check([im.bytes for im in problem.images])
         if issues:
             bad[sr.row] = issues
     places = [(sr.file, sr.row) for sr in batch.rows] + [(j.file, j.row) for j in batch.rejects]
@@ -606,9 +614,43 @@ def _check_images(batch: ProblemBatch, decode: bool) -> _ImageVerdicts:
     return _ImageVerdicts(file, last_row, bad)
 
 
-class _ImageChecks:
-    """Image verdicts computed ahead of the export pass in worker processes (image checks
-    cost far more than encoding a row), taken in input order as the export reaches them."""
+def _arrow_image_rows(rb: RowBatch) -> list[list[memoryview]] | None:
+    """Each row's image bytes as zero-copy views of the batch's Arrow images column; None
+    unless that column is a list of {bytes, ...} structs with bytes in every item (a row
+    with an image given by path only, or a null image, is read the Problem way)."""
+    if rb.arrow is None or IMAGES not in rb.arrow.schema.names:
+        return None
+    col = rb.arrow.column(IMAGES)
+    if not is_image_list(col.type):
+        return None
+    data = columns.field(columns.items(col), "bytes")
+    if data.null_count:
+        return None
+    views = binary_views(data)
+    starts = [0, *accumulate(columns.item_rows(col)[0].tolist())]
+    return [views[a:b] for a, b in pairwise(starts)]
+
+
+class _HeaderChecks:
+    """Export's default image check: `header_issues` of each batch's images as the export
+    reaches it (a few microseconds an image, so no worker processes)."""
+
+    def bad_rows(self, rb: RowBatch) -> dict[int, list[RowIssue]]:
+        """The rows of `rb` (by row number) with an image that fails, and the issues."""
+        images = _arrow_image_rows(rb)
+        if images is None:
+            return _check_images(parse_batch(rb, with_id=False), header_issues).bad
+        found = ((rb.start + i, header_issues(row)) for i, row in enumerate(images))
+        return {row: issues for row, issues in found if issues}
+
+    def close(self) -> None:
+        """Nothing runs apart from the export."""
+
+
+class _FullChecks:
+    """The full check (`data validate`'s) computed ahead of the export pass in worker
+    processes (it costs far more than encoding a row), taken in input order as the export
+    reaches them."""
 
     def __init__(self, verdicts: Iterator[_ImageVerdicts]) -> None:
         self._verdicts = verdicts
@@ -626,29 +668,63 @@ class _ImageChecks:
         self._bad.update({(v.file, row): issues for row, issues in v.bad.items()})
         return True
 
-    def split(self, rb: RowBatch) -> tuple[RowBatch, list[Reject]]:
-        """The rows of `rb` whose images decode, and a Reject for each of the others."""
+    def bad_rows(self, rb: RowBatch) -> dict[int, list[RowIssue]]:
+        """The rows of `rb` (by row number) with an image that fails, and the issues."""
         if rb.arrow is not None:
-            file, last = rb.file, rb.start + len(rb) - 1
+            file, rows = rb.file, range(rb.start, rb.start + len(rb))
         else:
-            file, last = rb.rows[-1].file, rb.rows[-1].row
-        while self._reached.get(file, -1) < last and self._take():
+            file, rows = rb.rows[-1].file, [r.row for r in rb.rows]
+        while self._reached.get(file, -1) < rows[-1] and self._take():
             pass
-        rows = range(rb.start, last + 1) if rb.arrow is not None else [r.row for r in rb.rows]
-        if not any((file, row) in self._bad for row in rows):
-            return rb, []
-        good: list[SourceRow] = []
-        rejects = []
-        for sr in rb.rows:
-            issues = self._bad.get((sr.file, sr.row))
-            if issues is None:
-                good.append(sr)
-            else:
-                rejects.append(reject(sr, issues))
-        return RowBatch(good), rejects
+        return {row: self._bad.pop((file, row)) for row in rows if (file, row) in self._bad}
 
     def close(self) -> None:
         self._verdicts.close()
+
+
+def _image_checks(
+    sources: list[Source], full: bool, batch_size: int, workers: int | None
+) -> _HeaderChecks | _FullChecks:
+    """The image check of an export: the header check, or the full one (`full`) in `workers`
+    processes."""
+    if not full:
+        return _HeaderChecks()
+    verdicts = map_batches(
+        sources,
+        partial(_check_images, check=image_issues),
+        batch_size=batch_size,
+        workers=workers,
+        with_id=False,
+        columns=list(REQUIRED_COLUMNS),
+    )
+    return _FullChecks(verdicts)
+
+
+def _set_aside(rb: RowBatch, bad: dict[int, list[RowIssue]]) -> tuple[RowBatch, list[Reject]]:
+    """The rows of `rb` not in `bad` (row number -> issues), and a Reject of each one in it."""
+    if not bad:
+        return rb, []
+    good: list[SourceRow] = []
+    rejects = []
+    for sr in rb.rows:
+        issues = bad.get(sr.row)
+        if issues is None:
+            good.append(sr)
+        else:
+            rejects.append(reject(sr, issues))
+    return RowBatch(good), rejects
+
+
+def _only(rb: RowBatch, names: list[str] | None, image_views: bool) -> RowBatch:
+    """`rb` with only the columns `names` (a format gets what it asked for; the image check
+    reads the required columns too)."""
+    if names is None or rb.arrow is None:
+        return rb
+    keep = [c for c in rb.arrow.schema.names if c in names]
+    if len(keep) == rb.arrow.num_columns:
+        return rb
+    arrow = rb.arrow.select(keep)
+    return RowBatch(arrow=arrow, file=rb.file, start=rb.start, image_views=image_views)
 
 
 def export(
@@ -659,47 +735,42 @@ def export(
     rejects: Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     *,
-    decode_images: bool = True,
+    full_images: bool = False,
     workers: int | None = None,
     allow_absolute: bool = False,
 ) -> ExportReport:
     """Export Problems to a format of `FORMATS` (a trainer's table: `verl`, `trl`, `easyr1`;
     or inference `jsonl`), in input order.
 
-    Every image is checked first as `data validate` checks it (`decode_images=False`: header
-    and checksums only), in `workers` processes (default: all cores); a row with an image
-    that does not decode (or a pixel bomb) is rejected. Table formats read only the columns
-    they use: a malformed pass rate or visual-element annotation does not stop a row there
+    Every image is checked first and a row with an image that fails is rejected: by default
+    its header and end (`images.inspect_header`: bytes that are no image, pixel bombs,
+    truncated files), with `full_images` as `data validate` checks it (every pixel decodes),
+    in `workers` processes (default: all cores). Table formats read only the columns they
+    use: a malformed pass rate or visual-element annotation does not stop a row there
     (`data validate` reports it). `allow_absolute`: JSONL image paths may be absolute."""
     fmt_cls = get_format(to)
     opts = opts or ExportOptions()
     sources = open_sources(inputs, allow_absolute=allow_absolute)
     report = ExportReport()
     total = sum(s.num_rows or 0 for s in sources) or None
-    columns = list(fmt_cls.columns) if fmt_cls.columns is not None else None
+    wanted = list(fmt_cls.columns) if fmt_cls.columns is not None else None
+    read = None if wanted is None else list(dict.fromkeys([*wanted, *REQUIRED_COLUMNS]))
 
     ok = False
     reject_writer = fmt = checks = None
     try:
-        verdicts = map_batches(
-            sources,
-            partial(_check_images, decode=decode_images),
-            batch_size=batch_size,
-            workers=workers,
-            with_id=False,
-            columns=list(REQUIRED_COLUMNS),
-        )
-        checks = _ImageChecks(verdicts)
+        checks = _image_checks(sources, full_images, batch_size, workers)
         reject_writer = RejectWriter(rejects) if rejects else None
         fmt = fmt_cls(out, opts)
         report.images_dir = fmt.images_dir
         # One process encodes: Python builds each batch while threads read the next row group
         # and write the last batch (sending image bytes between processes cost more than it
-        # saved); only the image checks run in worker processes.
+        # saved); only the full image check runs in worker processes.
         with progress_bar(f"export {to}", total) as bar:
             for src in sources:
-                for rb in src.batches(batch_size, columns=columns, image_views=fmt.image_views):
-                    rows, bad = checks.split(rb)
+                for rb in src.batches(batch_size, columns=read, image_views=fmt.image_views):
+                    bad_rows = checks.bad_rows(rb)
+                    rows, bad = _set_aside(_only(rb, wanted, fmt.image_views), bad_rows)
                     done = fmt.write(rows, report.written) if len(rows) else Written(0, 0, [])
                     rejected = sorted(bad + done.rejects, key=lambda j: j.row)
                     report.written += done.written

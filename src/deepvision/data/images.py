@@ -1,11 +1,25 @@
-"""Image checks: does it decode, what are its format and size.
+"""Image checks: is it an image we can use, what are its format and size.
 
-With `decode`, a PNG is checked without decoding its pixels: every chunk and its CRC, the
-header, the chunks Pillow parses, and the image data, inflated in full, its length and each
-scanline's filter type. That rejects what Pillow's decode rejects (bar its 64 MB cap on all
-text chunks together), and damage Pillow does not look at: checksums, image data longer or
-shorter than the header says, chunks cut short after the image data, a few PNG and APNG rules.
-Other formats are decoded with Pillow.
+Three depths, from thorough to cheap:
+
+- `inspect_image(decode=True)` (`data validate`, `data export --full-images`): every pixel
+  decodes. A PNG is checked without decoding its pixels: every chunk and its CRC, the header,
+  the chunks Pillow parses, and the image data, inflated in full, its length and each
+  scanline's filter type. That rejects what Pillow's decode rejects (bar its 64 MB cap on all
+  text chunks together), and damage Pillow does not look at: checksums, image data longer or
+  shorter than the header says, chunks cut short after the image data, a few PNG and APNG
+  rules. Other formats are decoded with Pillow.
+- `inspect_image(decode=False)` (`data validate --fast-images`): Pillow's structure check
+  (for PNG, every chunk's CRC), no decode.
+- `inspect_header` (`data export`): the header and the end of the file only, a few
+  microseconds per image whatever its size. PNG: the signature, a valid IHDR (its CRC), the
+  size within the pixel limit, an IEND chunk as the last bytes. JPEG: SOI, the segments up to
+  the scan, with a frame header (SOFn) Pillow can read and a size within the limit, EOI as
+  the last bytes. Other formats: Pillow's lazy open (header only) and its pixel limit. It
+  rejects bytes that are no image, pixel bombs and truncated files; it cannot see damage
+  inside the compressed data of a well-formed file (the full check does).
+
+The pixel limit is Pillow's `Image.MAX_IMAGE_PIXELS` at every depth.
 """
 
 from __future__ import annotations
@@ -14,14 +28,15 @@ import io
 import struct
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from deepvision.errors import ImageFormatError
-from deepvision.records import IMAGES, PNG_SIGNATURE, RowIssue
+from deepvision.records import IMAGES, PNG_SIGNATURE, RowIssue, sniff_mime
 
 try:
     from isal import isal_zlib as _zlib
@@ -45,6 +60,16 @@ _ADAM7 = (
 # The shortest body Pillow accepts for the chunks it parses (tRNS depends on the colour type).
 _MIN_LENGTH = {b"gAMA": 4, b"cHRM": 32, b"sRGB": 1, b"pHYs": 9, b"acTL": 8, b"fcTL": 26, b"fdAT": 4}
 _TRNS_LENGTH = {0: 2, 2: 6}
+# The last 12 bytes of a PNG: the IEND chunk (empty body, so always the same CRC).
+_IEND = b"\0\0\0\0IEND\xaeB`\x82"
+# JPEG markers (the byte after 0xFF) as Pillow reads them: C0..FE are markers; of those, the
+# frame headers (SOFn) are C0..CF but DHT (C4), JPG (C8) and DAC (CC), plus DHP (DE); C8 and
+# D0..D9 (restart, SOI, EOI) have no length field.
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xDE}
+_JPEG_NO_LENGTH = frozenset({0xC8, *range(0xD0, 0xDA)})
+_JPEG_SOS = 0xDA
+_JPEG_DQT = 0xDB
+_JPEG_EOI = b"\xff\xd9"
 
 
 @dataclass(frozen=True)
@@ -56,22 +81,79 @@ class ImageInfo:
     error: str = ""
 
 
+_EMPTY = ImageInfo(False, error="image bytes are empty")
+
+
 def inspect_image(data: ImageBytes | None, decode: bool = True) -> ImageInfo:
     """Open image bytes; with `decode`, check that every pixel decodes (PNG: see the module
     docstring), else check structure only (header, and chunk checksums for PNG)."""
     if not data:
-        return ImageInfo(False, error="image bytes are empty")
+        return _EMPTY
     view = memoryview(data).cast("B")
     if decode and view[:8] == PNG_SIGNATURE:
-        return _inspect_png(view)
+        return _sized(view, "PNG", _png_size)
+    return _pillow(view, "load" if decode else "verify")
+
+
+def inspect_header(data: ImageBytes | None) -> ImageInfo:
+    """Check the header and the end of image bytes only (see the module docstring): a few
+    microseconds per image, so `data export` checks every image inline. Damage inside the
+    compressed data of a well-formed file passes; `inspect_image` finds it."""
+    if not data:
+        return _EMPTY
+    view = memoryview(data).cast("B")
+    mime = sniff_mime(view)
+    if mime == "image/png":
+        return _sized(view, "PNG", _png_header_size)
+    if mime == "image/jpeg":
+        return _sized(view, "JPEG", _jpeg_header_size)
+    return _pillow(view, None)
+
+
+def image_issues(images: Sequence[ImageBytes | None], decode: bool = True) -> list[RowIssue]:
+    """What is wrong with the images of one row, as every command reports it (`data validate`
+    and `data export --full-images` reject the row for it): one issue per image that does
+    not decode."""
+    return _issues(images, lambda data: inspect_image(data, decode))
+
+
+def header_issues(images: Sequence[ImageBytes | None]) -> list[RowIssue]:
+    """`image_issues` at the depth of `inspect_header` (`data export` rejects the row for
+    them)."""
+    return _issues(images, inspect_header)
+
+
+def _issues(
+    images: Sequence[ImageBytes | None], inspect: Callable[[ImageBytes | None], ImageInfo]
+) -> list[RowIssue]:
+    infos = (inspect(data) for data in images)
+    return [
+        RowIssue(IMAGES, f"image {i}: {info.error}") for i, info in enumerate(infos) if not info.ok
+    ]
+
+
+def _sized(data: memoryview, fmt: str, size: Callable[[memoryview], tuple[int, int]]) -> ImageInfo:
+    """The ImageInfo of `size(data)`: its width and height, or why it has none."""
+    try:
+        width, height = size(data)
+    except ImageFormatError as exc:
+        return ImageInfo(False, error=f"image does not decode ({exc})")
+    except Image.DecompressionBombError as exc:
+        return ImageInfo(False, error=f"not a decodable image ({exc})")
+    return ImageInfo(True, width, height, fmt)
+
+
+def _pillow(data: memoryview, then: Literal["load", "verify"] | None) -> ImageInfo:
+    """Open with Pillow (its header and pixel limit), then decode every pixel (`load`), check
+    its structure (`verify`), or nothing more."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(view)) as im:
+            with Image.open(io.BytesIO(data)) as im:
                 info = ImageInfo(True, im.width, im.height, im.format or "")
-                if decode:
+                if then == "load":
                     im.load()
-                else:
+                elif then == "verify":
                     im.verify()
         return info
     except (
@@ -84,32 +166,91 @@ def inspect_image(data: ImageBytes | None, decode: bool = True) -> ImageInfo:
         return ImageInfo(False, error=f"image does not decode ({exc})")
 
 
-def image_issues(images: list[ImageBytes | None], decode: bool = True) -> list[RowIssue]:
-    """What is wrong with the images of one row, as every command reports it (`data validate`
-    and `data export` reject the row for it): one issue per image that does not decode."""
-    infos = (inspect_image(data, decode) for data in images)
-    return [
-        RowIssue(IMAGES, f"image {i}: {info.error}") for i, info in enumerate(infos) if not info.ok
-    ]
+def _png_header_size(data: memoryview) -> tuple[int, int]:
+    """Width and height of a PNG whose IHDR is valid (CRC included) and within the pixel
+    limit, and whose last bytes are the IEND chunk; raises ImageFormatError otherwise."""
+    width, height, *_ = _ihdr(_chunks(data))
+    if data[-len(_IEND) :] != _IEND:
+        raise ImageFormatError(
+            "no IEND chunk at the end: the data is truncated, or has bytes after its end"
+        )
+    return width, height
 
 
-def _inspect_png(data: memoryview) -> ImageInfo:
-    try:
-        width, height = _png_size(data)
-    except ImageFormatError as exc:
-        return ImageInfo(False, error=f"image does not decode ({exc})")
-    except Image.DecompressionBombError as exc:
-        return ImageInfo(False, error=f"not a decodable image ({exc})")
-    return ImageInfo(True, width, height, "PNG")
+def _jpeg_header_size(data: memoryview) -> tuple[int, int]:
+    """Width and height of a JPEG whose segments, from SOI to the start of scan, are whole,
+    one of them a frame header Pillow reads, and whose last bytes are EOI; raises
+    ImageFormatError otherwise."""
+    size = None
+    pos, end = 2, len(data)  # after SOI
+    while True:
+        marker, pos = _jpeg_marker(data, pos)
+        if marker in _JPEG_NO_LENGTH:
+            continue
+        length = int.from_bytes(data[pos : pos + 2], "big")
+        if length < 2 or pos + length > end:
+            raise ImageFormatError(f"JPEG segment {marker:02X} at byte {pos - 2} is cut short")
+        if marker in _JPEG_FRAMES:
+            size = _jpeg_frame(data[pos + 2 : pos + length])
+        elif marker == _JPEG_DQT:
+            _check_jpeg_tables(data[pos + 2 : pos + length])
+        pos += length
+        if marker == _JPEG_SOS:
+            break
+    if size is None:
+        raise ImageFormatError("no JPEG frame header (SOFn) before the scan")
+    if data[-2:] != _JPEG_EOI:
+        raise ImageFormatError(
+            "no EOI marker at the end: the data is truncated, or has bytes after its end"
+        )
+    return size
+
+
+def _jpeg_marker(data: memoryview, pos: int) -> tuple[int, int]:
+    """The JPEG marker at `pos` (fill bytes 0xFF before it skipped) and the position after it."""
+    end = len(data)
+    if pos >= end - 1:
+        raise ImageFormatError("JPEG data ends before the start of scan (truncated?)")
+    if data[pos] != 0xFF:
+        raise ImageFormatError(f"no JPEG marker at byte {pos}")
+    while pos < end - 1 and data[pos + 1] == 0xFF:
+        pos += 1
+    marker = data[pos + 1]
+    if marker < 0xC0:
+        raise ImageFormatError(f"invalid JPEG marker {marker:02X} at byte {pos}")
+    return marker, pos + 2
+
+
+def _check_jpeg_tables(body: memoryview) -> None:
+    """A DQT segment holds whole quantization tables (64 values of 1 or 2 bytes each), as
+    Pillow requires when it opens the file."""
+    pos = 0
+    while pos < len(body):
+        pos += 1 + 64 * (1 if body[pos] < 16 else 2)
+    if pos != len(body):
+        raise ImageFormatError("JPEG quantization table segment is not whole tables")
+
+
+def _jpeg_frame(body: memoryview) -> tuple[int, int]:
+    """Width and height in a JPEG frame header Pillow reads: 8-bit samples, 1, 3 or 4
+    components, a length that fits them, a size that is not empty nor past the pixel limit."""
+    if len(body) < 6:
+        raise ImageFormatError(f"JPEG frame header of {len(body) + 2} bytes")
+    bits, height, width, components = struct.unpack_from(">BHHB", body)
+    if bits != 8 or components not in (1, 3, 4) or len(body) != 6 + 3 * components:
+        raise ImageFormatError(
+            f"JPEG frame of {bits}-bit samples and {components} components in {len(body) + 2} bytes"
+        )
+    if not (width and height):
+        raise ImageFormatError(f"invalid image size {width}x{height}")
+    _check_pixels(width, height)
+    return width, height
 
 
 def _png_size(data: memoryview) -> tuple[int, int]:
     """Width and height of a PNG whose pixels decode; raises ImageFormatError otherwise."""
     chunks = _chunks(data)
-    ctype, ihdr = next(chunks, (b"", b""))
-    if ctype != b"IHDR" or len(ihdr) != 13:
-        raise ImageFormatError("the first chunk is not a 13-byte IHDR")
-    width, height, color, bits, interlace = _header(ihdr)
+    width, height, color, bits, interlace = _ihdr(chunks)
     idat: list[memoryview] = []
     idat_ended = palette = framed = False
     sequence = 0
@@ -176,6 +317,14 @@ def _chunks(data: memoryview) -> Iterator[tuple[bytes, memoryview]]:
         pos = stop + 4
 
 
+def _ihdr(chunks: Iterator[tuple[bytes, memoryview]]) -> tuple[int, int, int, int, int]:
+    """`_header` of the first of `chunks`, which must be a 13-byte IHDR."""
+    ctype, ihdr = next(chunks, (b"", b""))
+    if ctype != b"IHDR" or len(ihdr) != 13:
+        raise ImageFormatError("the first chunk is not a 13-byte IHDR")
+    return _header(ihdr)
+
+
 def _header(ihdr: memoryview) -> tuple[int, int, int, int, int]:
     """Width, height, colour type, bits per pixel and interlace method of a valid IHDR."""
     width, height, depth, color, compression, filtering, interlace = struct.unpack(">IIBBBBB", ihdr)
@@ -187,6 +336,13 @@ def _header(ihdr: memoryview) -> tuple[int, int, int, int, int]:
         raise ImageFormatError(
             f"unknown method (compression {compression}, filter {filtering}, interlace {interlace})"
         )
+    _check_pixels(width, height)
+    return width, height, color, depth * _CHANNELS[color], interlace
+
+
+def _check_pixels(width: int, height: int) -> None:
+    """DecompressionBombError, worded as Pillow words it, past Pillow's pixel limit (Pillow
+    only warns up to twice the limit; every check here refuses both)."""
     limit, pixels = Image.MAX_IMAGE_PIXELS, width * height
     if limit is not None and pixels > limit:
         limit *= 2 if pixels > 2 * limit else 1
@@ -194,7 +350,6 @@ def _header(ihdr: memoryview) -> tuple[int, int, int, int, int]:
             f"Image size ({pixels} pixels) exceeds limit of {limit} pixels, "
             "could be decompression bomb DOS attack."
         )
-    return width, height, color, depth * _CHANNELS[color], interlace
 
 
 def _check_compressed_text(ctype: bytes, body: bytes) -> None:
