@@ -37,7 +37,7 @@ def test_verl_layout(cli, tmp_path, deepvision_file):
     }
     for i, row in enumerate(ds):
         user = row["prompt"][-1]
-        assert row["prompt"][0] == {"role": "system", "content": DEFAULT_SYSTEM_PROMPT}
+        assert row["prompt"][0] == {"role": "system", "content": "Think step by step."}
         assert user["role"] == "user"
         assert user["content"].count("<image>") == len(row["images"]) == 1 + i % 2
         assert set(row["images"][0]) == {"bytes"}
@@ -70,6 +70,71 @@ def test_easyr1_layout(cli, tmp_path, deepvision_file):
     ds = datasets.load_dataset("parquet", data_files=str(out), split="train")
     assert {"problem", "answer", "images"} <= set(ds.column_names)
     assert ds[1]["problem"].count("<image>") == len(ds[1]["images"]) == 2
+
+
+def test_easyr1_answer_carries_equivalents_and_options(cli, tmp_path, synth_file):
+    out = _export(cli, synth_file, tmp_path, "easyr1")
+    ds = datasets.load_dataset("parquet", data_files=str(out), split="train")
+    answers = ds["answer"]
+    assert all(set(a) == {"ground_truth", "equivalent_answers", "options"} for a in answers)
+    mc = next(a for a in answers if a["options"])
+    assert mc["ground_truth"] in "ABCD" and len(mc["options"]) >= 2
+    assert any(a["equivalent_answers"] for a in answers)
+
+
+def _prompt_rows(tmp_path):
+    """A row with a stored prompt (system "Think step by step.") and one without any."""
+    bare = deepvision_row(question="No stored prompt: find y.")
+    bare[r.PROMPT] = None
+    return write_rows(tmp_path / "in.parquet", [deepvision_row(), bare])
+
+
+@pytest.mark.parametrize("fmt", ["verl", "trl", "jsonl"])
+def test_export_keeps_each_rows_stored_system_prompt(cli, tmp_path, fmt):
+    out = _export(cli, _prompt_rows(tmp_path), tmp_path, fmt)
+    if fmt == "jsonl":
+        prompts = [json.loads(x)["messages"] for x in out.read_text().splitlines()]
+    else:
+        prompts = pq.read_table(out).column("prompt").to_pylist()
+    assert prompts[0][0] == {"role": "system", "content": "Think step by step."}
+    assert prompts[1][0] == {"role": "system", "content": DEFAULT_SYSTEM_PROMPT}
+
+
+@pytest.mark.parametrize(
+    ("option", "system"),
+    [(("--system-prompt", "Be brief."), ["Be brief."]), (("--no-system-prompt",), [])],
+)
+def test_a_chosen_system_prompt_replaces_the_stored_one(cli, tmp_path, option, system):
+    out = _export(cli, _prompt_rows(tmp_path), tmp_path, "verl", *option)
+    for prompt in pq.read_table(out).column("prompt").to_pylist():
+        assert [m["content"] for m in prompt if m["role"] == "system"] == system
+
+
+@pytest.mark.parametrize("fmt", ["verl", "trl", "easyr1", "jsonl"])
+@pytest.mark.parametrize("batch_size", ["1", "256"])
+def test_rows_that_can_never_be_rewarded_are_rejected(cli, tmp_path, fmt, batch_size):
+    rows = [
+        deepvision_row(question="q0"),
+        deepvision_row(question="q1", answer=" "),
+        deepvision_row(question="q2"),
+        deepvision_row(question="q0"),  # same question and image: the same id as row 0
+    ]
+    src = write_rows(tmp_path / "in.parquet", rows)
+    out = tmp_path / ("o.jsonl" if fmt == "jsonl" else "o.parquet")
+    rej = tmp_path / "rej.jsonl"
+    args = ("--out", out, "--rejects", rej, "--batch-size", batch_size)
+    res = cli("data", "export", src, "--to", fmt, *args)
+    assert res.code == 1, res.text
+    assert f"rows in: 4 = 2 written to {out} + 2 rejected" in res.err
+    rejected = {x["row"]: x for x in map(json.loads, rej.read_text().splitlines())}
+    assert sorted(rejected) == [1, 3]
+    assert "ground_truth is empty" in json.dumps(rejected[1])
+    assert "duplicate id" in json.dumps(rejected[3]) and "row 0" in json.dumps(rejected[3])
+    if fmt == "jsonl":
+        written = [json.loads(x)["question"] for x in out.read_text().splitlines()]
+    else:
+        written = [len(pq.read_table(out))]
+    assert written in (["q0", "q2"], [2])
 
 
 def test_jsonl_writes_each_image_once_and_reads_back(cli, tmp_path):

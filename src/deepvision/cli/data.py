@@ -336,8 +336,9 @@ def export_cmd(
     overwrite: bool = OVERWRITE,
     allow_absolute_paths: bool = ALLOW_ABSOLUTE,
 ) -> None:
-    """Export to a trainer's format or to inference JSONL. Every image is checked first and
-    rows with an image that fails are rejected (exit 1).
+    """Export to a trainer's format or to inference JSONL. Rows that could never be trained
+    on are rejected (exit 1): an image that fails its check, an empty ground truth, an id
+    already written. Each row keeps its stored system prompt unless you choose one.
 
     {image_check}
 
@@ -345,11 +346,13 @@ def export_cmd(
 
     Example: deepvision data export math-77k.parquet --to verl --out train.parquet
     """
-    prompt, _ = system_prompt_from(system_prompt, system_prompt_file, no_system_prompt)
+    prompt, chosen = system_prompt_from(system_prompt, system_prompt_file, no_system_prompt)
     if to not in export_mod.FORMATS:  # checked before any output is prepared
         raise UsageError(f"--to must be one of {', '.join(export_mod.FORMATS)}, not {to!r}")
     paths = inputs_or_sample(files)
-    opts = export_mod.ExportOptions(system_prompt=prompt, inline_images=inline_images)
+    opts = export_mod.ExportOptions(
+        system_prompt=prompt, inline_images=inline_images, system_prompt_chosen=chosen
+    )
     _outputs(paths, overwrite, out=out, rejects=rejects)
     for side in export_mod.FORMATS[to].side_paths(out, opts):  # the jsonl images folder
         _outputs(paths, overwrite, out=side)

@@ -4,7 +4,12 @@ Each format is an `ExportFormat` (its name, file suffix, the input columns it re
 writes a batch), listed once in `FORMATS`; `export` and the CLI take them from there. Every
 image is checked before its row reaches a format, whatever the format: by default its header
 and end (`images.inspect_header`, inline), with `full_images` as `data validate` checks it (in
-worker processes ahead of the export). A row with an image that fails is rejected."""
+worker processes ahead of the export). A row with an image that fails is rejected.
+
+Each row is trained with its stored prompt (the DeepVision `prompt` column, as the release
+trains on it); our system prompt is for rows without one, or for every row when the user
+chose one. A row that can never be rewarded or loaded is rejected too, in every format: an
+empty ground truth, an id already exported (the second and later of a duplicate)."""
 
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from deepvision.data.prompts import (
     DEFAULT_SYSTEM_PROMPT,
     build_messages,
     compose_user_text,
+    training_system_prompt,
     user_text,
 )
 from deepvision.data.reader import (
@@ -115,11 +121,22 @@ TRL_SCHEMA = pa.schema(
         ("data_source", pa.string()),
     ]
 )
+# EasyR1 hands the `answer` column (its `data.answer_key`) to the reward as `ground_truth`,
+# whole: the equivalents and options travel inside it (`verify.rewards.easyr1_compute_score`).
 EASYR1_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
         ("problem", pa.string()),
-        ("answer", pa.string()),
+        (
+            "answer",
+            pa.struct(
+                [
+                    ("ground_truth", pa.string()),
+                    ("equivalent_answers", _STR_LIST),
+                    ("options", _STR_LIST),
+                ]
+            ),
+        ),
         ("images", IMAGE_TYPE),
     ]
 )
@@ -146,8 +163,51 @@ def with_hf_features(schema: pa.Schema) -> pa.Schema:
 
 @dataclass
 class ExportOptions:
+    """How rows are written. `system_prompt` is ours by default, or the one the user chose
+    (None: no system message); `system_prompt_chosen` says whether the user chose it (then it
+    replaces every row's stored prompt). Left None, it is read from the text: chosen unless
+    it is ours, for callers that do not say."""
+
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
     inline_images: bool = False  # jsonl: data URIs instead of an images folder
+    system_prompt_chosen: bool | None = None
+
+    def system_for(self, stored: list[dict[str, str]] | None) -> str | None:
+        """The system prompt of a row whose stored prompt is `stored` (None: it has none)."""
+        chosen = self.system_prompt_chosen
+        if chosen is None:
+            chosen = self.system_prompt != DEFAULT_SYSTEM_PROMPT
+        return training_system_prompt(stored, self.system_prompt, chosen)
+
+
+class Admission:
+    """Whether a row can be written at all, whatever the format: a ground truth to reward
+    against, and an id not yet written by this export (a trainer keys rows by id; a second
+    copy would be trained on twice and its rewards mixed). Remembers where each id was
+    written, to name it in the reject."""
+
+    def __init__(self) -> None:
+        self._written: dict[str, str] = {}
+
+    def issues(self, id_: str, answer: str) -> list[RowIssue]:
+        """What keeps a row with this id and ground truth out (empty: nothing)."""
+        out = []
+        if not answer.strip():
+            out.append(RowIssue(REWARD_MODEL, "ground_truth is empty: no answer to reward"))
+        if id_ in self._written:
+            out.append(
+                RowIssue(ID, f"duplicate id {id_!r}: already written from {self._written[id_]}")
+            )
+        return out
+
+    def all_clear(self, ids: list[str], answers: list[str | None]) -> bool:
+        """Whether a whole batch passes (`issues` of each row, the batch's own ids included)."""
+        fresh = len(set(ids)) == len(ids) and self._written.keys().isdisjoint(ids)
+        return fresh and all(a and a.strip() for a in answers)
+
+    def admit(self, id_: str, file: str, row: int) -> None:
+        """Record that the row with `id_` at `file` row `row` is written."""
+        self._written[id_] = f"{file} row {row}"
 
 
 @dataclass
@@ -166,7 +226,7 @@ class ExportReport:
 def _verl_row(p: Problem, index: int, opts: ExportOptions) -> dict[str, Any]:
     return {
         "data_source": p.data_source or "deepvision",
-        "prompt": build_messages(p, opts.system_prompt),
+        "prompt": build_messages(p, opts.system_for(p.messages)),
         "images": [{"bytes": im.bytes} for im in p.images],
         "ability": p.ability or "math",
         "reward_model": {
@@ -187,7 +247,7 @@ def _verl_row(p: Problem, index: int, opts: ExportOptions) -> dict[str, Any]:
 
 
 def _trl_row(p: Problem, index: int, opts: ExportOptions) -> dict[str, Any]:
-    messages = build_messages(p, opts.system_prompt)
+    messages = build_messages(p, opts.system_for(p.messages))
     # TRL inserts the images into the user turn itself; a literal placeholder would stay text.
     for m in messages:
         m["content"] = m["content"].replace(IMAGE_PLACEHOLDER, "").strip()
@@ -203,10 +263,15 @@ def _trl_row(p: Problem, index: int, opts: ExportOptions) -> dict[str, Any]:
 
 
 def _easyr1_row(p: Problem, index: int, opts: ExportOptions) -> dict[str, Any]:
+    # EasyR1 builds a user turn only (its `data.format_prompt` template adds instructions).
     return {
         "id": p.id,
         "problem": user_text(p),
-        "answer": p.answer,
+        "answer": {
+            "ground_truth": p.answer,
+            "equivalent_answers": p.equivalent_answers,
+            "options": p.options,
+        },
         "images": [{"bytes": im.bytes, "path": None} for im in p.images],
     }
 
@@ -267,22 +332,21 @@ def _arrow_images(batch: ProblemBatch, keep: list[int], target: pa.DataType) -> 
     return pa.ListArray.from_arrays(offsets, items, type=target)
 
 
-def _user_prompts(col: dict[str, pa.Array], questions: list[str]) -> list[str]:
+def _user_prompts(stored: list[list[dict] | None], questions: list[str]) -> list[str]:
     """Each row's user text as `Problem.user_prompt` gives it: the last user message of the
     stored prompt, else the question."""
-    if PROMPT not in col:
-        return questions
     out = []
-    for question, messages in zip(questions, col[PROMPT].to_pylist(), strict=True):
+    for question, messages in zip(questions, stored, strict=True):
         user = next((m for m in reversed(messages or []) if m["role"] == "user"), None)
         out.append(question if user is None else user["content"] or "")
     return out
 
 
-def _verl_columns(rb: RowBatch, opts: ExportOptions) -> _Encoded | None:
+def _verl_columns(rb: RowBatch, opts: ExportOptions, admission: Admission) -> _Encoded | None:
     """The verl table of a batch built column by column from its Arrow rows, the same as
     `_verl_row` of each Problem gives; None when a row needs the Problem path (see
-    `columns`), or its prompt does not fit its images (the Problem path rejects it)."""
+    `columns`), its prompt does not fit its images, or `admission` would keep it out (the
+    Problem path rejects it)."""
     if not columns.column_wise(rb):
         return None
     n = rb.arrow.num_rows
@@ -296,15 +360,19 @@ def _verl_columns(rb: RowBatch, opts: ExportOptions) -> _Encoded | None:
     questions = col[QUESTION].to_pylist()
     options = col[OPTIONS].to_pylist() if OPTIONS in col else [None] * n
     n_images = columns.item_rows(col[IMAGES])[0]
+    stored = col[PROMPT].to_pylist() if PROMPT in col else [None] * n
     users = []
     try:
-        texts = _user_prompts(col, questions)
+        texts = _user_prompts(stored, questions)
         for text, k, opt in zip(texts, n_images.tolist(), options, strict=True):
             users.append(compose_user_text(text, k, opt))
     except ValueError:
         return None
-    system = [{"role": "system", "content": opts.system_prompt}] if opts.system_prompt else []
-    prompts = [[*system, {"role": "user", "content": u}] for u in users]
+    systems = [opts.system_for(messages) for messages in stored]
+    prompts = [
+        [*([{"role": "system", "content": s}] if s else []), {"role": "user", "content": u}]
+        for s, u in zip(systems, users, strict=True)
+    ]
 
     ids = col[ID].to_pylist() if ID in col else [None] * n
     if not all(ids):
@@ -318,6 +386,8 @@ def _verl_columns(rb: RowBatch, opts: ExportOptions) -> _Encoded | None:
         for eq in columns.field(col[REWARD_MODEL], "equivalent_answers").to_pylist()
     ]
     answers = columns.field(col[REWARD_MODEL], "ground_truth")
+    if not admission.all_clear(ids, answers.to_pylist()):
+        return None
     str_list = pa.list_(pa.string())
     equivalents_arr = pa.array(equivalents, str_list)
 
@@ -357,6 +427,8 @@ def _verl_columns(rb: RowBatch, opts: ExportOptions) -> _Encoded | None:
         "extra_info": extra,
     }
     out = pa.RecordBatch.from_arrays([arrays[f.name] for f in VERL_SCHEMA], schema=VERL_SCHEMA)
+    for i, id_ in enumerate(ids):
+        admission.admit(id_, rb.file, rb.start + i)
     return _Encoded(out, [], n)
 
 
@@ -388,6 +460,7 @@ class ExportFormat(ABC):
 
     def __init__(self, out: Path, opts: ExportOptions) -> None:
         self.out, self.opts = out, opts
+        self.admission = Admission()
 
     @property
     def images_dir(self) -> Path | None:
@@ -434,11 +507,17 @@ class TableFormat(ExportFormat):
         bad = list(batch.rejects)
         rows, keep = [], []
         for p, sr, pos in zip(batch.problems, batch.rows, batch.positions, strict=True):
+            issues = self.admission.issues(p.id, p.answer)
+            if issues:
+                bad.append(reject(sr, issues))
+                continue
             try:
                 rows.append(self.row(p, len(rows)))
                 keep.append(pos)
             except ValueError as exc:  # placeholder/image count mismatch
                 bad.append(reject(sr, [RowIssue(PROMPT, str(exc))]))
+                continue
+            self.admission.admit(p.id, sr.file, sr.row)
         rows_in = len(batch.problems) + len(batch.rejects)
         if not rows:
             return _Encoded(None, bad, rows_in)
@@ -466,7 +545,10 @@ class TableFormat(ExportFormat):
 class VerlFormat(TableFormat):
     name = "verl"
     description = (
-        "RLHFDataset layout (prompt with one <image> per image, images, reward_model, extra_info)"
+        "RLHFDataset layout (prompt with one <image> per image, images, reward_model, "
+        "extra_info). Each row keeps its stored system prompt, as the release trains on it; "
+        "ours goes to rows without a stored prompt, and --system-prompt, --system-prompt-file "
+        "or --no-system-prompt replace it in every row (trl and jsonl alike)"
     )
     schema = VERL_SCHEMA
 
@@ -475,7 +557,7 @@ class VerlFormat(TableFormat):
 
     def encode(self, rb: RowBatch) -> _Encoded:
         # column-wise where the batch allows (see `_verl_columns`), else Problem by Problem
-        enc = _verl_columns(rb, self.opts)
+        enc = _verl_columns(rb, self.opts, self.admission)
         return enc if enc is not None else super().encode(rb)
 
 
@@ -490,7 +572,10 @@ class TrlFormat(TableFormat):
 
 class EasyR1Format(TableFormat):
     name = "easyr1"
-    description = "problem with <image>, answer, images"
+    description = (
+        "problem with <image>, answer {ground_truth, equivalent_answers, options} for "
+        "verify.rewards.easyr1_compute_score, images"
+    )
     schema = with_hf_features(EASYR1_SCHEMA)
 
     def row(self, p: Problem, index: int) -> dict[str, Any]:
@@ -548,7 +633,7 @@ class JsonlFormat(ExportFormat):
             "answer": p.answer,
             "equivalent_answers": p.equivalent_answers,
             "images": [self._image_ref(im.bytes) for im in p.images],
-            "messages": build_messages(p, self.opts.system_prompt),
+            "messages": build_messages(p, self.opts.system_for(p.messages)),
             "data_source": p.data_source,
             "topic": p.topic,
             "knowledge_points": p.knowledge_points,
@@ -562,12 +647,17 @@ class JsonlFormat(ExportFormat):
         bad = list(batch.rejects)
         written = 0
         for p, sr in zip(batch.problems, batch.rows, strict=True):
+            issues = self.admission.issues(p.id, p.answer)
+            if issues:
+                bad.append(reject(sr, issues))
+                continue
             try:
                 rec = self.line(p)
             except ValueError as exc:  # placeholder/image count mismatch
                 bad.append(reject(sr, [RowIssue(PROMPT, str(exc))]))
                 continue
             self.file.write_line(rec)
+            self.admission.admit(p.id, sr.file, sr.row)
             written += 1
         return Written(len(batch.problems) + len(batch.rejects), written, bad)
 

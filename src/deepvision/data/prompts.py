@@ -48,6 +48,24 @@ def compose_user_text(text: str, images: int, options: list[str] | None) -> str:
     return text
 
 
+def stored_system_prompt(messages: list[dict[str, str]]) -> str | None:
+    """The system message of a stored prompt (the DeepVision `prompt` column), None if it
+    has none: a stored prompt is kept as it is, with or without one."""
+    return next((m.get("content") for m in messages if m.get("role") == "system"), None)
+
+
+def training_system_prompt(
+    stored: list[dict[str, str]] | None, ours: str | None, replace_stored: bool
+) -> str | None:
+    """The system prompt a row is trained with. The release trains on the prompt as stored,
+    so a row's stored prompt wins; `ours` is for rows without one, or for every row when the
+    user chose a prompt (`replace_stored`: --system-prompt, --system-prompt-file,
+    --no-system-prompt)."""
+    if replace_stored or not stored:
+        return ours
+    return stored_system_prompt(stored)
+
+
 def build_messages(problem: Problem, system_prompt: str | None = DEFAULT_SYSTEM_PROMPT):
     """System (if any) + user chat messages for training or inference."""
     msgs = [{"role": "system", "content": system_prompt}] if system_prompt else []

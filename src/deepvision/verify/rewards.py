@@ -244,3 +244,70 @@ def accuracy_reward(
 def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
     """TRL reward: 1.0 when the completion ends in a boxed answer (and closes its thinking)."""
     return [1.0 if format_ok(_completion_text(c)) else 0.0 for c in completions]
+
+
+# EasyR1 loads this file by path and reads these two names: how to call the function chosen
+# (`batch`: the whole list at once) and what to call the reward in its logs.
+REWARD_TYPE = "batch"
+REWARD_NAME = "deepvision"
+
+
+def _easyr1_item(reward_input: Mapping[str, Any]) -> Item:
+    """The check of one EasyR1 reward input. Its `ground_truth` is the `answer` column as
+    `deepvision data export --to easyr1` writes it ({ground_truth, equivalent_answers,
+    options}), or a plain reference answer (any other EasyR1 dataset)."""
+    truth = reward_input["ground_truth"]
+    if not isinstance(truth, Mapping):
+        return Item(reward_input.get("response") or "", str(truth), (), None, extract=True)
+    equivalents = tuple(str(e) for e in truth.get("equivalent_answers") or ())
+    options = truth.get("options")
+    return Item(
+        reward_input.get("response") or "",
+        str(truth.get("ground_truth") or ""),
+        equivalents,
+        tuple(options) if options else None,
+        extract=True,
+    )
+
+
+def easyr1_compute_score(
+    reward_inputs: list[dict[str, Any]],
+    format_weight: float = 0.0,
+    max_response_len: int | None = None,
+    overlong_buffer_len: int = 0,
+    overlong_penalty_factor: float = 1.0,
+) -> list[dict[str, float]]:
+    """EasyR1 batch reward (`worker.reward.reward_function=<this file>:easyr1_compute_score`):
+    one {"overall", "accuracy", "format"} (+ "overlong_penalty" when on) of floats per input.
+
+    Each input is what EasyR1's reward manager builds: `response`, `response_length` (tokens),
+    `ground_truth`. `accuracy` is `check`'s verdict (all inputs through `verify_batch`);
+    `overall` is (1 - w) * accuracy + w * format with `format_weight` w, plus DAPO's overlong
+    penalty with `max_response_len` and `overlong_buffer_len`, as `compute_score` scores it.
+    The keyword arguments come from `worker.reward.reward_function_kwargs`."""
+    items = [_easyr1_item(x) for x in reward_inputs]
+    verdicts = verify_batch(items)
+    _note_undecided(verdicts)
+    out = []
+    for x, item, v in zip(reward_inputs, items, verdicts, strict=True):
+        scored = _score(
+            item.pred,
+            item.gold,
+            None,
+            v.correct,
+            v.extracted,
+            format_weight,
+            max_response_len,
+            overlong_buffer_len,
+            overlong_penalty_factor,
+            x.get("response_length"),
+        )
+        row = {
+            "overall": float(scored["score"]),
+            "accuracy": 1.0 if v.correct else 0.0,
+            "format": 1.0 if format_ok(item.pred) else 0.0,
+        }
+        if "overlong_penalty" in scored:
+            row["overlong_penalty"] = float(scored["overlong_penalty"])
+        out.append(row)
+    return out
