@@ -692,7 +692,7 @@ def p_null_content(tmp: Path) -> Outcome:
 
 
 def problems_of(path: Path) -> list:
-    return [r.problem_from_row(row) for row in pq.read_table(path).to_pylist()]
+    return [r.problem_from_row(row)[0] for row in pq.read_table(path).to_pylist()]
 
 
 @probe("14", "dedup drops no problem whose answer differs from the one kept", limit=600)
