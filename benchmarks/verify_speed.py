@@ -1,31 +1,48 @@
-"""Benchmark: answer verification speed and correctness against the per-call math-verify
-baseline (math_metric built for every item, gold wrapped in \\boxed{}, one process).
+"""Benchmark: `deepvision judge` against the release's own judge (`mathverify_judge.py`, run as
+it ships, as a subprocess) on the same responses file, and the RL reward batch through
+`compute_score` the way verl 0.9.1 calls it.
 
-1. 10,000 realistic responses (step-by-step reasoning ending in a boxed answer, the K12 mix of
-   answer kinds); the labeled dev set (tests/verify/devset.jsonl) is part of them, and both
-   confusion matrices on it are printed.
-2. An RL reward batch: 512 prompts x 16 rollouts (answers repeat within a group), through
-   `compute_score_batch`.
+1. Judging: one JSONL of n = 1 responses (`model_response`, `gdt`: what the release's judge
+   reads), 200-600 tokens of reasoning ending in `\\boxed{...}`, about half of them right, over
+   a K12 mix of answer kinds. At 500 and at 10,000 responses, on a quiet machine and with two
+   busy-loop processes running (loaded); the two judges alternate, each run a fresh process
+   (start-up included, as a user sees it).
+2. Reward batch: 512 prompts x 16 rollouts through `compute_score`, as verl 0.9.1's reward
+   loop calls it: `reward.num_workers` worker processes (Ray actors there) each take a
+   contiguous chunk and run every sample's `compute_score` at once on the event loop's default
+   thread pool (`NaiveRewardManager.run_single`). The first batch starts the verifiers; later
+   batches are the steady state of a training run.
 3. Worst-case latency over pathological answers with a 2 s limit.
 
-    python benchmarks/verify_speed.py [--n 10000]
+    python benchmarks/verify_speed.py [--sizes 500,10000] [--skip-judge] [--skip-reward]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
+import multiprocessing as mp
 import random
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from _common import machine
-from deepvision.verify import SymbolicPool, check, verify_batch
-from deepvision.verify.rewards import compute_score_batch
+from deepvision.verify import SymbolicPool, check
 
 ROOT = Path(__file__).resolve().parent.parent
-DEVSET = ROOT / "tests" / "verify" / "devset.jsonl"
+RELEASE_JUDGE = ROOT.parent / "shared" / "baselines" / "deepvision-103k" / "mathverify_judge.py"
+DEEPVISION = Path(sys.executable).with_name("deepvision")
+
+
+# ---- responses ------------------------------------------------------------------------------
 
 
 def _kinds(r: random.Random) -> list[tuple[str, list[str], list[str]]]:
@@ -39,6 +56,7 @@ def _kinds(r: random.Random) -> list[tuple[str, list[str], list[str]]]:
         (L, [L, f"({L})", f"{L}."], [x for x in letters if x != L][:2]),
         (L2, [L2, ", ".join(L2)], [L2[0], "ABC" if L2 != "ABC" else "ABD"]),
         (str(n), [str(n), f"{n}.0"], [str(n + 1), str(-n)]),
+        (str(n), [str(n)], [str(n + 1), str(n - 1)]),
         (f"{n}.25", [f"{n}.25", f"\\frac{{{4 * n + 1}}}{{4}}"], [f"{n}.2", f"{n}.52"]),
         (
             f"\\frac{{{m}}}{{{m + 1}}}",
@@ -53,9 +71,16 @@ def _kinds(r: random.Random) -> list[tuple[str, list[str], list[str]]]:
         (f"{k}\\pi", [f"{k}\\pi", f"{k}π"], [f"{k + 1}\\pi", f"{3.14 * k:.2f}"]),
         (f"({a},{b})", [f"({a},{b})", f"({a}, {b})"], [f"({b},{a})", f"({a},{b + 1})"]),
         (f"({a},{b})", [f"{a}<x<{b}"], [f"[{a},{b}]", f"({a},{b - 1})"]),
+        (f"[{a}, +\\infty)", [f"x \\geq {a}", f"[{a},+\\infty)"], [f"x > {a}", f"({a},+\\infty)"]),
+        (f"\\pm {k}", [f"{k}, -{k}", f"-{k}, {k}"], [str(k), f"{k}, {k + 1}"]),
+        (
+            f"\\begin{{pmatrix}} {a} \\\\ {b} \\end{{pmatrix}}",
+            [f"({a}, {b})", f"\\begin{{bmatrix}} {a} \\\\ {b} \\end{{bmatrix}}"],
+            [f"({b}, {a})", f"\\begin{{pmatrix}} {a} \\\\ {b + 1} \\end{{pmatrix}}"],
+        ),
         (f"y={k}x+{a}", [f"y={k}x+{a}", f"{k}x-y+{a}=0"], [f"y={k}x-{a}", f"y={k + 1}x+{a}"]),
         (f"{a}:{b}", [f"{a}:{b}", f"{2 * a}:{2 * b}"], [f"{b}:{a}", f"{a}:{b + 1}"]),
-        (f"{n}cm", [str(n), f"{n} \\text{{cm}}"], [f"{n}m", str(n + 1)]),
+        (f"{n} \\text{{ cm}}^2", [str(n), f"{n} cm^2"], [f"{n + 10}", str(n + 1)]),
         (f"{a}^\\circ", [f"{a}°", str(a)], [f"{b}°", f"{a + 1}^\\circ"]),
         (f"{a}\\%", [f"{a}%", f"{a / 100}"], [f"{a + 5}%", f"{a / 10}"]),
         (f"x^2-{k * k}", [f"(x-{k})(x+{k})", f"x^2-{k * k}"], [f"x^2+{k * k}", f"(x-{k})^2"]),
@@ -64,162 +89,174 @@ def _kinds(r: random.Random) -> list[tuple[str, list[str], list[str]]]:
 
 
 def reasoning(rng: random.Random, answer: str) -> str:
-    steps = []
-    for k in range(rng.randint(6, 14)):
+    """200-600 tokens (about 4 characters each) of step-by-step reasoning, then the box."""
+    target = rng.randint(200, 600) * 4
+    steps: list[str] = []
+    while sum(map(len, steps)) < target:
         a, b = rng.randint(2, 99), rng.randint(2, 99)
         steps.append(
-            f"Step {k + 1}: from the figure, the segment is {a} and the angle is {b}^\\circ, "
-            f"so we compute ${a} \\times {b} = {a * b}$ and check it against the diagram again."
+            f"Step {len(steps) + 1}: from the figure, the segment is {a} and the angle is "
+            f"{b}^\\circ, so ${a} \\times {b} = {a * b}$; check it against the diagram again."
         )
     return "\n".join(steps) + f"\nTherefore the final answer is $\\boxed{{{answer}}}$."
 
 
-def make_items(n: int, seed: int = 0) -> tuple[list[dict], int]:
+def make_pairs(n: int, seed: int) -> list[tuple[str, str, bool]]:
+    """(gold, answer, right) for n responses: half right, the kinds mixed evenly."""
     rng = random.Random(seed)
-    items = []
-    labeled = 0
-    if DEVSET.exists():
-        for line in DEVSET.read_text(encoding="utf-8").splitlines():
-            d = json.loads(line)
-            items.append(
-                {
-                    "gold": d["gold"],
-                    "pred": d["pred"],
-                    "expected": d["expected"],
-                    "equivalents": d.get("equivalents") or [],
-                    "options": d.get("options"),
-                    "response": reasoning(rng, d["pred"]),
-                }
-            )
-        labeled = len(items)
-    while len(items) < n:
+    out = []
+    for _ in range(n):
         kinds = _kinds(rng)
         gold, right, wrong = kinds[rng.randrange(len(kinds))]
-        ok = rng.random() < 0.6
-        pred = rng.choice(right if ok else wrong)
-        items.append(
-            {
-                "gold": gold,
-                "pred": pred,
-                "expected": ok,
-                "equivalents": [],
-                "options": None,
-                "response": reasoning(rng, pred),
-            }
-        )
-    return items[:n], labeled
-
-
-def baseline(items: list[dict]) -> list[bool]:
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig
-    from math_verify.metric import math_metric
-
-    out = []
-    for it in items:
-        metric = math_metric(
-            gold_extraction_target=(LatexExtractionConfig(),),
-            pred_extraction_target=(ExprExtractionConfig(), LatexExtractionConfig()),
-        )
-        ok = False
-        for gold in [it["gold"], *it["equivalents"]]:
-            try:
-                score, _ = metric([f"\\boxed{{{gold}}}"], [it["response"]])
-            except Exception:
-                score = 0.0
-            if score > 0:
-                ok = True
-                break
-        out.append(ok)
+        ok = rng.random() < 0.5
+        out.append((gold, rng.choice(right if ok else wrong), ok))
     return out
 
 
-def confusion(expected: list[bool], got: list[bool]) -> dict[str, int]:
-    pairs = list(zip(expected, got, strict=True))
-    return {
-        "true accept": sum(e and g for e, g in pairs),
-        "false reject": sum(e and not g for e, g in pairs),
-        "false accept": sum(not e and g for e, g in pairs),
-        "true reject": sum(not e and not g for e, g in pairs),
-    }
+def write_responses(path: Path, n: int, seed: int = 0) -> None:
+    rng = random.Random(seed + 1)
+    with path.open("w", encoding="utf-8") as f:
+        for i, (gold, pred, _) in enumerate(make_pairs(n, seed)):
+            line = {"id": f"p{i}", "model_response": reasoning(rng, pred), "gdt": gold}
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=10000)
-    ap.add_argument("--baseline-n", type=int, default=0, help="Baseline on the first N (0: all).")
-    args = ap.parse_args()
-    logging.disable(logging.WARNING)
-    print(f"machine: {machine()}")
-    items, labeled = make_items(args.n)
-    distinct = len({(it["gold"], it["pred"]) for it in items})
-    print(f"{len(items)} responses, {distinct} distinct (reference, answer) pairs")
+# ---- judging, side by side --------------------------------------------------------------------
 
-    pool = SymbolicPool(timeout=3.0)
-    pool.start()  # start the workers (process start is not per-item work)
+
+@contextmanager
+def busy_loops(count: int) -> Iterator[None]:
+    """`count` processes spinning on a core each (the loaded machine)."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def _timed(cmd: list[str], cwd: Path) -> float:
     t = time.perf_counter()
-    ours = verify_batch(
-        [
-            {
-                "pred": it["response"],
-                "gold": it["gold"],
-                "equivalents": it["equivalents"],
-                "options": it["options"],
-                "extract": True,
-            }
-            for it in items
-        ],
-        pool=pool,
-    )
-    ours_s = time.perf_counter() - t
-    base_items = items[: args.baseline_n] if args.baseline_n else items
-    t = time.perf_counter()
-    base = baseline(base_items)
-    base_s = time.perf_counter() - t
-    our_rate, base_rate = len(items) / ours_s, len(base_items) / base_s
-    print("\n| verifier | items | wall s | items/s | speed-up |\n|---|---|---|---|---|")
-    print(
-        f"| deepvision verify_batch (2 workers) | {len(items)} | {ours_s:.1f} | {our_rate:.0f} "
-        f"| {our_rate / base_rate:.1f}x |"
-    )
-    print(
-        f"| math-verify per call (1 process) | {len(base_items)} | {base_s:.1f} | "
-        f"{base_rate:.0f} | 1.0x |"
-    )
-    exp = [it["expected"] for it in items]
-    for name, m in (("labeled dev set", labeled), ("all items", len(items))):
-        n = min(m, len(base_items))
-        ours_cm = confusion(exp[:n], [v.correct for v in ours[:n]])
-        base_cm = confusion(exp[:n], base[:n])
-        print(
-            f"\n{name} ({n} items): deepvision {ours_cm}\n{' ' * len(name)}   baseline   {base_cm}"
-        )
-    worse = [
-        (it["gold"], it["pred"])
-        for it, v, b in zip(items[:labeled], ours, base, strict=False)
-        if b == it["expected"] and v.correct != it["expected"]
-    ]
-    print(f"labeled items the baseline gets right and we get wrong: {len(worse)} {worse[:10]}")
+    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
 
-    # RL reward batch: 512 prompts x 16 rollouts, a few distinct answers per group.
-    rng = random.Random(1)
-    sols, gts = [], []
+
+def run_release(responses: Path, work: Path) -> tuple[float, float]:
+    """(seconds, accuracy) of the release's judge, as it ships."""
+    out = work / "release.json"
+    secs = _timed(
+        [sys.executable, str(RELEASE_JUDGE), "-i", str(responses), "-o", str(out), "--no-samples"],
+        work,
+    )
+    return secs, json.loads(out.read_text())["summary"]["accuracy"]
+
+
+def run_ours(responses: Path, work: Path) -> tuple[float, float]:
+    """(seconds, accuracy) of `deepvision judge`, from a fresh output prefix."""
+    prefix = work / f"ours-{time.monotonic_ns()}"
+    secs = _timed([str(DEEPVISION), "judge", str(responses), "--out", str(prefix), "--quiet"], work)
+    summary = json.loads(prefix.with_name(prefix.name + ".summary.json").read_text())
+    return secs, summary["accuracy"]["value"]
+
+
+def judge_side_by_side(sizes: list[int], repeats: int) -> None:
+    print("\n| responses | machine | release judge s | deepvision judge s | speed-up |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for n in sizes:
+            responses = work / f"responses-{n}.jsonl"
+            write_responses(responses, n)
+            for load in ("quiet", "loaded"):
+                base, ours = [], []
+                with busy_loops(2 if load == "loaded" else 0):
+                    for r in range(repeats):  # alternating, the order swapped each round
+                        runs = [(base, run_release), (ours, run_ours)]
+                        for times, fn in runs if r % 2 == 0 else runs[::-1]:
+                            secs, acc = fn(responses, work)
+                            times.append((secs, acc))
+                b, o = min(s for s, _ in base), min(s for s, _ in ours)
+                print(
+                    f"| {n:,} | {load} | {b:.1f} | {o:.1f} | {b / o:.1f}x |"
+                    f"  (accuracy: release {base[0][1]:.3f}, ours {ours[0][1]:.3f})",
+                    flush=True,
+                )
+
+
+# ---- reward batch, as verl calls compute_score ------------------------------------------------
+
+
+def reward_batch(seed: int) -> list[tuple[str, str]]:
+    """512 prompts x 16 rollouts (solution, ground truth), a few distinct answers per group."""
+    rng = random.Random(seed)
+    out = []
     for _ in range(512):
         kinds = _kinds(rng)
         gold, right, wrong = kinds[rng.randrange(len(kinds))]
-        group = [rng.choice(right + wrong) for _ in range(3)]
-        texts = {a: reasoning(rng, a) for a in group}
-        for _ in range(16):
-            sols.append(texts[rng.choice(group)])
-            gts.append(gold)
-    t = time.perf_counter()
-    scores = compute_score_batch(["deepvision"] * len(sols), sols, gts, None)
-    reward_s = time.perf_counter() - t
-    print(
-        f"\nreward batch: {len(sols)} responses (512 x 16) in {reward_s:.2f} s "
-        f"(mean score {sum(s['score'] for s in scores) / len(scores):.2f})"
-    )
+        texts = {a: reasoning(rng, a) for a in [rng.choice(right + wrong) for _ in range(3)]}
+        out += [(texts[rng.choice(list(texts))], gold) for _ in range(16)]
+    return out
 
-    # Worst case over pathological answers, 2 s limit.
+
+def _reward_worker(conn: Connection) -> None:
+    """One reward-loop worker (a Ray actor in verl): for each chunk it gets, every sample's
+    compute_score runs at once on the event loop's default thread pool, as
+    `NaiveRewardManager.run_single` does, and the scores go back."""
+    logging.disable(logging.WARNING)
+    from deepvision.verify.rewards import compute_score
+
+    async def score(chunk: list[tuple[str, str]]) -> list[float]:
+        loop = asyncio.get_running_loop()
+
+        def one(sol: str, gt: str) -> float:
+            info = {"num_turns": None, "rollout_reward_scores": {}}
+            return compute_score(
+                data_source="deepvision", solution_str=sol, ground_truth=gt, extra_info=info
+            )["score"]
+
+        return await asyncio.gather(*(loop.run_in_executor(None, one, s, g) for s, g in chunk))
+
+    while (chunk := conn.recv()) is not None:
+        conn.send(asyncio.run(score(chunk)))
+
+
+def reward_side(batches: int, workers: int) -> None:
+    ctx = mp.get_context("spawn")  # Ray actors are fresh processes
+    pipes, procs = [], []
+    for _ in range(workers):
+        ours, theirs = ctx.Pipe()
+        proc = ctx.Process(target=_reward_worker, args=(theirs,), daemon=True)
+        proc.start()
+        pipes.append(ours)
+        procs.append(proc)
+    print(f"\nreward batch, 512 x 16 through compute_score, {workers} reward workers:")
+    try:
+        for b in range(batches):
+            batch = reward_batch(seed=100 + b)
+            size = -(-len(batch) // workers)
+            t = time.perf_counter()
+            for k, conn in enumerate(pipes):
+                conn.send(batch[k * size : (k + 1) * size])
+            scores = [s for conn in pipes for s in conn.recv()]
+            took = time.perf_counter() - t
+            label = "first (verifiers start)" if b == 0 else "steady state"
+            print(
+                f"  batch {b + 1}, {label}: {took:.2f} s for {len(scores)} responses "
+                f"(mean score {sum(scores) / len(scores):.2f})",
+                flush=True,
+            )
+    finally:
+        for conn in pipes:
+            conn.send(None)
+        for proc in procs:
+            proc.join(30)
+
+
+# ---- pathological answers ------------------------------------------------------------------
+
+
+def worst_case() -> None:
     bad = [
         "10^{10^{10}}",
         "{" * 1000 + "1" + "}" * 1000,
@@ -232,19 +269,37 @@ def main() -> None:
         "(" * 1000 + ")" * 1000,
     ]
     worst = 0.0
-    slow = SymbolicPool(workers=2, timeout=2.0)
-    slow.start()
-    for b in bad:
-        for gold, pred in ((b, "1"), ("1", b), (b, b + "+1")):
-            t = time.perf_counter()
-            check(pred, gold, pool=slow)
-            worst = max(worst, time.perf_counter() - t)
+    slow = SymbolicPool(workers=2, timeout=2.0).start()
+    try:
+        for b in bad:
+            for gold, pred in ((b, "1"), ("1", b), (b, b + "+1")):
+                t = time.perf_counter()
+                check(pred, gold, pool=slow)
+                worst = max(worst, time.perf_counter() - t)
+    finally:
+        slow.close()
     print(
-        f"worst-case latency over {3 * len(bad)} pathological checks, limit 2 s: {worst:.2f} s "
+        f"\nworst-case latency over {3 * len(bad)} pathological checks, limit 2 s: {worst:.2f} s "
         f"({slow.replaced} workers replaced)"
     )
-    slow.close()
-    pool.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="500,10000", help="Responses per judging run.")
+    ap.add_argument("--repeats", type=int, default=2, help="Runs of each judge (best counts).")
+    ap.add_argument("--batches", type=int, default=3, help="Reward batches of 512 x 16.")
+    ap.add_argument("--reward-workers", type=int, default=8, help="verl's reward.num_workers.")
+    ap.add_argument("--skip-judge", action="store_true")
+    ap.add_argument("--skip-reward", action="store_true")
+    args = ap.parse_args()
+    logging.disable(logging.WARNING)
+    print(f"machine: {machine()}")
+    if not args.skip_judge:
+        judge_side_by_side([int(s) for s in args.sizes.split(",")], args.repeats)
+    if not args.skip_reward:
+        reward_side(args.batches, args.reward_workers)
+    worst_case()
 
 
 if __name__ == "__main__":

@@ -2,10 +2,14 @@
 load a check that gets no worker in time is undecided, never wrong."""
 
 import asyncio
+import os
+import signal
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,16 +66,23 @@ def test_timeout_counts_as_wrong_and_worker_is_replaced():
         pool.close()
 
 
+def _kill_from_outside(pool: SymbolicPool) -> None:
+    """Kill the pool's idle worker as the OOM killer would, and wait until it is gone."""
+    w = pool._idle[0]
+    os.kill(w.pid, signal.SIGKILL)
+    deadline = time.monotonic() + HANG_MARGIN_S
+    while w.alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_a_dead_worker_is_replaced():
     pool = SymbolicPool(workers=1, timeout=5.0)
     try:
         assert pool.compare("x+x", "2x").equal
-        w = pool._idle[0]
-        w.proc.kill()
-        w.proc.wait()
-        res = pool.compare("x+x", "2x")
+        _kill_from_outside(pool)
+        res = pool.compare("x+x+x", "3x")  # a pair not compared yet: it needs the worker
         assert res.equal is None and "died" in res.reason
-        assert pool.compare("x+x", "2x").equal
+        assert pool.compare("x+x+x", "3x").equal
     finally:
         pool.close()
 
@@ -210,17 +221,93 @@ def test_a_big_batch_on_a_busy_small_pool_is_decided_whole():
 
 def test_an_option_left_uncompared_leaves_the_choice_undecided():
     """Matching an answer to an option's text: one option not compared could have matched
-    too, so the choice is undecided rather than right or wrong."""
+    too, so the choice is undecided rather than right or wrong, even when the other option's
+    comparison is known from the cache. When every comparison it needs has really run before,
+    the cache decides it with the worker busy."""
     pool = SymbolicPool(workers=1, timeout=2.0, wait=0.2).start()
     try:
         decided = check("(x+1)^2", "B", options=["x^2", "x^2+2x+1"], pool=pool)
         assert (decided.correct, decided.method) == (True, "choice")
         holder = _hold_the_worker(pool)
-        v = check("(x+1)^2", "B", options=["x^2", "x^2+2x+1"], pool=pool)
+        v = check("(x+1)^2", "A", options=["x^2+2x+1", "x^3"], pool=pool)  # x^3: never compared
+        again = check("(x+1)^2", "B", options=["x^2", "x^2+2x+1"], pool=pool)
         holder.join()
     finally:
         pool.close()
     assert (v.correct, v.undecided) == (False, True)
+    assert (again.correct, again.method, again.reason) == (True, "choice", decided.reason)
+
+
+def test_a_pair_compared_once_is_answered_from_the_cache_at_once():
+    pool = SymbolicPool(workers=1, timeout=2.0, wait=0.2).start()
+    try:
+        first = pool.compare("x^2+2x+1", "(x+1)^2")
+        wrong = pool.compare("x^2+1", "(x+1)^2")
+        holder = _hold_the_worker(pool)
+        t = time.perf_counter()
+        repeat, repeat_wrong = pool.compare("x^2+2x+1", "(x+1)^2"), pool.compare("x^2+1", "(x+1)^2")
+        took = time.perf_counter() - t
+        new = pool.compare("x^2+4x+4", "(x+2)^2")
+        holder.join()
+    finally:
+        pool.close()
+    assert (first.equal, wrong.equal) == (True, False)
+    assert (repeat.equal, repeat.reason) == (True, first.reason) and not repeat.no_worker
+    assert (repeat_wrong.equal, repeat_wrong.reason) == (False, wrong.reason)
+    assert took < 0.2  # well under the 0.2 s wait each would have spent on the busy worker
+    assert new.no_worker  # a pair never compared still needs a worker
+
+
+def test_what_was_not_decided_is_not_cached():
+    """No worker in time, and a comparison that overran: neither is remembered, so the same
+    pair is compared for real the next time."""
+    pool = SymbolicPool(workers=1, timeout=2.0, wait=0.2).start()
+    try:
+        holder = _hold_the_worker(pool)
+        busy = pool.compare("x+x+x+x", "4x")
+        holder.join()
+        assert busy.no_worker
+        assert pool.compare("x+x+x+x", "4x", wait=HANG_MARGIN_S).equal  # compared now
+        assert holder.result[0].timed_out
+        again = pool.compare("9999999999!", "1", timeout=0.3, wait=HANG_MARGIN_S)
+        assert (again.equal, again.timed_out) == (None, True)  # ran (and overran) again
+    finally:
+        pool.close()
+
+
+def test_the_cache_is_bounded_oldest_pair_out_first():
+    pool = SymbolicPool(workers=1, timeout=2.0, wait=0.2, cache_size=2).start()
+    try:
+        for k in (2, 3, 4):
+            assert pool.compare(f"{k}x", "+".join(["x"] * k)).equal
+        holder = _hold_the_worker(pool)
+        newest = pool.compare("4x", "x+x+x+x")
+        oldest = pool.compare("2x", "x+x")
+        holder.join()
+    finally:
+        pool.close()
+    assert newest.equal and oldest.no_worker
+
+
+def _parent_pid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux")
+def test_workers_and_their_replacements_are_forked_from_one_server():
+    """The workers are forked from one process that imported math-verify once (N workers cost
+    one start-up), and so is the replacement of a worker killed for overrunning."""
+    pool = SymbolicPool(workers=2, timeout=0.5).start()
+    try:
+        parents = {_parent_pid(w.pid) for w in pool._idle}
+        assert len(parents) == 1 and os.getpid() not in parents
+        assert pool.compare("9999999999!", "1").timed_out
+        assert pool.replaced == 1
+        assert {_parent_pid(w.pid) for w in pool._idle} == parents
+        assert pool.compare("x+x", "2x").equal
+    finally:
+        pool.close()
 
 
 def test_a_batch_on_a_pool_that_stays_busy_comes_back_undecided_in_bounded_time():

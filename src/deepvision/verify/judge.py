@@ -42,7 +42,8 @@ from deepvision.records import (
 from deepvision.verify.check import Item, verify_batch
 
 REFERENCE_FIELDS = ("answer", "gdt", "ground_truth")
-CHUNK = 256
+# Samples per verify_batch: few batch ends (where a worker idles); a killed run redoes one.
+CHUNK = 1024
 MAX_JUDGE_CHARS = 1500  # question cap; the answer is capped at 300, the reference at 500
 
 JUDGE_SYSTEM = (

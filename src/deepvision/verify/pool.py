@@ -1,14 +1,23 @@
 """A pool of symbolic-comparison worker processes with a hard per-item time limit.
 
-Each worker is a plain subprocess (`python -m deepvision.verify.symbolic`) talking JSON lines
-over pipes, so the pool works from any thread, asyncio task, daemon process or Ray worker: no
-signals, no fork of the caller. A worker that overruns the limit is killed and replaced; one
-that dies (out of memory, crash) is replaced too. Memory per worker is capped with RLIMIT_AS.
+Each worker is a process of its own talking JSON lines (`symbolic.serve`), so the pool works
+from any thread, asyncio task, daemon process or Ray worker: no signals, no fork of the caller.
+On Linux the workers are forked from one fork server (`python -m deepvision.verify.pool`) that
+has imported math-verify once: N workers, and every replacement of a killed one, cost one
+start-up instead of N (about 2 s of CPU each, which is what a small judge run on a loaded
+machine used to spend most of its time on). Elsewhere, or if the fork server fails, each worker
+is an interpreter of its own (`python -m deepvision.verify.symbolic`). A worker that overruns
+the limit is killed and replaced; one that dies (out of memory, crash) is replaced too. Memory
+per worker is capped with RLIMIT_AS.
 
 Two bounds, kept apart because they mean different things: `timeout` limits the comparison
 itself (an answer that overruns it is the answer's doing), `wait` limits the time spent waiting
 for a free, started worker (the pool's load, not the answer's doing). A caller is served first
 come, first served; one that gets no worker within `wait` gets `no_worker` back, never a guess.
+
+Verdicts are cached per pool by the (reference, answer) pair compared (bounded, least recently
+used out first): the same pair is not compared twice. Only verdicts a worker reached are kept;
+a pair left undecided (no worker in time, overran, unparsable, worker died) is asked again.
 """
 
 from __future__ import annotations
@@ -18,16 +27,25 @@ import contextlib
 import json
 import os
 import select
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import IO
 
 DEFAULT_TIMEOUT_S = 3.0
 DEFAULT_MAX_MEMORY_MB = 2048
+DEFAULT_CACHE_SIZE = 65536  # (reference, answer) pairs
+_CACHE_MAX_CHARS = 8_000_000  # and at most this many characters of them (~ tens of MB)
 _START_TIMEOUT_S = 60.0
+# Forking workers needs pidfds (a worker is not our child: a pidfd kills it, never a reused pid).
+_CAN_FORK = all(
+    (hasattr(os, "pidfd_open"), hasattr(socket, "send_fds"), hasattr(signal, "pidfd_send_signal"))
+)
 
 
 @dataclass
@@ -50,26 +68,84 @@ def _no_worker(patience: float, since: float) -> SymbolicResult:
     return SymbolicResult(None, reason, no_worker=True, waited=time.monotonic() - since)
 
 
+class _VerdictCache:
+    """The verdicts workers reached, by the (gold, pred) pair compared (both already cleaned by
+    the rules). Only a verdict is kept (equal or not, from a comparison that ran to its end), so
+    a hit never decides what no comparison decided. Bounded by pairs and by characters; the
+    least recently used pair goes first. Thread-safe."""
+
+    def __init__(self, max_entries: int, max_chars: int = _CACHE_MAX_CHARS) -> None:
+        self.max_entries = max(0, max_entries)
+        self.max_chars = max_chars
+        self._items: OrderedDict[tuple[str, str], tuple[bool, str]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, gold: str, pred: str) -> SymbolicResult | None:
+        with self._lock:
+            found = self._items.get((gold, pred))
+            if found is None:
+                return None
+            self._items.move_to_end((gold, pred))
+        return SymbolicResult(found[0], found[1])
+
+    def put(self, gold: str, pred: str, result: SymbolicResult) -> None:
+        size = len(gold) + len(pred) + len(result.reason)
+        if result.equal is None or not self.max_entries or size > self.max_chars:
+            return
+        with self._lock:
+            if (gold, pred) in self._items:
+                return
+            self._items[(gold, pred)] = (result.equal, result.reason)
+            self._chars += size
+            while len(self._items) > self.max_entries or self._chars > self.max_chars:
+                (g, p), (_, reason) = self._items.popitem(last=False)
+                self._chars -= len(g) + len(p) + len(reason)
+
+
 class _Worker:
-    def __init__(self, max_memory_mb: int) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(
+    """One comparison process, spoken to in `symbolic.serve`'s JSON lines over `reader` and
+    `writer`: an interpreter of its own (`spawn`) or a child of the fork server (`forked`)."""
+
+    def __init__(
+        self, reader: IO[str], writer: IO[str], pid: int, proc: subprocess.Popen | int
+    ) -> None:
+        self.reader, self.writer, self.pid = reader, writer, pid
+        self._proc = proc  # the Popen of a spawned worker, the pidfd of a forked one
+        self._sock: socket.socket | None = None
+        self._kill_lock = threading.Lock()
+        self.ready = False
+
+    @classmethod
+    def spawn(cls, max_memory_mb: int) -> _Worker:
+        proc = subprocess.Popen(
             [sys.executable, "-m", "deepvision.verify.symbolic", str(max_memory_mb)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
             encoding="utf-8",
-            env=env,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
-        self.ready = False
+        assert proc.stdout is not None and proc.stdin is not None
+        return cls(proc.stdout, proc.stdin, proc.pid, proc)
+
+    @classmethod
+    def forked(cls, sock: socket.socket, pidfd: int, pid: int) -> _Worker:
+        w = cls(
+            sock.makefile("r", encoding="utf-8"), sock.makefile("w", encoding="utf-8"), pid, pidfd
+        )
+        w._sock = sock
+        return w
 
     def _readline(self, timeout: float) -> str | None:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        ready, _, _ = select.select([self.reader], [], [], timeout)
         if not ready:
             return None
-        return self.proc.stdout.readline()
+        return self.reader.readline()
 
     def wait_ready(self, timeout: float = _START_TIMEOUT_S) -> bool:
         """True once the worker has said it is ready; False if not within `timeout`."""
@@ -91,10 +167,9 @@ class _Worker:
 
     def ask(self, gold: str, pred: str, timeout: float) -> SymbolicResult | None:
         """The answer, or None when the worker overran `timeout` or died."""
-        assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write(json.dumps({"g": gold, "p": pred}) + "\n")
-            self.proc.stdin.flush()
+            self.writer.write(json.dumps({"g": gold, "p": pred}) + "\n")
+            self.writer.flush()
             line = self._readline(timeout)
         except (OSError, ValueError):
             return None
@@ -107,19 +182,164 @@ class _Worker:
         return SymbolicResult(msg.get("ok"), msg.get("r", ""))
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        proc = self._proc
+        if isinstance(proc, subprocess.Popen):
+            return proc.poll() is None
+        try:  # a pidfd turns readable when its process has ended
+            return proc >= 0 and not select.select([proc], [], [], 0)[0]
+        except (OSError, ValueError):
+            return False
 
     def kill(self) -> None:
+        """Kill the process (if it still runs), wait until it is gone, free its pipes."""
+        with self._kill_lock:  # the pool's close() and a replacement may race here
+            proc, self._proc = self._proc, -1
+        if isinstance(proc, subprocess.Popen):
+            if proc.poll() is None:
+                proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        elif proc >= 0:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(proc, signal.SIGKILL)
+                select.select([proc], [], [], 5)
+            os.close(proc)
+        for f in (self.writer, self.reader, self._sock):
+            with contextlib.suppress(OSError):
+                if f is not None:
+                    f.close()
+
+
+class _ForkServer:
+    """A process that has imported math-verify once and forks ready workers from itself on
+    request (`_serve_forks`): a new worker is up in milliseconds instead of seconds."""
+
+    def __init__(self, max_memory_mb: int) -> None:
+        ours, theirs = socket.socketpair()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "deepvision.verify.pool",
+                str(theirs.fileno()),
+                str(max_memory_mb),
+            ],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        theirs.close()
+        self._chan = ours
+        self._lock = threading.Lock()
+        self._up: bool | None = None  # None: starting; False: gone (the pool spawns instead)
+
+    def _ready(self, timeout: float) -> bool:
+        if self._up is None:
+            self._chan.settimeout(timeout)
+            try:
+                self._up = self._chan.recv(1) == b"R"
+            except TimeoutError:
+                return False
+            except OSError:
+                self._up = False
+        return self._up
+
+    def fork(self, timeout: float = _START_TIMEOUT_S) -> _Worker | None:
+        """A new worker, or None when the server is not up within `timeout` or has failed."""
+        with self._lock:
+            if not self._ready(timeout):
+                return None
+            try:
+                self._chan.settimeout(timeout)
+                self._chan.sendall(b"F")
+                msg, fds, _, _ = socket.recv_fds(self._chan, 32, 2)
+            except OSError:  # gone, or too slow to answer: out of step, so not used again
+                self._up = False
+                return None
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            self._up = self._up and msg == b"-"  # that one fork failed; the server is fine
+            return None
+        return _Worker.forked(socket.socket(fileno=fds[0]), fds[1], int(msg))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._chan.close()
         if self.proc.poll() is None:
             self.proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
-        for f in (self.proc.stdin, self.proc.stdout):
-            try:
-                if f is not None:
-                    f.close()
-            except OSError:
-                pass
+
+
+# One comparison of each kind the workers meet (equations, factoring, radicals, decimals of pi,
+# intervals, sets, trigonometry, exponentials, logarithms): sympy sets each kind up on first use
+# (0.1-0.3 s apiece), and a worker forked after this inherits all of it instead of paying again.
+_WARM_UP_PAIRS = (
+    ("y=3x+2", "3x-y+2=0"),
+    ("x^2-9", "(x-3)(x+3)"),
+    ("4\\sqrt{3}", "\\sqrt{48}"),
+    ("5\\pi", "15.70"),
+    ("[1,2)", "[1,2]"),
+    ("\\{1,2\\}", "\\{2,1\\}"),
+    ("\\sin x", "\\cos x"),
+    ("e^{x}", "\\exp(x)"),
+    ("\\log_2 8", "3"),
+)
+
+
+def _serve_forks(fd: int, max_memory_mb: int) -> None:
+    """The fork server (`python -m deepvision.verify.pool FD MB`): import math-verify and warm
+    it up on every kind of comparison once, say ready, then fork one worker per byte received on
+    socket `fd`, sending back its socket, a pidfd and its pid. Forked workers are reaped by the
+    kernel. Ends when the pool's end of the socket closes (the pool closed or its process
+    died)."""
+    from deepvision.verify import symbolic
+
+    chan = socket.socket(fileno=fd)
+    symbolic._mv()
+    symbolic._warm_up()
+    for gold, pred in _WARM_UP_PAIRS:
+        with contextlib.suppress(Exception):
+            symbolic.symbolic_equal(gold, pred)
+    symbolic.parse_answer.cache_clear()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    chan.sendall(b"R")
+    while chan.recv(1):
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            chan.close()
+            ours.close()
+            _be_worker(theirs, max_memory_mb)
+        theirs.close()
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:  # it died at once: say so, send nothing
+            socket.send_fds(chan, [b"-"], [])
+            ours.close()
+            continue
+        socket.send_fds(chan, [str(pid).encode()], [ours.fileno(), pidfd])
+        ours.close()
+        os.close(pidfd)
+
+
+def _be_worker(sock: socket.socket, max_memory_mb: int) -> None:
+    """In a forked child: serve comparisons on `sock` as stdin and stdout, then exit."""
+    from deepvision.verify import symbolic
+
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.dup2(sock.fileno(), 0)
+    os.dup2(sock.fileno(), 1)
+    sock.close()
+    try:
+        with open(0, encoding="utf-8") as stdin, open(1, "w", encoding="utf-8") as stdout:
+            sys.stdin, sys.stdout = stdin, stdout
+            symbolic.serve(max_memory_mb)
+    finally:
+        os._exit(0)  # never back into the fork server's loop
 
 
 class SymbolicPool:
@@ -127,8 +347,9 @@ class SymbolicPool:
     worker at a time; callers are served in arrival order, preferring workers already started).
 
     `timeout` is the comparison time limit, `wait` (default: `timeout`) how long a caller may
-    wait for a worker before it gets `no_worker`. The first use waits for the workers to start
-    (up to a minute), once."""
+    wait for a worker before it gets `no_worker`. The workers start on the first comparison
+    that is not in the cache (`cache_size` pairs; 0: no cache), which waits for them (up to a
+    minute), once."""
 
     def __init__(
         self,
@@ -136,6 +357,7 @@ class SymbolicPool:
         timeout: float = DEFAULT_TIMEOUT_S,
         max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
         wait: float | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self.size = max(1, workers or os.cpu_count() or 1)
         self.timeout = timeout
@@ -148,6 +370,8 @@ class SymbolicPool:
         self._started = False
         self._up = threading.Event()  # set once the first start has finished
         self._closed = False
+        self._server: _ForkServer | None = None
+        self._cache = _VerdictCache(cache_size)
         self.replaced = 0
 
     def start(self) -> SymbolicPool:
@@ -156,21 +380,29 @@ class SymbolicPool:
         with self._cond:
             if self._closed:
                 raise RuntimeError("SymbolicPool is closed")
-            fresh = [] if self._started else [_Worker(self.max_memory_mb) for _ in range(self.size)]
-            self._started = True
-            self._all += fresh
-        if not fresh:
+            first, self._started = not self._started, True
+            if first and _CAN_FORK:
+                self._server = _ForkServer(self.max_memory_mb)
+        if not first:
             self._up.wait(_START_TIMEOUT_S)
             return self
         deadline = time.monotonic() + _START_TIMEOUT_S
+        fresh: list[_Worker] = []
         try:
+            for _ in range(self.size):
+                fresh.append(self._new_worker())
             for w in fresh:
                 with contextlib.suppress(RuntimeError):  # a worker that failed is replaced on use
                     w.wait_ready(max(0.0, deadline - time.monotonic()))
         finally:
             with self._cond:
-                self._idle += fresh
+                closed = self._closed  # closed while starting: these were never handed out
+                if not closed:
+                    self._all += fresh
+                    self._idle += fresh
                 self._cond.notify_all()
+            for w in fresh if closed else ():
+                w.kill()
             self._up.set()
         return self
 
@@ -195,6 +427,12 @@ class SymbolicPool:
                 self._queue.remove(ticket)
                 self._cond.notify_all()  # the next caller in line may now be first
 
+    def _new_worker(self) -> _Worker:
+        """A worker forked by the fork server, or, where there is none (or it failed), a
+        worker started as an interpreter of its own."""
+        server = self._server
+        return (server.fork() if server is not None else None) or _Worker.spawn(self.max_memory_mb)
+
     def _put(self, w: _Worker) -> None:
         with self._cond:
             self._idle.append(w)
@@ -208,7 +446,11 @@ class SymbolicPool:
             self.replaced += 1
             if self._closed:
                 return
-            fresh = _Worker(self.max_memory_mb)  # starts now, ready by the next call
+        fresh = self._new_worker()  # forked: ready at once; spawned: by the next call
+        with self._cond:
+            if self._closed:
+                fresh.kill()
+                return
             self._all.append(fresh)
         self._put(fresh)
 
@@ -238,7 +480,11 @@ class SymbolicPool:
         time, after at most `wait` seconds (default: the pool's) waiting for a started worker.
         A comparison that overruns is `timed_out`; one that found no worker in time is
         `no_worker` and did not run. Returns within `wait + timeout` seconds plus the moment
-        it takes to kill an overrunning worker (and, on first use, the pool's start)."""
+        it takes to kill an overrunning worker (and, on first use, the pool's start). A pair
+        already decided comes from the cache, at once."""
+        cached = self._cache.get(gold, pred)
+        if cached is not None:
+            return cached
         limit = self.timeout if timeout is None else timeout
         patience = self.wait if wait is None else wait
         self.start()
@@ -260,6 +506,7 @@ class SymbolicPool:
                 None, "symbolic worker died (replaced)", False, elapsed, waited=waited
             )
         result.elapsed, result.waited = elapsed, waited
+        self._cache.put(gold, pred, result)
         if w.alive():
             self._put(w)
         else:
@@ -270,9 +517,12 @@ class SymbolicPool:
         with self._cond:
             self._closed = True
             workers, self._all, self._idle = self._all, [], []
+            server, self._server = self._server, None
             self._cond.notify_all()
         for w in workers:
             w.kill()
+        if server is not None:
+            server.close()
 
 
 _default: SymbolicPool | None = None
@@ -294,3 +544,7 @@ def default_pool() -> SymbolicPool:
 def _close_default() -> None:
     if _default is not None and _default_pid == os.getpid():
         _default.close()
+
+
+if __name__ == "__main__":
+    _serve_forks(int(sys.argv[1]), int(sys.argv[2]))
