@@ -140,6 +140,10 @@ def choice(p: str, g: str, opts: Mapping[str, str], cmp: Compare) -> Result | No
         got = _letter_string(p)
         return got == order, "choice", f"letters in the order {got}, reference {order}"
     if opts:
+        bare = p.strip(" ().:").upper()
+        if len(bare) == 1 and bare in opts:  # one bare letter is a choice, even when some
+            ok = {bare} == set(gl)  # option's text is itself a letter (MMMU-Pro)
+            return ok, "choice", f"chose {bare}, reference {want}"
         named = _options_named(p, opts)
         if named:
             ok = named == gl
