@@ -578,7 +578,8 @@ def row_text(row: dict) -> str:
 def unrecoverable(item: Official, row: dict) -> str | None:
     """Why no verifier can accept the oracle's reply from what was sent, or None: it names
     an option by its text while the options are drawn only in the image (the item was loaded
-    without them), or by a text that two options share."""
+    without them), by a text that two options share, or by a text that is itself one of the
+    option letters (a bare letter is read as the choice, as graders read it)."""
     if not uses_option_text(item, row["reply"]):
         return None
     if not item.shown and not row["options_known"]:
@@ -587,6 +588,9 @@ def unrecoverable(item: Official, row: dict) -> str | None:
     gold = letters_of(clean_gold(item.gold)) or []
     if any(texts.count(texts[ord(x) - 65]) > 1 for x in gold if ord(x) - 65 < len(texts)):
         return "an option named by its text, which another option has too"
+    named = [texts[ord(x) - 65].strip() for x in gold if ord(x) - 65 < len(texts)]
+    if any(len(t) == 1 and "A" <= t <= chr(64 + len(texts)) for t in named):
+        return "an option named by its text, which is itself an option letter (read as a choice)"
     return None
 
 
