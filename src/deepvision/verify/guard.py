@@ -249,12 +249,13 @@ def confirm(gold_latex: str, pred_latex: str, gold: Any, pred: Any) -> tuple[boo
     as math-verify extracted them, `gold`/`pred` its parses (used when a case-sensitive
     re-read fails)."""
     g2, p2 = gold, pred
-    if _mixed_case(gold_latex + " " + pred_latex):  # math-verify's lowercasing matters here
-        g2, p2 = reparse(gold_latex), reparse(pred_latex)
-        if g2 is None or p2 is None:
-            if case_conflict(gold_latex, pred_latex):
-                return False, "symbols differ in case (R is not r)"
-            g2, p2 = gold, pred
+    # Read both again, independently of math-verify's extraction (which may keep only part of
+    # an answer: `=\frac{7}{4}+1` read as `7/4`), with case-sensitive symbols.
+    r_gold, r_pred = reparse(gold_latex.lstrip("= ")), reparse(pred_latex.lstrip("= "))
+    if r_gold is not None and r_pred is not None:
+        g2, p2 = r_gold, r_pred
+    elif _mixed_case(gold_latex + " " + pred_latex) and case_conflict(gold_latex, pred_latex):
+        return False, "symbols differ in case (R is not r)"
     try:
         verdict = agree(g2, p2)
     except Exception:  # an expression sympy cannot take apart: no evidence either way
