@@ -152,11 +152,12 @@ def test_jsonl_export_writes_its_images_folder_with_the_file_or_not_at_all(cli, 
     """A failed export (the input breaks after rows were written) leaves no images folder;
     a successful one has both, and `--overwrite` replaces an earlier folder whole."""
     out = tmp_path / "j.jsonl"
-    assert cli("data", "export", heavy, "--to", "jsonl", "--out", out).code == 0
-    assert len(list((tmp_path / "j_images").iterdir())) == 6
+    # exit 1: rows 4-5 (empty answers) and 6 (row 3 again) are rejected; rows 0-3 are written
+    assert cli("data", "export", heavy, "--to", "jsonl", "--out", out).code == 1
+    assert len(list((tmp_path / "j_images").iterdir())) == 4
     (tmp_path / "j_images" / "stale.png").write_bytes(b"old")
-    assert cli("data", "export", heavy, "--to", "jsonl", "--out", out, "--overwrite").code == 0
-    assert len(list((tmp_path / "j_images").iterdir())) == 6
+    assert cli("data", "export", heavy, "--to", "jsonl", "--out", out, "--overwrite").code == 1
+    assert len(list((tmp_path / "j_images").iterdir())) == 4
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert all((tmp_path / line["images"][0]).exists() for line in lines)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["j.jsonl", "j_images"]

@@ -193,7 +193,8 @@ def test_verl_built_column_wise_equals_problem_by_problem(
     real = export_mod._verl_columns
     monkeypatch.setattr(export_mod, "_verl_columns", lambda *a: calls.append(1) or real(*a))
     export([src], fast, "verl", opts, batch_size=4)
-    assert calls and all(real(rb, opts) is not None for rb in open_sources([src])[0].batches(4))
+    batches = open_sources([src])[0].batches(4)
+    assert calls and all(real(rb, opts, export_mod.Admission()) is not None for rb in batches)
     monkeypatch.setattr(export_mod, "_verl_columns", lambda *a: None)
     export([src], slow, "verl", opts, batch_size=4)
     a, b = pq.read_table(fast), pq.read_table(slow)
