@@ -244,9 +244,8 @@ def test_a_pair_compared_once_is_answered_from_the_cache_at_once():
         first = pool.compare("x^2+2x+1", "(x+1)^2")
         wrong = pool.compare("x^2+1", "(x+1)^2")
         holder = _hold_the_worker(pool)
-        t = time.perf_counter()
+        # the only worker is held: a pair not in the cache would come back no_worker
         repeat, repeat_wrong = pool.compare("x^2+2x+1", "(x+1)^2"), pool.compare("x^2+1", "(x+1)^2")
-        took = time.perf_counter() - t
         new = pool.compare("x^2+4x+4", "(x+2)^2")
         holder.join()
     finally:
@@ -254,7 +253,6 @@ def test_a_pair_compared_once_is_answered_from_the_cache_at_once():
     assert (first.equal, wrong.equal) == (True, False)
     assert (repeat.equal, repeat.reason) == (True, first.reason) and not repeat.no_worker
     assert (repeat_wrong.equal, repeat_wrong.reason) == (False, wrong.reason)
-    assert took < 0.2  # well under the 0.2 s wait each would have spent on the busy worker
     assert new.no_worker  # a pair never compared still needs a worker
 
 

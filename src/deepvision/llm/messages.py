@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,13 +51,14 @@ __all__ = [
 ImageSource = Callable[[], tuple[bytes, str]]  # -> (bytes, mime type)
 
 
-class PortableImage:
+class PortableImage(ABC):
     """An ImageSource that can be sent to a worker process (pickled as its few fields)."""
 
     __slots__ = ()
 
+    @abstractmethod
     def __call__(self) -> tuple[bytes, str]:
-        raise NotImplementedError
+        """The image's bytes and MIME type (DataError if they cannot be read)."""
 
 
 class BytesImage(PortableImage):
