@@ -6,6 +6,7 @@ import io
 import json
 import random
 import socket
+import subprocess
 from pathlib import Path
 
 import pyarrow as pa
@@ -180,3 +181,26 @@ def verl_parquet(tmp_path, deepvision_file):
     report = export([deepvision_file], out, "verl")
     assert report.written == 12
     return out
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """`tmpfs(name, options)`: a tmpfs mounted at tmp_path/name (e.g. "size=64k" for a full
+    disk, "ro,size=1m" for a read-only one), unmounted after the test. Mounting needs root; where
+    it is refused the test is skipped with the reason."""
+    mounted: list[Path] = []
+
+    def mount(name: str, options: str) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        res = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True
+        )
+        if res.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in mounted:
+        subprocess.run(["umount", "-l", str(path)], check=False)

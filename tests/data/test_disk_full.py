@@ -7,7 +7,6 @@ import errno
 import io
 import json
 import pkgutil
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -120,22 +119,13 @@ def test_a_full_disk_leaves_the_stats_of_an_earlier_run_as_they_were(
 
 
 @pytest.fixture
-def small_disk(tmp_path):
+def small_disk(tmpfs):
     """A 2 MB tmpfs with about 40 KB left free (mounting needs root)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    res = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
-    )
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
-    try:
-        filler = mount / f"filler-{uuid.uuid4().hex}"
-        with filler.open("wb") as fh:
-            fh.write(b"\0" * (2 * 1024 * 1024 - 40 * 1024))
-        yield mount, filler
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    mount = tmpfs("disk", "size=2m")
+    filler = mount / f"filler-{uuid.uuid4().hex}"
+    with filler.open("wb") as fh:
+        fh.write(b"\0" * (2 * 1024 * 1024 - 40 * 1024))
+    return mount, filler
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))

@@ -26,17 +26,9 @@ def small(tmp_path):
 
 
 @pytest.fixture
-def read_only(tmp_path):
+def read_only(tmpfs):
     """A read-only tmpfs (root writes through permission bits, not through this)."""
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    res = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)], capture_output=True
-    )
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    return tmpfs("ro", "ro,size=1m")
 
 
 def _one_line_naming(res, path) -> str:

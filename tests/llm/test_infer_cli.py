@@ -342,15 +342,9 @@ def test_credentials_in_an_endpoint_url_are_never_written_or_printed(cli, tmp_pa
 
 
 @pytest.fixture
-def small_disk(tmp_path):
+def small_disk(tmpfs):
     """A 64 KB tmpfs (root only); `.grow()` gives it room again."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mount = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True
-    )
-    if mount.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.decode().strip()}")
+    disk = tmpfs("disk", "size=64k")
 
     class Disk:
         path = disk
@@ -358,8 +352,7 @@ def small_disk(tmp_path):
         def grow(self):
             subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)
 
-    yield Disk()
-    subprocess.run(["umount", "-l", str(disk)], check=False)
+    return Disk()
 
 
 def test_a_full_disk_ends_infer_with_one_line_and_a_rerun_finishes(cli, tmp_path, small_disk):
