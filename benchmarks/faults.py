@@ -251,6 +251,30 @@ def server(faults: Faults | None = None, **kw) -> Iterator[FakeServer]:
         s.stop()
 
 
+class NoTmpfs(Exception):
+    """A small disk cannot be mounted here (not root, or mounting refused)."""
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `path` for the block (a small disk that fills up)."""
+    if os.geteuid() != 0:
+        raise NoTmpfs("needs root to mount a tmpfs")
+    path.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path]).returncode:
+        raise NoTmpfs("mount failed")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", path])
+
+
+def judge_args(src: Path, prefix: Path, url: str, *extra: object) -> list[object]:
+    """`deepvision judge SRC` with the LLM second opinion of model `j` at `url`."""
+    judge = ["--rejudge", "--judge-endpoint", url, "--judge-model", "j"]
+    return ["judge", src, "--out", prefix, *judge, *extra]
+
+
 def infer_args(src: Path, out: Path, url: str, *extra: object) -> list[object]:
     return ["infer", src, "--endpoint", url, "--model", "m", "--out", out, *extra]
 
@@ -282,35 +306,28 @@ def p_bad_usage(tmp: Path) -> Outcome:
     "2", "infer on a full disk ends with one line (no hang, no torn line kept), resume completes"
 )
 def p_full_disk(tmp: Path) -> Outcome:
-    if os.geteuid() != 0:
-        return Outcome(False, "needs root to mount a tmpfs")
-    mnt = tmp / "small"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt]).returncode:
-        return Outcome(False, "mount failed")
+    src = infer_jsonl(tmp, 400)
     try:
-        src = infer_jsonl(tmp, 400)
-        out = mnt / "out.jsonl"
-        with server(Faults(reply="x" * 400)) as s:
-            full = cli(*infer_args(src, out, s.url), timeout=60)
+        with tmpfs(tmp / "small", "64k") as mnt:
+            out = mnt / "out.jsonl"
+            with server(Faults(reply="x" * 400)) as s:
+                full = cli(*infer_args(src, out, s.url), timeout=60)
             done_on_full = set(read_ids(out))
-            shutil.copy(out, tmp / "partial.jsonl")
-        # move the partial output to a roomy disk and finish there
-        out2 = tmp / "out.jsonl"
-        shutil.copy(tmp / "partial.jsonl", out2)
-        with server() as s:
-            again = cli(*infer_args(src, out2, s.url), timeout=60)
-        t = Tally.of(out2, {f"q{i}" for i in range(400)})
-        ok = (
-            full.rc not in (0, None)
-            and not full.traceback
-            and again.rc == 0
-            and t.done == 400
-            and done_on_full <= set(read_ids(out2))
-        )
-        return check(ok, f"full disk rc {full.rc}: {full.tail(120)}; resumed rc {again.rc}", t)
-    finally:
-        subprocess.run(["umount", "-l", mnt])
+            out2 = tmp / "out.jsonl"  # move the partial output to a roomy disk, finish there
+            shutil.copy(out, out2)
+    except NoTmpfs as exc:
+        return Outcome(False, str(exc))
+    with server() as s:
+        again = cli(*infer_args(src, out2, s.url), timeout=60)
+    t = Tally.of(out2, {f"q{i}" for i in range(400)})
+    ok = (
+        full.rc not in (0, None)
+        and not full.traceback
+        and again.rc == 0
+        and t.done == 400
+        and done_on_full <= set(read_ids(out2))
+    )
+    return check(ok, f"full disk rc {full.rc}: {full.tail(120)}; resumed rc {again.rc}", t)
 
 
 @probe("3", "--timeout bounds a whole attempt: a 1 byte/s server times out, run ends")
@@ -584,20 +601,7 @@ def p_judge_partial(tmp: Path) -> Outcome:
         return Scripted(status=500) if calls["n"] % 3 else "yes"
 
     with server(responder=responder, models=["j"]) as s:
-        run = cli(
-            "judge",
-            src,
-            "--out",
-            tmp / "j",
-            "--rejudge",
-            "--judge-endpoint",
-            s.url,
-            "--judge-model",
-            "j",
-            "--attempts",
-            "1",
-            timeout=120,
-        )
+        run = cli(*judge_args(src, tmp / "j", s.url, "--attempts", "1"), timeout=120)
     summary = {}
     for f in tmp.glob("j*summary*"):
         summary = json.loads(f.read_text())
@@ -649,18 +653,13 @@ def p_orphans_dedup(tmp: Path) -> Outcome:
 
 @probe("11", "failed `export --to jsonl` leaves no partial images folder; ENOSPC is one line")
 def p_export_partial(tmp: Path) -> Outcome:
-    if os.geteuid() != 0:
-        return Outcome(False, "needs root to mount a tmpfs")
     src = synth_parquet(tmp / "p.parquet", 300)
-    mnt = tmp / "small"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt]).returncode:
-        return Outcome(False, "mount failed")
     try:
-        run = cli("data", "export", src, "--to", "jsonl", "--out", mnt / "e.jsonl")
-        left = sorted(p.name for p in mnt.iterdir())
-    finally:
-        subprocess.run(["umount", "-l", mnt])
+        with tmpfs(tmp / "small", "256k") as mnt:
+            run = cli("data", "export", src, "--to", "jsonl", "--out", mnt / "e.jsonl")
+            left = sorted(p.name for p in mnt.iterdir())
+    except NoTmpfs as exc:
+        return Outcome(False, str(exc))
     ok = run.rc == 1 and not run.traceback and not left
     return Outcome(ok, f"rc {run.rc}, left behind {left}: {run.tail(100)}")
 
@@ -951,18 +950,7 @@ def p_judge_raw(tmp: Path) -> Outcome:
         return "no"
 
     with server(responder=responder, models=["j"]) as s:
-        run = cli(
-            "judge",
-            src,
-            "--out",
-            tmp / "j",
-            "--rejudge",
-            "--judge-endpoint",
-            s.url,
-            "--judge-model",
-            "j",
-            timeout=60,
-        )
+        run = cli(*judge_args(src, tmp / "j", s.url), timeout=60)
     leaked = any("IGNORE ALL PREVIOUS" in b for b in seen)
     ok = bool(seen) and not leaked and run.rc in (0, 1) and not run.traceback
     return Outcome(ok, f"judge asked {len(seen)} time(s), raw response leaked {leaked}")
