@@ -62,6 +62,17 @@ def start_servers(model: str, backend: str, tp: int, dp: int, gpus: str | None, 
     return group
 
 
+# ---------------------------------------------------------------- image paths in records
+
+AllowAbsolutePathsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-absolute-paths",
+        help="Also read images named by absolute paths (relative paths always stay inside the "
+        "data folder: a JSONL's own folder, or --data-dir for benchmarks).",
+    ),
+]
+
 # ---------------------------------------------------------------- the system prompt
 
 SystemPromptOpt = Annotated[

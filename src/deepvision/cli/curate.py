@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from deepvision.cli.common import console, info, split_list
+from deepvision.cli.common import AllowAbsolutePathsOpt, console, info, split_list
 from deepvision.cli.options import (
     ApiKeyEnvOpt,
     AttemptsOpt,
@@ -366,9 +366,7 @@ def ingest_cmd(
     field: list[str] = typer.Option(
         None, "--field", help="ours=theirs, e.g. question=problem, answer=gt, images=img."
     ),
-    allow_absolute_paths: bool = typer.Option(
-        False, "--allow-absolute-paths", help="Read image paths that are absolute."
-    ),
+    allow_absolute_paths: AllowAbsolutePathsOpt = False,
     overwrite: bool = OVERWRITE,
 ) -> None:
     """Raw problems -> Problem parquet with ids (the input of the curation stages).

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from deepvision.cli.common import (
+    AllowAbsolutePathsOpt,
     NoSystemPromptOpt,
     SystemPromptFileOpt,
     SystemPromptOpt,
@@ -44,12 +45,6 @@ OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing outputs.")
 REJECTS = typer.Option(None, "--rejects", help="Write unreadable rows and reasons here (JSONL).")
 BATCH = typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", help="Rows per batch (bounds memory).")
 WORKERS = typer.Option(0, "--workers", help="Processes for parquet inputs (0: all cores).")
-ALLOW_ABSOLUTE = typer.Option(
-    False,
-    "--allow-absolute-paths",
-    help="JSONL inputs: read images from absolute paths too (default: only files inside the "
-    "JSONL's folder).",
-)
 FAST_IMAGES = typer.Option(
     False, "--fast-images", help="Check image structure/checksums only, no full decode."
 )
@@ -102,7 +97,7 @@ def validate_cmd(
     max_report: int = typer.Option(50, "--max-report", help="Problems to list on the terminal."),
     batch_size: int = BATCH,
     overwrite: bool = OVERWRITE,
-    allow_absolute_paths: bool = ALLOW_ABSOLUTE,
+    allow_absolute_paths: AllowAbsolutePathsOpt = False,
 ) -> None:
     """Check schema, images, placeholders, answers, pass rates, annotations and unique ids.
 
@@ -145,7 +140,7 @@ def stats_cmd(
     out: Path = typer.Option(..., "--out", help="Folder for stats.json, summary.md and plots."),
     batch_size: int = BATCH,
     workers: int = WORKERS,
-    allow_absolute_paths: bool = ALLOW_ABSOLUTE,
+    allow_absolute_paths: AllowAbsolutePathsOpt = False,
 ) -> None:
     """Describe a dataset: topics, knowledge points, visual elements, pass rates, answer kinds.
 
@@ -205,7 +200,7 @@ def filter_cmd(
     rejects: Path = REJECTS,
     batch_size: int = BATCH,
     overwrite: bool = OVERWRITE,
-    allow_absolute_paths: bool = ALLOW_ABSOLUTE,
+    allow_absolute_paths: AllowAbsolutePathsOpt = False,
 ) -> None:
     """Keep the problems that meet every given criterion (any listed value per criterion).
 
@@ -236,7 +231,7 @@ def sample_cmd(
     rejects: Path = REJECTS,
     batch_size: int = BATCH,
     overwrite: bool = OVERWRITE,
-    allow_absolute_paths: bool = ALLOW_ABSOLUTE,
+    allow_absolute_paths: AllowAbsolutePathsOpt = False,
 ) -> None:
     """Deterministic stratified sample: each stratum keeps its share of n.
 
@@ -261,7 +256,7 @@ def split_cmd(
     rejects: Path = REJECTS,
     batch_size: int = BATCH,
     overwrite: bool = OVERWRITE,
-    allow_absolute_paths: bool = ALLOW_ABSOLUTE,
+    allow_absolute_paths: AllowAbsolutePathsOpt = False,
 ) -> None:
     """Deterministic train/test split, stratified by topic (or another key).
 
@@ -295,7 +290,7 @@ def dedup_cmd(
     rejects: Path = REJECTS,
     batch_size: int = BATCH,
     overwrite: bool = OVERWRITE,
-    allow_absolute_paths: bool = ALLOW_ABSOLUTE,
+    allow_absolute_paths: AllowAbsolutePathsOpt = False,
 ) -> None:
     """Exact dedup on normalized question text plus image bytes; keeps the first of each group.
 
@@ -334,7 +329,7 @@ def export_cmd(
     ),
     batch_size: int = BATCH,
     overwrite: bool = OVERWRITE,
-    allow_absolute_paths: bool = ALLOW_ABSOLUTE,
+    allow_absolute_paths: AllowAbsolutePathsOpt = False,
 ) -> None:
     """Export to a trainer's format or to inference JSONL. Rows that could never be trained
     on are rejected (exit 1): an image that fails its check, an empty ground truth, an id

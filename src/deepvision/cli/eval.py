@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from deepvision.cli.common import (
+    AllowAbsolutePathsOpt,
     NoSystemPromptOpt,
     SystemPromptFileOpt,
     SystemPromptOpt,
@@ -63,16 +63,6 @@ app = typer.Typer(
     "metrics, reports, run comparison.",
     no_args_is_help=True,
 )
-
-
-AllowAbsolutePathsOpt = Annotated[
-    bool,
-    typer.Option(
-        "--allow-absolute-paths",
-        help="Also read absolute image paths named in benchmark records (relative ones "
-        "always stay inside --data-dir; a record naming another is rejected).",
-    ),
-]
 
 
 @app.command("list")

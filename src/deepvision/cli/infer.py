@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from deepvision.cli.common import (
+    AllowAbsolutePathsOpt,
     NoSystemPromptOpt,
     SystemPromptFileOpt,
     SystemPromptOpt,
@@ -82,12 +83,7 @@ def infer_cmd(
     system_prompt: SystemPromptOpt = None,
     system_prompt_file: SystemPromptFileOpt = None,
     no_system_prompt: NoSystemPromptOpt = False,
-    allow_absolute_paths: bool = typer.Option(
-        False,
-        "--allow-absolute-paths",
-        help="JSONL inputs: read images from absolute paths too (default: only files "
-        "inside the JSONL's folder).",
-    ),
+    allow_absolute_paths: AllowAbsolutePathsOpt = False,
     backend: str = typer.Option(
         "vllm",
         "--backend",
