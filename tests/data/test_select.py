@@ -149,3 +149,64 @@ def test_unreadable_rows_are_counted_and_kept(cli, tmp_path):
     assert res.code == 1
     assert "rows in: 2 = 1 written to" in res.err and "+ 1 rejected" in res.err
     assert json.loads(rej.read_text())["data"]["question"] == "bad"
+
+
+def _rows_without_pass_rate(tmp_path, n=12, rated=0):
+    rows = [deepvision_row(question=f"q{i}", **{r.PASS_RATE: None}) for i in range(n)]
+    for row in rows[:rated]:
+        row[r.PASS_RATE] = "3/8"
+    return write_rows(tmp_path / "unrated.parquet", rows)
+
+
+def test_filter_by_pass_rate_on_data_without_any_says_why_nothing_was_kept(cli, tmp_path):
+    src, out = _rows_without_pass_rate(tmp_path), tmp_path / "f.parquet"
+    res = cli("data", "filter", src, "--pass-rate", "1/8..7/8", "--out", out)
+    assert res.code == 1, res.text  # selected nothing from readable rows, as grep does
+    assert "0 of 12 rows have a pass rate: --pass-rate 1/8..7/8 selects none" in res.err
+    assert "deepvision curate difficulty" in res.err
+    # The output is still written, empty, in the input's schema.
+    assert pq.read_table(out).num_rows == 0
+    assert pq.read_schema(out).equals(pq.read_schema(src))
+
+
+def test_filter_names_the_rows_its_pass_rate_criterion_can_never_keep(cli, tmp_path):
+    src, out = _rows_without_pass_rate(tmp_path, rated=4), tmp_path / "f.parquet"
+    res = cli("data", "filter", src, "--pass-rate", "3/8", "--out", out)
+    assert res.code == 0, res.text
+    assert "8 of 12 rows have no pass rate: --pass-rate 3/8 never selects them" in res.err
+    assert len(_ids(out)) == 4
+
+
+def test_filter_that_keeps_nothing_counts_the_rows_meeting_each_criterion(
+    cli, graded_file, tmp_path
+):
+    out = tmp_path / "f.parquet"
+    res = cli(
+        "data", "filter", graded_file, "--topic", "Algebra", "--source", "nowhere", "--out", out
+    )
+    assert res.code == 1, res.text
+    assert (
+        "nothing selected: no row meets every criterion "
+        "(rows meeting each: --topic Algebra: 20; --source nowhere: 0)"
+    ) in res.err
+
+
+def test_sample_larger_than_the_input_writes_everything_and_says_so(cli, graded_file, tmp_path):
+    out = tmp_path / "s.parquet"
+    res = cli("data", "sample", graded_file, "--n", "100", "--out", out)
+    assert res.code == 0, res.text
+    assert "--n 100: the input has only 40 readable rows; all 40 are written" in res.err
+    assert sorted(_ids(out)) == sorted(_ids(graded_file))
+    # Asking for no more than there is: no warning.
+    res = cli("data", "sample", graded_file, "--n", "40", "--out", tmp_path / "t.parquet")
+    assert res.code == 0 and "warning" not in res.err
+
+
+@pytest.mark.parametrize(("size", "part"), [("0.001", "test"), ("40", "train")])
+def test_split_with_an_empty_part_says_so(cli, graded_file, tmp_path, size, part):
+    train, test = tmp_path / "train.parquet", tmp_path / "test.parquet"
+    res = cli("data", "split", graded_file, "--train", train, "--test", test, "--test-size", size)
+    assert res.code == 0, res.text  # the split the share or count gives, said out loud
+    assert f"the {part} part is empty: --test-size {size} of 40 readable rows" in res.err
+    empty, full = (test, train) if part == "test" else (train, test)
+    assert pq.read_table(empty).num_rows == 0 and pq.read_table(full).num_rows == 40

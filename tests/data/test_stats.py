@@ -1,6 +1,10 @@
 """`data stats`: the numbers, the files, readable plots."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from PIL import Image
 
@@ -67,7 +71,85 @@ def test_stats_on_the_embedded_sample(cli, tmp_path):
     assert res.code == 0
     d = json.loads((tmp_path / "s" / "stats.json").read_text())
     assert d["rows"] == 240 and len(d["topics"]["level_1"]) == 4
-    assert d["pass_rate"]["missing"] == 240  # generated problems have no rollouts yet
+    # Every plot has data on first contact: the sample carries (simulated) pass rates.
+    assert d["pass_rate"]["missing"] == 0
+    assert set(d["pass_rate"]["histogram"]) == {f"{k}/8" for k in range(9)}
+    assert d["data_sources"] == {"deepvision-synth/simulated-pass-rate": 240}
+    assert d["visual_elements"]["types"] and len(d["answer_kinds"]) >= 3
+
+
+def _readability_faults(fig) -> list[str]:
+    """What makes a chart hard to read: an axis without a label, a value axis with fewer
+    than 3 ticks in view, a category axis without one tick per bar, a bar thinner than
+    plots.MIN_BAR_PX in the saved PNG."""
+    from matplotlib.category import UnitData
+
+    from deepvision.data import plots
+
+    fig.canvas.draw()
+    faults = []
+    for ax in fig.axes:
+        if not ax.axison:
+            continue
+        bars = [b for c in ax.containers for b in c]
+        for axis, view in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            name = axis.axis_name
+            if not axis.get_label_text().strip():
+                faults.append(f"{name} axis has no label")
+            lo, hi = sorted(view)
+            ticks = [t for t in axis.get_majorticklocs() if lo <= t <= hi]
+            if isinstance(axis.units, UnitData):  # a category axis
+                if len(ticks) < len(bars):
+                    faults.append(f"{name} axis: {len(ticks)} ticks for {len(bars)} bars")
+            elif len(ticks) < 3:
+                faults.append(f"{name} axis has {len(ticks)} ticks in view")
+        for c in ax.containers:
+            for bar in c:
+                box = bar.get_window_extent()
+                thickness = box.width if c.orientation == "vertical" else box.height
+                if thickness < plots.MIN_BAR_PX:
+                    faults.append(f"a bar {thickness:.1f} px thick in {ax.get_title()!r}")
+    return faults
+
+
+def test_every_stats_chart_is_readable(tmp_path):
+    """Axis labels, at least 3 ticks on a value axis, one tick per category, no thin bar:
+    on the embedded sample, on one row, and on pass rates over many rollouts (binned)."""
+    from deepvision.data import plots
+    from deepvision.data.sample import sample_path
+    from deepvision.data.stats import collect_stats
+
+    many = [deepvision_row(question=f"q{i}", **{r.PASS_RATE: f"{i}/100"}) for i in range(0, 99, 7)]
+    inputs = {
+        "sample": sample_path(),
+        "one row": write_rows(tmp_path / "one.parquet", [deepvision_row()]),
+        "100 rollouts": write_rows(tmp_path / "many.parquet", many),
+    }
+    faults = []
+    for label, path in inputs.items():
+        stats = collect_stats([path], workers=1)
+        for name, draw in plots.PLOTS.items():
+            fig = draw(stats)
+            faults += [f"{label}, {name}: {f}" for f in _readability_faults(fig)]
+            plots.save(fig, tmp_path / f"{label}-{name}")
+    assert not faults
+
+
+def test_pass_rate_histogram_has_a_bar_per_rollout_count(tmp_path):
+    """One bar per k/8 (empty ones too), each over its own tick, labelled k/8."""
+    from deepvision.data import plots
+    from deepvision.data.stats import collect_stats
+
+    rows = [
+        deepvision_row(question=f"q{i}", **{r.PASS_RATE: f"{k}/8"})
+        for i, k in enumerate([0, 3, 3, 8])
+    ]
+    stats = collect_stats([write_rows(tmp_path / "in.parquet", rows)], workers=1)
+    ax = plots.pass_rate_figure(stats).axes[0]
+    (bars,) = ax.containers
+    assert [round(b.get_x() + b.get_width() / 2, 3) for b in bars] == [k / 8 for k in range(9)]
+    assert [b.get_height() for b in bars] == [1, 0, 0, 2, 0, 0, 0, 0, 1]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"{k}/8" for k in range(9)]
 
 
 def _mixed_rows() -> list[dict]:
@@ -104,3 +186,31 @@ def test_column_wise_stats_equal_problem_stats(tmp_path, monkeypatch):
     assert sorted(j.row for j in fast.rejects) == [1, 2, 5, 6, 9]
     assert fast.to_dict()["image_width"]["min"] == 32  # the JPEG's 50 counted too
     assert fast.to_dict()["image_width"]["max"] == 50
+
+
+def test_stats_are_the_same_in_every_run(tmp_path):
+    """Ties (visual elements, knowledge points seen equally often) keep one order whatever
+    the interpreter's string hashing: stats.json and the charts are identical across runs."""
+    rows = [
+        deepvision_row(
+            question=f"q{i}",
+            **{r.VISION_ANNO: json.dumps({"visual_elements": {"planar_geometry": list("ABCDEF")}})},
+        )
+        for i in range(3)
+    ]
+    src = write_rows(tmp_path / "ties.parquet", rows)
+    exe = Path(sys.executable).parent / "deepvision"
+    outputs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"stats-{seed}"
+        subprocess.run(
+            [str(exe), "data", "stats", str(src), "--out", str(out), "--workers", "1"],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            check=True,
+            capture_output=True,
+        )
+        outputs.append((out / "stats.json").read_text())
+    assert outputs[0] == outputs[1]
+    assert list(json.loads(outputs[0])["visual_elements"]["types"])[:6] == [
+        f"planar_geometry/{t}" for t in "ABCDEF"
+    ]

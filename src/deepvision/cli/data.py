@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import typer
@@ -171,13 +171,56 @@ def stats_cmd(
 
 
 def _selection_summary(
-    report: select.SelectionReport, dropped_name: str, files: dict[str, Path]
+    report: select.SelectionReport,
+    dropped_name: str,
+    files: dict[str, Path],
+    warnings: Sequence[str] = (),
+    selected_nothing: bool = False,
 ) -> None:
+    """The accounting line, then each warning; exit 1 if rows were rejected or a filter
+    selected nothing from readable rows."""
     parts = [(f"written to {files[k]}", v) for k, v in report.written.items()]
     parts.append((dropped_name, report.dropped))
     _accounting(report.rows_in, parts, report.rejected, report.reject_examples)
-    if report.rejected:
+    for line in warnings:
+        info(f"[yellow]warning[/]: {line}")
+    if report.rejected or selected_nothing:
         raise typer.Exit(1)
+
+
+# Each `select.Filter` criterion (field name) and the flag that sets it.
+_FILTER_FLAGS = {
+    "pass_rate": "--pass-rate",
+    "topics": "--topic",
+    "sources": "--source",
+    "visual_elements": "--visual-element",
+    "answer_kinds": "--answer-kind",
+}
+
+
+def _criterion(flt: select.Filter, name: str) -> str:
+    """A criterion as the user gave it: `--topic Geometry,Algebra`."""
+    value = getattr(flt, name)
+    return f"{_FILTER_FLAGS[name]} {value if isinstance(value, str) else ','.join(value)}"
+
+
+def _filter_warnings(report: select.SelectionReport, flt: select.Filter) -> list[str]:
+    """Why a filter kept nothing, or passed over rows it could never keep."""
+    rows, out = report.readable, []
+    if flt.pass_rate and rows and report.without_pass_rate == rows:
+        out.append(
+            f"0 of {rows} rows have a pass rate: {_criterion(flt, 'pass_rate')} selects none of "
+            "them (pass rates come from rollouts: 'deepvision curate difficulty' computes them)"
+        )
+    elif flt.pass_rate and report.without_pass_rate:
+        out.append(
+            f"{report.without_pass_rate} of {rows} rows have no pass rate: "
+            f"{_criterion(flt, 'pass_rate')} never selects them"
+        )
+    if rows and not report.written["out"]:
+        each = "; ".join(f"{_criterion(flt, k)}: {n}" for k, n in report.matched.items())
+        out.append(f"nothing selected: no row meets every criterion (rows meeting each: {each})")
+    return out
 
 
 @_command("filter")
@@ -204,6 +247,8 @@ def filter_cmd(
 ) -> None:
     """Keep the problems that meet every given criterion (any listed value per criterion).
 
+    Exit code 1 if a row is rejected or no readable row meets every criterion (a warning says why).
+
     Example: deepvision data filter in.parquet --pass-rate 1/8..7/8 --topic Geometry --out g.parquet
     """
     paths = inputs_or_sample(files)
@@ -218,7 +263,13 @@ def filter_cmd(
     report = select.filter_problems(
         paths, out, flt, rejects, batch_size, allow_absolute=allow_absolute_paths
     )
-    _selection_summary(report, "filtered out", {"out": out})
+    _selection_summary(
+        report,
+        "filtered out",
+        {"out": out},
+        _filter_warnings(report, flt),
+        selected_nothing=report.readable > 0 and not report.written["out"],
+    )
 
 
 @_command("sample")
@@ -235,6 +286,8 @@ def sample_cmd(
 ) -> None:
     """Deterministic stratified sample: each stratum keeps its share of n.
 
+    With fewer readable rows than n, all of them are written and a warning says so.
+
     Example: deepvision data sample math-77k.parquet --n 1000 --by topic2 --out small.parquet
     """
     paths = inputs_or_sample(files)
@@ -242,7 +295,11 @@ def sample_cmd(
     report = select.sample_problems(
         paths, out, n, by, seed, rejects, batch_size, allow_absolute=allow_absolute_paths
     )
-    _selection_summary(report, "not sampled", {"out": out})
+    short = []
+    if report.written["out"] < n:
+        wrote = f"all {report.readable} are written" if report.readable else "none is written"
+        short.append(f"--n {n}: the input has only {report.readable} readable rows; {wrote}")
+    _selection_summary(report, "not sampled", {"out": out}, short)
 
 
 @_command("split")
@@ -277,7 +334,17 @@ def split_cmd(
         batch_size,
         allow_absolute=allow_absolute_paths,
     )
-    _selection_summary(report, "dropped", {"train": train, "test": test})
+    empty = [p for p in ("train", "test") if report.readable and not report.written[p]]
+    _selection_summary(
+        report,
+        "dropped",
+        {"train": train, "test": test},
+        [
+            f"the {part} part is empty: --test-size {test_size:g} of {report.readable} "
+            "readable rows leaves it no row"
+            for part in empty
+        ],
+    )
 
 
 @_command("dedup")

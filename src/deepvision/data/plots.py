@@ -1,18 +1,36 @@
-"""PNG plots of dataset statistics (matplotlib, headless)."""
+"""PNG plots of dataset statistics (matplotlib, headless).
+
+Every chart with axes is readable as drawn: both axes are labelled, a count axis has at least
+three integer ticks, a category axis one tick per bar, and no bar is thinner than
+`MIN_BAR_PX` pixels in the saved PNG (the visual-element chart grows with its bars; the
+others draw at most 33).
+"""
 
 from __future__ import annotations
 
 import math
 import textwrap
+from fractions import Fraction
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.axis import Axis
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
+from deepvision.data.answer_kind import ANSWER_KINDS
 from deepvision.data.stats import DatasetStats
 
+DPI = 110
+# The thinnest bar a chart may draw, in pixels of the saved PNG.
+MIN_BAR_PX = 12
+# Up to this many rollouts per problem, the pass-rate histogram has one bar per k/N.
+MAX_EXACT_ROLLOUTS = 32
+# A bar chart has room for at least this many bars, however few it draws.
+_MIN_SLOTS = 5
 _CATEGORY_COLORS = {
     "planar_geometry": "#1f77b4",
     "solid_geometry": "#ff7f0e",
@@ -24,12 +42,18 @@ _CATEGORY_COLORS = {
 _DOMAIN_CMAPS = ["Blues", "Oranges", "Greens", "Purples", "Reds", "Greys"]
 
 
-def _save(fig, path: Path) -> Path:
+def save(fig: Figure, path: Path) -> Path:
+    """Write `fig` as a PNG at `DPI` and free it."""
     try:  # the format named: the path may be a temporary name (`writer.PathOutput`)
-        fig.savefig(path, dpi=110, bbox_inches="tight", format="png")
+        fig.savefig(path, dpi=DPI, bbox_inches="tight", format="png")
     finally:
         plt.close(fig)
     return path
+
+
+def _figure(width: float, height: float):
+    """A figure of `width` x `height` inches at the PNG's resolution, and its one axes."""
+    return plt.subplots(figsize=(width, height), dpi=DPI)
 
 
 def _empty(ax, text: str) -> None:
@@ -37,9 +61,25 @@ def _empty(ax, text: str) -> None:
     ax.set_axis_off()
 
 
-def topic_sunburst(stats: DatasetStats, path: Path) -> Path:
+def _count_axis(axis: Axis, top: int, label: str) -> None:
+    """A count axis from 0: integer ticks, at least three of them, room for the bar labels."""
+    axis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10], min_n_ticks=3))
+    axis.set_label_text(label)
+    limit = max(2.0, top * 1.12)
+    if axis.axis_name == "x":
+        axis.axes.set_xlim(0, limit)
+    else:
+        axis.axes.set_ylim(0, limit)
+
+
+def _tidy(fig: Figure, ax) -> Figure:
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def topics_figure(stats: DatasetStats) -> Figure:
     """Rings for topic levels 1-3, each child inside its parent's angle; small slices unlabeled."""
-    fig, ax = plt.subplots(figsize=(11, 11))
+    fig, ax = _figure(11, 11)
     level1 = stats.topic_level(1).most_common()
     if not level1:
         _empty(ax, "no topic annotations in input")
@@ -50,8 +90,9 @@ def topic_sunburst(stats: DatasetStats, path: Path) -> Path:
             cmap = plt.get_cmap(_DOMAIN_CMAPS[i % len(_DOMAIN_CMAPS)])
             _ring(ax, stats, (name,), n, total, 0, cmap, width, start=_start(level1, i, total))
         ax.set(aspect="equal")
+        ax.set_axis_off()  # a radial chart: the labels are on the rings
         ax.set_title(f"Topics by level (inner: level 1; {total} problems)", fontsize=15, pad=24)
-    return _save(fig, path)
+    return fig
 
 
 def _start(items, i, total) -> float:
@@ -103,66 +144,129 @@ def _ring(ax, stats, prefix, n, total, depth, cmap, width, start) -> None:
         pos -= 360 * cn / total
 
 
-def visual_elements_bar(stats: DatasetStats, path: Path, top: int = 30) -> Path:
+def visual_elements_figure(stats: DatasetStats, top: int = 30) -> Figure:
+    """The most frequent visual-element types, coloured by category, counts at bar ends."""
     items = stats.ve_types.most_common(top)
-    fig, ax = plt.subplots(figsize=(10, max(4, 0.32 * len(items) + 1.5)))
+    fig, ax = _figure(10, max(4, 0.32 * len(items) + 1.5))
     if not items:
         _empty(ax, "no visual-element annotations in input")
-    else:
-        labels = [t for (_, t), _ in items][::-1]
-        values = [n for _, n in items][::-1]
-        colors = [_CATEGORY_COLORS.get(c, "#7f7f7f") for (c, _), _ in items][::-1]
-        ax.barh(labels, values, color=colors)
-        for y, v in enumerate(values):
-            ax.text(v, y, f" {v}", va="center", fontsize=9)
-        handles = [
-            plt.Rectangle((0, 0), 1, 1, color=col)
-            for cat, col in _CATEGORY_COLORS.items()
-            if stats.ve_categories.get(cat)
-        ]
-        names = [cat.replace("_", " ") for cat in _CATEGORY_COLORS if stats.ve_categories.get(cat)]
-        ax.legend(handles, names, loc="lower right", title="category")
-        ax.set_xlabel("problems")
-        ax.set_title(f"Visual element types (top {len(items)})")
-        ax.spines[["top", "right"]].set_visible(False)
-    return _save(fig, path)
+        return fig
+    labels = [t for (_, t), _ in items][::-1]
+    values = [n for _, n in items][::-1]
+    colors = [_CATEGORY_COLORS.get(c, "#7f7f7f") for (c, _), _ in items][::-1]
+    ax.barh(labels, values, color=colors)
+    ax.set_ylim(-0.5, max(len(items), _MIN_SLOTS) - 0.5)  # one bar stays a bar, not a wall
+    for y, v in enumerate(values):
+        ax.text(v, y, f" {v}", va="center", fontsize=9)
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, color=col)
+        for cat, col in _CATEGORY_COLORS.items()
+        if stats.ve_categories.get(cat)
+    ]
+    names = [cat.replace("_", " ") for cat in _CATEGORY_COLORS if stats.ve_categories.get(cat)]
+    # Outside the axes: inside, it would hide the ends of the longest bars.
+    ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.01, 1), title="category")
+    _count_axis(ax.xaxis, max(values), "problems")
+    ax.set_ylabel("visual element type")
+    ax.set_title(f"Visual element types (top {len(items)})")
+    return _tidy(fig, ax)
+
+
+def _pass_rate_bars(items: list[tuple[str, int]]) -> tuple[list[float], list[int], int]:
+    """Bar positions (pass-rate values) and heights, and N: the bars stand at k/N (0: at the
+    middle of ten bins of width 0.1).
+
+    When every pass rate is a multiple of 1/N for a small N (N rollouts per problem: "k/8"),
+    there is one bar per k/N, k = 0..N, empty ones too, so the axis reads the same on every
+    dataset. Otherwise the rates are counted in ten bins."""
+    rates = [(Fraction(s), n) for s, n in items]
+    lcm = math.lcm(*(int(s.split("/")[1]) for s, _ in items))
+    if lcm > MAX_EXACT_ROLLOUTS:
+        heights = [0] * 10
+        for rate, n in rates:
+            heights[min(int(rate * 10), 9)] += n
+        return [(i + 0.5) / 10 for i in range(10)], heights, 0
+    slots = lcm * math.ceil(4 / lcm)  # a 0/1 .. 1/1 axis still gets at least 3 ticks
+    heights = [0] * (slots + 1)
+    for rate, n in rates:
+        heights[int(rate * slots)] += n
+    return [k / slots for k in range(slots + 1)], heights, slots
+
+
+def _pass_rate_ticks(ax, slots: int) -> None:
+    """Ticks at k/N labelled "k/N" (a dozen labels at most), or at the ten bins' edges."""
+    if not slots:
+        ax.set_xticks([k / 10 for k in range(11)], [f"{k / 10:g}" for k in range(11)])
+        return
+    step = math.ceil((slots + 1) / 12)
+    ks = [*range(0, slots, step), slots]
+    ax.set_xticks([k / slots for k in ks], [f"{k}/{slots}" for k in ks])
+
+
+def pass_rate_figure(stats: DatasetStats) -> Figure:
+    """Problems per pass rate, on a pass-rate axis from 0 to 1."""
+    items = stats.pass_rate_items()
+    fig, ax = _figure(9, 5)
+    if not items:
+        _empty(ax, f"no pass rates in input ({stats.no_pass_rate} problems without one)")
+        return fig
+    xs, heights, slots = _pass_rate_bars(items)
+    width = 0.8 / (slots or 10)
+    ax.bar(xs, heights, width=width, color="#1f77b4")
+    for x, v in zip(xs, heights, strict=True):
+        if v:
+            ax.text(x, v, str(v), ha="center", va="bottom", fontsize=9)
+    ax.set_xlim(-width, 1 + width)
+    _pass_rate_ticks(ax, slots)
+    ax.set_xlabel("pass rate (correct rollouts / rollouts)")
+    _count_axis(ax.yaxis, max(heights), "problems")
+    missing = f"; {stats.no_pass_rate} without" if stats.no_pass_rate else ""
+    rated = stats.rows - stats.no_pass_rate
+    ax.set_title(f"Pass-rate histogram ({rated} problem{'' if rated == 1 else 's'}{missing})")
+    return _tidy(fig, ax)
+
+
+def answer_kinds_figure(stats: DatasetStats) -> Figure:
+    """Problems per answer kind: every kind, in a fixed order, so datasets compare at a glance."""
+    fig, ax = _figure(9, 4.5)
+    if not stats.answer_kinds:
+        _empty(ax, "no problems")
+        return fig
+    values = [stats.answer_kinds.get(k, 0) for k in ANSWER_KINDS]
+    ax.bar([k.replace("_", " ") for k in ANSWER_KINDS], values, color="#2ca02c")
+    for x, v in enumerate(values):
+        ax.text(x, v, str(v), ha="center", va="bottom", fontsize=9)
+    ax.set_xlabel("answer kind")
+    _count_axis(ax.yaxis, max(values), "problems")
+    ax.set_title("Answer kinds")
+    ax.tick_params(axis="x", rotation=25)
+    return _tidy(fig, ax)
+
+
+def topic_sunburst(stats: DatasetStats, path: Path) -> Path:
+    """`topics_figure` saved to `path`."""
+    return save(topics_figure(stats), path)
+
+
+def visual_elements_bar(stats: DatasetStats, path: Path, top: int = 30) -> Path:
+    """`visual_elements_figure` saved to `path`."""
+    return save(visual_elements_figure(stats, top), path)
 
 
 def pass_rate_hist(stats: DatasetStats, path: Path) -> Path:
-    items = stats.pass_rate_items()
-    fig, ax = plt.subplots(figsize=(9, 5))
-    if not items:
-        _empty(ax, f"no pass rates in input ({stats.no_pass_rate} problems without one)")
-    else:
-        ax.bar([k for k, _ in items], [v for _, v in items], color="#1f77b4")
-        for x, (_, v) in enumerate(items):
-            ax.text(x, v, str(v), ha="center", va="bottom", fontsize=9)
-        ax.set_xlabel("pass rate (correct rollouts / rollouts)")
-        ax.set_ylabel("problems")
-        missing = f"; {stats.no_pass_rate} without" if stats.no_pass_rate else ""
-        ax.set_title(f"Pass-rate histogram{missing}")
-        ax.spines[["top", "right"]].set_visible(False)
-    return _save(fig, path)
+    """`pass_rate_figure` saved to `path`."""
+    return save(pass_rate_figure(stats), path)
 
 
 def answer_kinds_bar(stats: DatasetStats, path: Path) -> Path:
-    items = stats.answer_kinds.most_common()
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    if not items:
-        _empty(ax, "no problems")
-    else:
-        ax.bar([k.replace("_", " ") for k, _ in items], [v for _, v in items], color="#2ca02c")
-        ax.set_ylabel("problems")
-        ax.set_title("Answer kinds")
-        ax.tick_params(axis="x", rotation=25)
-        ax.spines[["top", "right"]].set_visible(False)
-    return _save(fig, path)
+    """`answer_kinds_figure` saved to `path`."""
+    return save(answer_kinds_figure(stats), path)
 
 
-# The plots of `data stats`: file name -> what draws it.
+# The charts of `data stats`: file name -> what draws its figure.
 PLOTS = {
-    "topics.png": topic_sunburst,
-    "visual_elements.png": visual_elements_bar,
-    "pass_rate.png": pass_rate_hist,
-    "answer_kinds.png": answer_kinds_bar,
+    "topics.png": topics_figure,
+    "visual_elements.png": visual_elements_figure,
+    "pass_rate.png": pass_rate_figure,
+    "answer_kinds.png": answer_kinds_figure,
 }

@@ -30,6 +30,14 @@ class SelectionReport:
     dropped: int = 0  # rows not selected (filtered out, not sampled, duplicates)
     rejected: int = 0  # rows that could not be read
     reject_examples: list[str] = field(default_factory=list)
+    # filter: criterion (a `Filter` field name) -> readable rows meeting it, whatever the others
+    matched: dict[str, int] = field(default_factory=dict)
+    without_pass_rate: int = 0  # filter by pass rate: readable rows that have none
+    asked: int | None = None  # sample: the rows asked for
+
+    @property
+    def readable(self) -> int:
+        return self.rows_in - self.rejected
 
     @property
     def balanced(self) -> bool:
@@ -70,7 +78,14 @@ class Filter:
     answer_kinds: list[str] = field(default_factory=list)
 
     def compile(self) -> Callable[[Problem], bool]:
-        checks: list[Callable[[Problem], bool]] = []
+        """One predicate: every given criterion holds."""
+        checks = [check for _, check in self.criteria()]
+        return lambda p: all(c(p) for c in checks)
+
+    def criteria(self) -> list[tuple[str, Callable[[Problem], bool]]]:
+        """The given criteria, each as (its field name, its test); bad values are usage
+        errors naming the field."""
+        checks: list[tuple[str, Callable[[Problem], bool]]] = []
         if self.pass_rate:
             try:
                 low, high = parse_range(self.pass_rate)
@@ -83,7 +98,7 @@ class Filter:
                 v = p.pass_rate.value
                 return (low is None or v >= low) and (high is None or v <= high)
 
-            checks.append(in_band)
+            checks.append(("pass_rate", in_band))
         if self.topics:
             prefixes = [[t.strip().lower() for t in x.split("/") if t.strip()] for x in self.topics]
 
@@ -91,10 +106,10 @@ class Filter:
                 path = [t.lower() for t in p.topic]
                 return any(path[: len(pre)] == pre for pre in prefixes)
 
-            checks.append(topic_ok)
+            checks.append(("topics", topic_ok))
         if self.sources:
             wanted = set(self.sources)
-            checks.append(lambda p: p.data_source in wanted)
+            checks.append(("sources", lambda p: p.data_source in wanted))
         if self.visual_elements:
             names = {v.lower().replace(" ", "_") for v in self.visual_elements}
 
@@ -106,7 +121,7 @@ class Filter:
                         return True
                 return False
 
-            checks.append(has_element)
+            checks.append(("visual_elements", has_element))
         if self.answer_kinds:
             unknown = [k for k in self.answer_kinds if k not in ANSWER_KINDS]
             if unknown:
@@ -115,8 +130,8 @@ class Filter:
                     param="answer_kinds",
                 )
             kinds = set(self.answer_kinds)
-            checks.append(lambda p: answer_kind(p.answer, p.options) in kinds)
-        return lambda p: all(c(p) for c in checks)
+            checks.append(("answer_kinds", lambda p: answer_kind(p.answer, p.options) in kinds))
+        return checks
 
 
 # ------------------------------------------------------------------ strata and ranks
@@ -255,18 +270,26 @@ def filter_problems(
     *,
     allow_absolute: bool = False,
 ) -> SelectionReport:
-    """Keep the problems `flt` accepts. (Every selection command: `allow_absolute` lets JSONL
-    image paths be absolute.)"""
-    keep = flt.compile()
+    """Keep the problems `flt` accepts. The report counts, per criterion, the rows meeting
+    it, and the rows without a pass rate when the filter asks for one, so that a filter that
+    keeps nothing can say why. (Every selection command: `allow_absolute` lets JSONL image
+    paths be absolute.)"""
+    criteria = flt.criteria()
+    matched = Counter(dict.fromkeys((name for name, _ in criteria), 0))
+    without_pass_rate = 0
+
+    def route(p: Problem, _: SourceRow) -> str | None:
+        nonlocal without_pass_rate
+        met = [name for name, check in criteria if check(p)]
+        matched.update(met)
+        if flt.pass_rate and p.pass_rate is None:
+            without_pass_rate += 1
+        return "out" if len(met) == len(criteria) else None
+
     sources = open_sources(inputs, allow_absolute=allow_absolute)
-    return _run(
-        sources,
-        lambda p, _: "out" if keep(p) else None,
-        {"out": out},
-        rejects,
-        batch_size,
-        "filter",
-    )
+    report = _run(sources, route, {"out": out}, rejects, batch_size, "filter")
+    report.matched, report.without_pass_rate = dict(matched), without_pass_rate
+    return report
 
 
 def sample_problems(
@@ -285,7 +308,7 @@ def sample_problems(
     key = stratum_key(by)
     sources = open_sources(inputs, allow_absolute=allow_absolute)
     cut = _thresholds(sources, key, seed, lambda counts: allocate(counts, n), batch_size)
-    return _run(
+    report = _run(
         sources,
         lambda p, _: "out" if rank(p.id, seed) <= cut.get(key(p), -1) else None,
         {"out": out},
@@ -293,6 +316,8 @@ def sample_problems(
         batch_size,
         "sample",
     )
+    report.asked = n
+    return report
 
 
 def split_problems(

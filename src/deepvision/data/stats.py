@@ -121,11 +121,12 @@ class DatasetStats:
         self.rows += 1
         for depth in range(1, min(4, len(topic)) + 1):
             self.topics[tuple(topic[:depth])] += 1
-        self.knowledge.update(set(knowledge))
+        # dict.fromkeys, not set: ties keep first-seen order, the same in every run.
+        self.knowledge.update(dict.fromkeys(knowledge, 1))
         for cat, types in visual_elements.items():
             if types:
                 self.ve_categories[cat] += 1
-            for t in set(types):
+            for t in dict.fromkeys(types):
                 self.ve_types[(cat, t)] += 1
         if pass_rate is None:
             self.no_pass_rate += 1
@@ -398,7 +399,7 @@ def write_stats(stats: DatasetStats, out_dir: Path, inputs: list[str]) -> list[P
         files["stats.json"].tmp.write_text(text, encoding="utf-8")
         files["summary.md"].tmp.write_text(summary_markdown(stats, inputs), encoding="utf-8")
         for name, draw in plots.PLOTS.items():
-            draw(stats, files[name].tmp)
+            plots.save(draw(stats), files[name].tmp)
         ok = True
     finally:
         finish(list(files.values()), ok)
