@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -9,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from deepvision.cli.common import (
     AllowAbsolutePathsOpt,
@@ -43,6 +46,14 @@ from deepvision.eval import (
     LoadReport,
     parse_benchmarks,
     run_eval,
+)
+from deepvision.eval.download import (
+    benchmarks_with_data,
+    download,
+    files_text,
+    hub_and_by_hand,
+    parse_revisions,
+    sources_read,
 )
 from deepvision.eval.report import (
     compare_html,
@@ -96,6 +107,40 @@ def list_cmd(
     console.print(table)
 
 
+@app.command("download")
+def download_cmd(
+    benchmarks: list[str] = typer.Argument(
+        ..., help="Benchmark names (space- or comma-separated; `all` = the seven)."
+    ),
+    to: Path = typer.Option(..., "--to", help="Data folder: one sub-folder per benchmark."),
+    revision: list[str] = typer.Option(
+        None, "--revision", help="NAME=REV: the Hub revision (branch, tag, commit) of NAME."
+    ),
+) -> None:
+    """Fetch benchmarks' official files by name from the Hugging Face Hub (only what the
+    loaders read), into the layout `eval run --data-dir` reads. A re-run skips what is there
+    and resumes a cut download; the commit of each is recorded in
+    DIR/deepvision-downloads.json.
+
+    Example: deepvision eval download mathvision mmmu m3cot --to data/bench
+    """
+    names = [b.name for b in parse_benchmarks(split_list(benchmarks))]
+    revisions = parse_revisions(split_list(revision))
+    on_hub, by_hand = hub_and_by_hand(names, to)
+    for fetched in download(on_hub, to, revisions):
+        what = "already there" if fetched.already_there else "fetched"
+        size = sum(fetched.files.values()) / 1e6
+        info(
+            f"{fetched.name}: {what}, {files_text(len(fetched.files))}, {size:.1f} MB, "
+            f"{fetched.repo}@{fetched.commit[:12]} -> {fetched.folder}"
+        )
+    for name, hint in by_hand.items():
+        info(f"[yellow]not on the Hub[/] {name}: {hint}")
+    if by_hand:
+        raise typer.Exit(1)
+    info(f"evaluate them with: deepvision eval run --data-dir {to} --benchmarks {','.join(names)}")
+
+
 @app.command("run")
 def run_cmd(
     benchmarks: list[str] = typer.Option(
@@ -134,6 +179,19 @@ def run_cmd(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Start over in a folder made with other settings."
     ),
+    download_missing: bool = typer.Option(
+        False,
+        "--download",
+        help="Fetch the benchmarks --data-dir lacks from the Hugging Face Hub into it first.",
+    ),
+    revision: list[str] = typer.Option(
+        None, "--revision", help="With --download: NAME=REV, the Hub revision of a benchmark."
+    ),
+    skip_missing: bool = typer.Option(
+        False,
+        "--skip-missing",
+        help="Run the benchmarks whose data is there; list the others as skipped.",
+    ),
 ) -> None:
     """Evaluate a model: inference, verdicts (rules + optional LLM judge), metrics, reports.
 
@@ -144,6 +202,7 @@ def run_cmd(
     if n < 1:
         raise UsageError("--n must be at least 1")
     benches = parse_benchmarks(split_list(benchmarks))
+    revisions = parse_revisions(split_list(revision))
     try:
         sampling = sampling_params(preset, temperature=temperature, top_p=top_p, top_k=top_k)
     except ValueError as exc:
@@ -168,6 +227,16 @@ def run_cmd(
             )
         )
     prompt, _ = system_prompt_from(system_prompt, system_prompt_file, no_system_prompt)
+    model_options = (api_key_env, concurrency, timeout, attempts)
+    served = None
+    if endpoint:  # check the options before any work
+        served = build_endpoint(endpoint, model, *model_options)
+    elif not model:
+        raise UsageError("give --endpoint URL, or a local model folder as --model to serve it")
+    # Before any request (and before servers start): data for every benchmark, or one error.
+    benches, skipped = benchmarks_with_data(
+        benches, data_dir, download_missing, revisions, skip_missing
+    )
     settings = dict(
         benchmarks=[b.name for b in benches],
         out=out,
@@ -180,25 +249,23 @@ def run_cmd(
         judge=judge,
         allow_absolute_paths=allow_absolute_paths,
     )
-    model_options = (api_key_env, concurrency, timeout, attempts)
     group = None
-    if endpoint:  # check the options before any work
-        cfg = EvalConfig(endpoint=build_endpoint(endpoint, model, *model_options), **settings)
-    elif not model:
-        raise UsageError("give --endpoint URL, or a local model folder as --model to serve it")
-    else:
+    if served is None:
         group = start_servers(model, backend, tp, dp, gpus, port, out / "serve-logs")
     try:
         if group is not None:
             served = build_endpoint(group.urls, model, *model_options)
-            cfg = EvalConfig(endpoint=served, **settings)
+        cfg = EvalConfig(endpoint=served, **settings)
         totals = {f"{b.name}: infer": min(limit or b.size, b.size) for b in benches}
         with run_progress(totals) as advance:
             results = run_eval(cfg, overwrite=overwrite, progress=advance)
     finally:
         if group is not None:
             group.stop()
+    _record_data(out, results, skipped, sources_read(data_dir, [b.name for b in benches]))
     _print_summary(results)
+    for name, why in skipped.items():
+        info(f"[yellow]skipped[/] {name}: {escape(why)}")
     console.print(
         f"results: {out / 'results.json'}; reports: {out / 'report.md'}, {out / 'report.html'}",
         soft_wrap=True,
@@ -215,6 +282,18 @@ def run_cmd(
         info(f"[red]failed[/] {name}: {why}")
     if partial or results.get("failed"):
         raise typer.Exit(1)
+
+
+def _record_data(
+    out: Path, results: dict, skipped: dict[str, str], sources: dict[str, dict]
+) -> None:
+    """Add what the run skipped (and why) and the downloaded data it read (Hub repository,
+    commit) to results.json."""
+    results["skipped"], results["sources"] = skipped, sources
+    path = out / "results.json"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _how_to_finish(partial: dict[str, dict]) -> str:

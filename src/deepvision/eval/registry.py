@@ -54,6 +54,21 @@ def parse_benchmarks(spec: str | list[str]) -> list[Benchmark]:
     return out
 
 
+def missing_data(benches: list[Benchmark], data_dir: Path | None) -> dict[str, str]:
+    """The benchmarks of `benches` with no data to read, each with why (no data folder, or
+    what was looked for in it): found before any request is sent, all named at once."""
+    missing: dict[str, str] = {}
+    for b in benches:
+        if isinstance(b, Synth):  # its items are embedded: never missing
+            continue
+        if data_dir is None:
+            missing[b.name] = "no --data-dir given"
+        elif b.locate(Path(data_dir)) is None:
+            looked = ", ".join([f"{b.name}.jsonl", *[f"{a}/" for a in b.folder_names()]])
+            missing[b.name] = f"not in {data_dir} (looked for {looked})"
+    return missing
+
+
 def load_problems(
     name: str,
     data_dir: str | Path | None,

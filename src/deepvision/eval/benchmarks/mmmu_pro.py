@@ -79,3 +79,16 @@ class MMMUProVision(MMMUPro):
     aliases = ("MMMU_Pro", "MMMU-Pro", "mmmu_pro")
     config_prefixes = ("vision",)
     reference = "MMMU/MMMU_Pro (vision, test)"
+
+    def locate(self, data_dir: Path) -> tuple[str, Path] | None:
+        """As for MMMU-Pro, except that a folder of standard configs without the vision one
+        (what `eval download mmmu_pro` writes) does not hold this benchmark: it is missing
+        (to download, or skip), not a folder that fails to load."""
+        found = super().locate(data_dir)
+        if found and found[1].is_dir():
+            configs = [d.name for d in found[1].iterdir() if d.is_dir()]
+            if any(c.startswith("standard") for c in configs) and not any(
+                c.startswith(self.config_prefixes) for c in configs
+            ):
+                return None
+        return found
