@@ -386,10 +386,23 @@ def letters_of(gold: str) -> list[str] | None:
     return re.findall(r"[A-J]", gold) if m else None
 
 
-def choice_reply(item: Official, letters: list[str]) -> str:
-    """A model's reply naming `letters`: the styles rotate over the items."""
+def reads_as_letter(item: Official, text: str) -> bool:
+    """An option text that is itself one of the item's option letters (MMMU-Pro ships options
+    such as `['B', 'A', 'D', 'C']`): a reply naming the option by it reads as that letter."""
+    letter = str(text).strip()
+    return len(letter) == 1 and "A" <= letter < chr(65 + len(item.options or []))
+
+
+def choice_reply(item: Official, letters: list[str], wrong: bool = False) -> str:
+    """A model's reply naming `letters`: the styles rotate over the items. A wrong reply never
+    names an option by a text that is itself an option letter: that reply reads as another
+    letter (the gold, as often as not) to any grader, the benchmark's own scorer included, so
+    it would not be a wrong answer. (The oracle keeps such replies; they are counted as
+    unrecoverable.)"""
     options = item.options or []
     text = [options[ord(x) - 65] for x in letters if ord(x) - 65 < len(options)]
+    if wrong and any(reads_as_letter(item, t) for t in text):
+        text = []
     if len(letters) > 1:
         shuffled = letters[::-1]
         return [
@@ -447,7 +460,7 @@ def reply_for(item: Official, wrong: bool) -> str:
     gold = clean_gold(item.gold)
     letters = letters_of(gold) if (item.options or item.letters_only) else None
     if letters:
-        return choice_reply(item, wrong_letters(item, letters) if wrong else letters)
+        return choice_reply(item, wrong_letters(item, letters) if wrong else letters, wrong)
     if item.accepted:
         return value_reply(item, "none of these" if wrong else item.accepted[-1])
     return value_reply(item, wrong_value(gold) if wrong else gold)
@@ -588,8 +601,8 @@ def unrecoverable(item: Official, row: dict) -> str | None:
     gold = letters_of(clean_gold(item.gold)) or []
     if any(texts.count(texts[ord(x) - 65]) > 1 for x in gold if ord(x) - 65 < len(texts)):
         return "an option named by its text, which another option has too"
-    named = [texts[ord(x) - 65].strip() for x in gold if ord(x) - 65 < len(texts)]
-    if any(len(t) == 1 and "A" <= t <= chr(64 + len(texts)) for t in named):
+    named = [texts[ord(x) - 65] for x in gold if ord(x) - 65 < len(texts)]
+    if any(reads_as_letter(item, t) for t in named):
         return "an option named by its text, which is itself an option letter (read as a choice)"
     return None
 

@@ -10,8 +10,9 @@ it ships, as a subprocess) on the same responses file, and the RL reward batch t
 2. Reward batch: 512 prompts x 16 rollouts through `compute_score`, as verl 0.9.1's reward
    loop calls it: `reward.num_workers` worker processes (Ray actors there) each take a
    contiguous chunk and run every sample's `compute_score` at once on the event loop's default
-   thread pool (`NaiveRewardManager.run_single`). The first batch starts the verifiers; later
-   batches are the steady state of a training run.
+   thread pool (`NaiveRewardManager.run_single`). The first batch pays the workers' imports
+   (and the symbolic verifiers' start, when an answer needs one); later batches are the
+   steady state of a training run.
 3. Worst-case latency over pathological answers with a 2 s limit.
 
     python benchmarks/verify_speed.py [--sizes 500,10000] [--skip-judge] [--skip-reward]
@@ -240,7 +241,7 @@ def reward_side(batches: int, workers: int) -> None:
                 conn.send(batch[k * size : (k + 1) * size])
             scores = [s for conn in pipes for s in conn.recv()]
             took = time.perf_counter() - t
-            label = "first (verifiers start)" if b == 0 else "steady state"
+            label = "first (cold reward workers)" if b == 0 else "steady state"
             print(
                 f"  batch {b + 1}, {label}: {took:.2f} s for {len(scores)} responses "
                 f"(mean score {sum(scores) / len(scores):.2f})",

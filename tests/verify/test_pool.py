@@ -49,7 +49,7 @@ def test_pathological_answers_return_within_the_limit():
         # loaded CI host (a check that ignored the limit would take minutes here).
         assert worst < 1.0 + HANG_MARGIN_S
         # The pool still works after killing workers.
-        assert check("(x+1)^2", "x^2+2x+1", pool=pool).correct
+        assert check(r"2\sin(x)\cos(x)", r"\sin(2x)", pool=pool).correct
     finally:
         pool.close()
 
@@ -142,7 +142,7 @@ def test_no_worker_in_time_is_told_apart_from_a_comparison_that_overran():
         # the same busy moment seen by check(): undecided, not wrong
         assert pool.compare("1", "1", wait=HANG_MARGIN_S).equal  # the replacement is up
         holder = _hold_the_worker(pool)
-        v = check("(x+1)^2", "x^2+2x+1", pool=pool)
+        v = check(r"2\sin(x)\cos(x)", r"\sin(2x)", pool=pool)  # no rule decides it
         assert (v.correct, v.undecided, v.method) == (False, True, "undecided")
         assert "no symbolic worker free" in v.reason
         holder.join()
@@ -162,7 +162,9 @@ def _load_items(n: int = 32) -> list[tuple[str, str, bool]]:
             items.append(("1", "9999999999!", False))
         else:
             right = i % 4 != 3
-            items.append((f"(x+{i})^2", f"x^2+{2 * i}x+{i * i + (0 if right else 1)}", right))
+            # `\sin(x)` keeps them from the rules (polynomials are decided without a worker)
+            gold = f"x^2+{2 * i}x+{i * i + (0 if right else 1)}+\\sin(x)"
+            items.append((f"(x+{i})^2+\\sin(x)", gold, right))
     return items
 
 
@@ -226,11 +228,12 @@ def test_an_option_left_uncompared_leaves_the_choice_undecided():
     the cache decides it with the worker busy."""
     pool = SymbolicPool(workers=1, timeout=2.0, wait=0.2).start()
     try:
-        decided = check("(x+1)^2", "B", options=["x^2", "x^2+2x+1"], pool=pool)
+        pred, options = r"2\sin(x)\cos(x)", [r"\cos(2x)", r"\sin(2x)"]
+        decided = check(pred, "B", options=options, pool=pool)
         assert (decided.correct, decided.method) == (True, "choice")
         holder = _hold_the_worker(pool)
-        v = check("(x+1)^2", "A", options=["x^2+2x+1", "x^3"], pool=pool)  # x^3: never compared
-        again = check("(x+1)^2", "B", options=["x^2", "x^2+2x+1"], pool=pool)
+        v = check(pred, "A", options=[r"\sin(2x)", r"\tan(x)"], pool=pool)  # tan: never compared
+        again = check(pred, "B", options=options, pool=pool)
         holder.join()
     finally:
         pool.close()
@@ -315,7 +318,7 @@ def test_a_batch_on_a_pool_that_stays_busy_comes_back_undecided_in_bounded_time(
         t = time.perf_counter()
         verdicts = verify_batch(
             [{"pred": "5", "gold": "5"}]
-            + [{"pred": f"(x+{i})^2", "gold": "x^2"} for i in range(6)],
+            + [{"pred": f"(x+{i})^2+\\sin(x)", "gold": "x^2"} for i in range(6)],
             pool=pool,
         )
         took = time.perf_counter() - t

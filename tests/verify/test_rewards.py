@@ -100,17 +100,18 @@ def test_an_undecided_reward_is_retried_then_scored_by_the_rules_with_a_warning(
     try:
         with caplog.at_level(logging.WARNING, logger="deepvision.verify.rewards"):
             t = time.perf_counter()
-            single = rewards.compute_score("d", r"\boxed{(x+1)^2}", "x^2+2x+1")
+            # answers no rule decides (a trigonometric identity): they need a worker
+            single = rewards.compute_score("d", r"\boxed{2\sin(x)\cos(x)}", r"\sin(2x)")
             took = time.perf_counter() - t
             batch = rewards.accuracy_reward(
                 prompts=[None] * 2,
-                completions=[r"\boxed{(x+1)^2}", r"\boxed{(x+2)^2}"],
-                answer=["x^2+2x+1", "x^2+4x+4"],
+                completions=[r"\boxed{2\sin(x)\cos(x)}", r"\boxed{2\sin(x)}"],
+                answer=[r"\sin(2x)", r"\sin(2x)"],
             )
     finally:
         pool.close()
         holder.join()
-    assert single == {"score": 0.0, "acc": False, "pred": "(x+1)^2"}
+    assert single == {"score": 0.0, "acc": False, "pred": r"2\sin(x)\cos(x)"}
     assert took >= 2 * 0.2  # two full waits: the check was tried again before giving up
     assert batch == [0.0, 0.0]
     assert rewards.undecided_count() == before + 3

@@ -33,6 +33,7 @@ from deepvision.verify.normalize import (
     text_key,
     to_number,
 )
+from deepvision.verify.polynomial import same_polynomial
 
 Result = tuple[bool, str, str]  # (equal, method, reason)
 Options = Sequence[str] | Mapping[str, str] | None
@@ -591,6 +592,19 @@ def degrees_as_radians(p: str, g: str, cmp: Compare) -> Result | None:
     return None
 
 
+def polynomials(p: str, g: str, cmp: Compare) -> Result | None:
+    """Polynomials with rational coefficients, read exactly (`polynomial.py`): expressions
+    equal term by term (`(x-1)(x+1)` = `x^2-1`), equations the same up to a nonzero factor
+    (`y = 2x + 3` = `2x - y + 3 = 0`; `R^2-r^2=16` is not `R^2-r^2=32`). Decides without
+    sympy whenever both answers are read."""
+    found = same_polynomial(p, g)
+    if found is None:
+        return None
+    if found:
+        return True, "polynomial", "same polynomial (exact)"
+    return False, "polynomial", "different polynomial (exact)"
+
+
 def symbolic(p: str, g: str, cmp: Compare) -> Result:
     """math-verify in a worker process, its "equal" confirmed by the guard (symbolic.py)."""
     if cmp.budget is None:
@@ -610,6 +624,7 @@ COMPARATORS: tuple[Callable[[str, str, Compare], Result | None], ...] = (
     units_dropped,
     words,
     degrees_as_radians,
+    polynomials,
 )
 
 

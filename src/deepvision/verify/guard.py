@@ -46,7 +46,7 @@ def reparse(latex: str) -> Any | None:
 _LETTER = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z](?![a-zA-Z])")
 
 
-def _letters(text: str) -> set[str]:
+def letters_in(text: str) -> set[str]:
     """Single-letter symbols in a LaTeX answer (not command names, not words)."""
     return set(_LETTER.findall(re.sub(r"\\(?:text|mathrm|operatorname)\{[^{}]*\}", "", text)))
 
@@ -54,13 +54,13 @@ def _letters(text: str) -> set[str]:
 def _mixed_case(text: str) -> bool:
     """An upper-case letter is a symbol here: only then can a case-sensitive reading differ
     from math-verify's lowercased one (so only then is the answer read again)."""
-    return any(c.isupper() for c in _letters(text))
+    return any(c.isupper() for c in letters_in(text))
 
 
 def case_conflict(gold: str, pred: str) -> bool:
     """The two answers use letters that differ only in case (`R` in one where the other has
     `r`), which math-verify would have read as one symbol."""
-    g, p = _letters(gold), _letters(pred)
+    g, p = letters_in(gold), letters_in(pred)
     return g != p and {c.lower() for c in g} == {c.lower() for c in p}
 
 

@@ -17,7 +17,7 @@ import sys
 from functools import lru_cache
 from typing import Any
 
-from deepvision.verify.guard import confirm
+from deepvision.verify.guard import confirm, letters_in
 
 _MAX_CHARS = 1000  # longer answers are not compared symbolically
 
@@ -50,12 +50,26 @@ def parse_answer(text: str) -> tuple[Any, ...]:
 _RELATION = re.compile(r"<|>|\\[lg]e|\\mid|\\in\b|\\ne")
 
 
+_NAMED_VALUE = re.compile(r"^\s*[a-zA-Z](?:_\{?\w+\}?)?\s*(?:=|\\approx|\\sim)")
+
+
+def _dropped_letters(number: Any, text: str) -> bool:
+    """math-verify made a bare number of an answer with letters in it (`N 34° W+1` read as
+    34: a bearing, a label, a term it dropped); a name before `=` or `\\approx` aside."""
+    if not getattr(number, "is_Number", False):
+        return False
+    return bool(letters_in(_NAMED_VALUE.sub("", text)))
+
+
 def _whole(parsed: tuple[Any, ...], text: str) -> bool:
-    """math-verify read the whole answer: not a prefix cut at a command it does not know, and
-    not a bare number out of a condition (it reads `\\{x \\mid x > 1\\}` as 1)."""
+    """math-verify read the whole answer: not a prefix cut at a command it does not know, not
+    a bare number out of a condition (it reads `\\{x \\mid x > 1\\}` as 1), and not a bare
+    number out of a text with letters it dropped."""
     if len(parsed) < 2 or not isinstance(parsed[-1], str):
         return bool(parsed)
-    if _RELATION.search(text) and getattr(parsed[0], "is_Number", False):
+    if getattr(parsed[0], "is_Number", False) and _RELATION.search(text):
+        return False
+    if _dropped_letters(parsed[0], text):
         return False
     squash = lambda s: "".join(s.split())  # noqa: E731
     return squash(parsed[-1]) == squash(text) or len(squash(parsed[-1])) >= len(squash(text))
