@@ -1,7 +1,8 @@
 """Learning test: GSPO with TRL on CPU teaches an untrained tiny VLM a visual task.
 
 The task needs the image: a coloured square (red, green, blue or yellow; random size and place)
-and the question "What colour is the square?" with the four colours as options A-D. Problems are
+and the question "What colour is the square?" with the four colours as options A-D
+(`deepvision.data.synth.colour`, the task `deepvision quickstart` trains on). Problems are
 `Problem` records exported by `deepvision data export --to trl`; the reward is our
 `accuracy_reward`; training is `deepvision.train.trl` (GRPOTrainer, sequence-level GSPO ratios,
 GRPO advantages). The tiny model answers with one token, one of `\\boxed{A}` .. `\\boxed{D}`
@@ -16,45 +17,11 @@ sample it belongs to, and that the update has the right sign.
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import random
 import time
 from pathlib import Path
 
-COLOURS = {"red": (220, 30, 30), "green": (30, 170, 60), "blue": (30, 60, 220),
-           "yellow": (235, 210, 20)}  # fmt: skip
-NAMES = list(COLOURS)
-LETTERS = "ABCD"
-ANSWER_TOKENS = tuple(f"\\boxed{{{x}}}" for x in LETTERS)
-
-
-def make_problems(n: int, seed: int):
-    from PIL import Image, ImageDraw
-
-    from deepvision.records import Problem, ProblemImage
-
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        colour = rng.choice(NAMES)
-        img = Image.new("RGB", (56, 56), (245, 245, 245))
-        side = rng.randint(36, 52)
-        x, y = rng.randint(0, 56 - side), rng.randint(0, 56 - side)
-        ImageDraw.Draw(img).rectangle([x, y, x + side, y + side], fill=COLOURS[colour])
-        buf = io.BytesIO()
-        img.save(buf, format="PNG")
-        out.append(
-            Problem(
-                id=f"colour-{seed}-{i}",
-                question="<image>What colour is the square?",
-                images=[ProblemImage(bytes=buf.getvalue())],
-                answer=LETTERS[NAMES.index(colour)],
-                options=list(NAMES),
-                data_source="synth-colour",
-            )
-        )
-    return out
+from deepvision.data.synth.colour import ANSWER_FORMS, colour_split
 
 
 def export_trl(problems, path: Path) -> Path:
@@ -68,12 +35,6 @@ def export_trl(problems, path: Path) -> Path:
         w.write(problems)
     export([src], path, "trl", opts=ExportOptions(system_prompt=None))
     return path
-
-
-def answer_only(tokenizer) -> list[list[int]]:
-    """bad_words_ids that leave only the four answer tokens to sample."""
-    keep = {tokenizer.convert_tokens_to_ids(t) for t in ANSWER_TOKENS}
-    return [[i] for i in range(len(tokenizer)) if i not in keep]
 
 
 def accuracy(model, processor, dataset, bad_words, image_shift: int = 0) -> float:
@@ -117,14 +78,16 @@ def main() -> None:
     from transformers import AutoModelForImageTextToText, AutoProcessor, TrainerCallback
 
     from deepvision.train.recipe import recipe_from_dict
-    from deepvision.train.tiny import build_tiny_vlm
+    from deepvision.train.tiny import build_tiny_vlm, restrict_generation
     from deepvision.train.trl import build_trl_trainer, load_trl_dataset
 
     torch.set_num_threads(2)
     args.out.mkdir(parents=True, exist_ok=True)
-    train_file = export_trl(make_problems(args.train, seed=1), args.out / "train.parquet")
-    held_file = export_trl(make_problems(args.heldout, seed=2), args.out / "heldout.parquet")
-    model_dir = build_tiny_vlm(args.out / "tiny-model", seed=0, extra_tokens=ANSWER_TOKENS)
+    train, held = colour_split(args.train, args.heldout, seed=0)
+    train_file = export_trl(train, args.out / "train.parquet")
+    held_file = export_trl(held, args.out / "heldout.parquet")
+    model_dir = build_tiny_vlm(args.out / "tiny-model", seed=0, extra_tokens=ANSWER_FORMS)
+    bad_words = restrict_generation(model_dir, ANSWER_FORMS)
     heldout = load_trl_dataset([str(held_file)])
 
     recipe = recipe_from_dict({
@@ -139,7 +102,6 @@ def main() -> None:
                 "use_cpu": True, "bf16": False, "logging_steps": 5},
     })  # fmt: skip
     processor = AutoProcessor.from_pretrained(model_dir)
-    bad_words = answer_only(processor.tokenizer)
     base = AutoModelForImageTextToText.from_pretrained(model_dir)
     acc_before = accuracy(base, processor, heldout, bad_words)
 

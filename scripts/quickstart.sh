@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The main job on this machine, offline: `deepvision quickstart` generates verifiable visual
-# problems, validates and describes them, exports them for TRL and verl, builds a tiny
-# vision-language model, runs a few GSPO steps with TRL on CPU, serves the checkpoint with
-# `transformers serve`, evaluates it on the embedded `synth` benchmark and writes the reports.
+# The main job on this machine, offline: `deepvision quickstart` runs the data tools on generated
+# verifiable visual problems (validate, stats, export for TRL and verl), then shows RL learning:
+# a tiny vision-language model built offline is served with `transformers serve` and scored by
+# `deepvision eval` on held-out colour problems, trained with GSPO (TRL, CPU), then served and
+# scored again. Held-out accuracy before and after, the reward curve and links to every report:
+# runs/quickstart/report.html and summary.json (decoding is constrained to the four answers).
 # Creates .venv with the `train` extra on first run. Outputs: runs/quickstart/ (replaced).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -89,6 +89,26 @@ def build_tiny_vlm(
                  processor, tok)  # fmt: skip
 
 
+def restrict_generation(model_dir: str | Path, allowed: tuple[str, ...]) -> list[list[int]]:
+    """Let the model at `model_dir` generate only the tokens `allowed` (each a whole token of
+    its tokenizer); returns the `bad_words_ids` that ban every other token.
+
+    They are saved in the model's generation_config.json, which `transformers serve` starts
+    each request from (and a trained checkpoint keeps), so served answers are constrained the
+    same way; a trainer that builds its own generation settings (TRL) needs them passed."""
+    from transformers import AutoTokenizer, GenerationConfig
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    keep = {tok.convert_tokens_to_ids(t) for t in allowed}
+    if tok.unk_token_id in keep or None in keep or len(keep) != len(allowed):
+        raise ValueError(f"not whole, distinct tokens of {model_dir}: {allowed}")
+    bad = [[i] for i in range(len(tok)) if i not in keep]
+    config = GenerationConfig.from_pretrained(model_dir)
+    config.bad_words_ids = bad
+    config.save_pretrained(model_dir)
+    return bad
+
+
 def _save_qwen3_vl(out: Path, tok: Any, ids: dict[str, int]) -> Path:
     """Qwen3-VL: 16-pixel patches, deepstack visual features, interleaved M-RoPE."""
     from transformers import (

@@ -251,10 +251,15 @@ def build_trl_trainer(
     return TrlRun(trainer=trainer, output_dir=Path(args.output_dir))
 
 
-def run_trl(recipe: Recipe, output_dir: str | Path | None = None) -> TrlRun:
+def run_trl(
+    recipe: Recipe,
+    output_dir: str | Path | None = None,
+    config_overrides: dict[str, Any] | None = None,
+) -> TrlRun:
     """Train, save the final model (or adapter) and processor in `.output_dir`; the trainer's
-    `state.log_history` holds the per-step figures (reward, loss, ...)."""
-    run = build_trl_trainer(recipe, output_dir)
+    `state.log_history` holds the per-step figures (reward, loss, ...). `config_overrides`:
+    GRPOConfig arguments the recipe does not set (e.g. `generation_kwargs`)."""
+    run = build_trl_trainer(recipe, output_dir, config_overrides=config_overrides)
     run.trainer.train()
     run.trainer.save_model(str(run.output_dir))
     return run
