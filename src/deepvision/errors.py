@@ -174,5 +174,10 @@ class UnusableRecordError(DataError):
     id): the loader excludes it from the set and names it; it never stops a run."""
 
 
+class SenderGone(DeepVisionError):
+    """A sender process of `infer` ended before it answered an attempt: that is no answer, and
+    the attempt is made again (from the main process when no sender is left)."""
+
+
 def _rebuild(cls: type[DeepVisionError], reason: str, kwargs: dict) -> DeepVisionError:
     return cls(reason, **kwargs)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from deepvision.errors import DeepVisionError
-from deepvision.llm import client as client_module
+from deepvision.llm import senders as senders_module
 from deepvision.llm.client import InferConfig, Request, infer
 from deepvision.llm.endpoint import Endpoint
 from deepvision.llm.fake_server import MODES, FakeServer, Faults, Scripted
@@ -537,36 +537,91 @@ def _file_requests(folder, n):
         yield Request(f"k{i}", {}, [{"role": "user", "content": "<image>Q"}], [image])
 
 
-def test_bodies_built_in_a_worker_process_and_an_unreadable_image_fails_alone(server, tmp_path):
+def _image_folder(tmp_path, n):
     folder = tmp_path / "images"
     folder.mkdir()
-    for i in range(40):
+    for i in range(n):
         (folder / f"{i}.png").write_bytes(PNG)
-    (folder / "7.png").unlink()
-    s = server()
+    return folder
+
+
+def _counting_attempts(monkeypatch, then=None):
+    """Count the attempts made through sender processes; `then(call_number, pool)` runs
+    before each. The run waits (up to 60 s) for its senders to be ready once it started them,
+    so that they take part however slowly the machine starts them."""
+    calls = []
+    attempt, start = senders_module.SenderPool.attempt, senders_module.SenderPool.start
+
+    async def start_and_wait(pool):
+        await start(pool)
+        deadline = time.monotonic() + 60
+        while pool._senders and not pool.ready and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    monkeypatch.setattr(senders_module.SenderPool, "start", start_and_wait)
+
+    async def counted(pool, *args, **kwargs):
+        calls.append(1)
+        if then is not None:
+            then(len(calls), pool)
+        return await attempt(pool, *args, **kwargs)
+
+    monkeypatch.setattr(senders_module.SenderPool, "attempt", counted)
+    return calls
+
+
+def test_sender_processes_send_and_an_unreadable_image_fails_alone(server, tmp_path, monkeypatch):
+    folder = _image_folder(tmp_path, 600)
+    (folder / "597.png").unlink()
+    pools = set()
+    calls = _counting_attempts(monkeypatch, then=lambda call, pool: pools.add(pool))
+    s = server(slow_rate=1.0, slow_s=0.02)
     out = tmp_path / "o.jsonl"
-    summary = asyncio.run(infer(_file_requests(folder, 40), out, _cfg(s.url, build_processes=1)))
-    assert summary.done == 39 and summary.failed == 1 and s.stats.requests == 39
+    cfg = _cfg(s.url, senders=2, concurrency=16)
+    summary = asyncio.run(infer(_file_requests(folder, 600), out, cfg))
+    assert len(calls) > 500  # all but the first few went through the senders
+    assert summary.done == 599 and summary.failed == 1 and s.stats.requests == 599
     ids = [x["id"] for x in _lines(out)]
-    assert sorted(ids) == sorted(f"k{i}" for i in range(40) if i != 7)
+    assert sorted(ids) == sorted(f"k{i}" for i in range(600) if i != 597)
     assert all("1 image(s)" in x["model_response"] for x in _lines(out))
     (err,) = _lines(tmp_path / "o.errors.jsonl")
-    assert err["id"] == "k7" and "cannot read image" in err["reason"] and "line 7" in err["reason"]
+    assert err["id"] == "k597" and "cannot read image" in err["reason"]
+    assert "line 597" in err["reason"]
+    # The senders ended on their own when the run closed their pipes (not killed after a wait).
+    (pool,) = pools
+    assert [sender.proc.returncode for sender in pool._senders] == [0, 0]
 
 
-def test_a_body_builder_that_cannot_start_leaves_the_bodies_to_the_event_loop(
+def test_senders_killed_mid_run_lose_nothing_and_write_each_item_once(
     server, tmp_path, monkeypatch
 ):
-    class NoProcesses:
-        def __init__(self, *args, **kwargs):
-            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+    def kill_all(call, pool):
+        if call == 10:
+            for sender in pool._senders:
+                sender.proc.kill()
 
-    monkeypatch.setattr(client_module, "ProcessPoolExecutor", NoProcesses)
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for i in range(40):
-        (folder / f"{i}.png").write_bytes(PNG)
+    calls = _counting_attempts(monkeypatch, then=kill_all)
+    folder = _image_folder(tmp_path, 600)
+    s = server(slow_rate=1.0, slow_s=0.02)
+    out = tmp_path / "o.jsonl"
+    cfg = _cfg(s.url, senders=2, concurrency=16)
+    summary = asyncio.run(infer(_file_requests(folder, 600), out, cfg))
+    assert len(calls) >= 10
+    assert summary.done == 600 and summary.failed == 0
+    ids = [x["id"] for x in _lines(out)]
+    assert sorted(ids) == sorted(f"k{i}" for i in range(600))  # each once
+
+
+def test_senders_that_cannot_start_leave_the_sending_to_the_main_process(
+    server, tmp_path, monkeypatch
+):
+    def no_processes(*args, **kwargs):
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(senders_module, "python_worker", no_processes)
+    calls = _counting_attempts(monkeypatch)
+    folder = _image_folder(tmp_path, 40)
     s = server()
     out = tmp_path / "o.jsonl"
-    summary = asyncio.run(infer(_file_requests(folder, 40), out, _cfg(s.url, build_processes=1)))
-    assert summary.done == 40 and len(_lines(out)) == 40
+    summary = asyncio.run(infer(_file_requests(folder, 40), out, _cfg(s.url, senders=2)))
+    assert summary.done == 40 and len(_lines(out)) == 40 and calls == []

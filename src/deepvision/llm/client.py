@@ -8,10 +8,11 @@ Four small parts, each testable alone:
 - `Dispatcher`: the work queue. New items are read just ahead of need (memory depends on
   concurrency, not on the dataset); retries come back when their delay is up; it knows when
   all is settled.
-- `BodyBuilder`: the messages of new items (image files read, base64, JSON) are encoded in a
-  worker process, a few batches ahead of the dispatcher (bounded, so memory stays flat), while
-  the event loop only sends and writes. Items whose images are not `PortableImage`s, and any
-  batch the worker could not do, are encoded on the loop when sent, as before.
+- `SenderPool` (llm/senders.py): each attempt's body is built (image files read, base64,
+  JSON) and sent by one of a few sender processes, each with its own event loop, so the HTTP
+  work runs on every core while this process only decides and writes. Items whose images are
+  not `PortableImage`s, small runs, and runs where no sender process can run are built and
+  sent from this process, as before.
 - `SampleFanOut`: n samples per problem, over as many requests as the server needs (a server
   that ignores `n` answers one at a time); the output line of a finished problem.
 - `infer`: the workers. Each takes an item, sends one request, and settles it: written to the
@@ -45,29 +46,20 @@ import errno
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepvision.errors import DataError, DeepVisionError, EndpointError, UsageError
+from deepvision.errors import DataError, DeepVisionError, EndpointError, SenderGone, UsageError
 from deepvision.llm.endpoint import Endpoint, redact_text, redact_url
 from deepvision.llm.http import ModelSession, check_endpoint, retry_delay, server_answered
-from deepvision.llm.messages import (
-    ImageSource,
-    PortableImage,
-    body_with,
-    encode_batch,
-    messages_json,
-)
+from deepvision.llm.messages import ImageSource, body_with, messages_json
 from deepvision.llm.pool import EndpointPool, Server
+from deepvision.llm.senders import SenderPool, portable
 from deepvision.records import AppendLog, Completion, InferFiles
-from deepvision.workers import process_pool
 
 __all__ = [
-    "BodyBuilder",
     "Dispatcher",
     "InferConfig",
     "InferSummary",
@@ -107,16 +99,17 @@ class InferConfig:
     max_tokens: int | None = None
     bench_after: int = 5  # consecutive failures that bench a server
     bench_seconds: float = 30.0
-    # worker processes encoding request bodies (None: one per spare core, at most 2; 0: none)
-    build_processes: int | None = None
+    # processes building and sending the requests (None: one per core, at most 2 (their
+    # memory counts); 0: none, this process sends)
+    senders: int | None = None
 
     def __post_init__(self) -> None:
         if self.n < 1:
             raise UsageError("must be >= 1", param="n")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise UsageError("must be >= 1", param="max_tokens")
-        if self.build_processes is None:
-            self.build_processes = min(2, (os.cpu_count() or 1) - 1)
+        if self.senders is None:
+            self.senders = min(2, os.cpu_count() or 1)
 
 
 @dataclass
@@ -163,7 +156,6 @@ class Job:
     """One problem on its way: its request, failed tries so far, the samples collected."""
 
     __slots__ = (
-        "build_error",
         "encoded",
         "failures",
         "finishes",
@@ -186,8 +178,7 @@ class Job:
         self.url = ""
         self.fresh = True  # not yet handed to a worker
         self.settled = False  # written or given up: nothing may count it again
-        self.encoded: bytes | None = None  # the messages' JSON, once built
-        self.build_error: str | None = None  # why its messages cannot be built
+        self.encoded: bytes | None = None  # the messages' JSON, once built here
 
 
 class Dispatcher:
@@ -266,16 +257,19 @@ class SampleFanOut:
         self.max_tokens = cfg.max_tokens
         self.recorded_sampling = {"n": cfg.n, **cfg.sampling, "max_tokens": cfg.max_tokens}
 
-    def body(self, job: Job) -> bytes:
-        """The request for the samples still missing (its messages encoded now unless the
-        BodyBuilder did it already)."""
+    def params(self, job: Job) -> dict[str, Any]:
+        """The request's parameters, asking for the samples still missing."""
         params: dict[str, Any] = {"model": self.model, "n": self.n - len(job.texts)}
         params.update(self.sampling)
         if self.max_tokens:
             params["max_tokens"] = self.max_tokens
+        return params
+
+    def body(self, job: Job) -> bytes:
+        """The request's body, built in this process (its messages encoded once per job)."""
         if job.encoded is None:
             job.encoded = messages_json(job.req.messages, job.req.images)
-        return body_with(params, job.encoded)
+        return body_with(self.params(job), job.encoded)
 
     def take(self, job: Job, completion: dict[str, Any]) -> bool:
         """Add a reply's choices (as many as are missing) and its usage; True when all n
@@ -303,68 +297,9 @@ class SampleFanOut:
         return Completion.to_output_line(job.req.fields, samples)
 
 
-_BATCH = 16  # items per batch of the BodyBuilder (fewer when fewer workers)
-
-
-class BodyBuilder:
-    """Encodes the messages of new items in `processes` worker processes, in batches of
-    `_BATCH`, off the event loop (image files read, base64, JSON: most of a request's CPU).
-
-    Batches of `batch` items, `ahead` of them at most in the making: as many items as the
-    workers, so what is read ahead depends on the concurrency, not on the dataset.
-    `submit(jobs)` starts a batch (None when it is not worth it: a last short batch before
-    the pool exists, no portable item, no processes); `collect(jobs, pending)` waits for it
-    and fills each job's `encoded` or `build_error`. A batch the pool cannot do (a worker
-    killed, say) is left to the event loop, which encodes each item when it is sent."""
-
-    def __init__(self, processes: int, workers: int) -> None:
-        self.processes = processes
-        self.batch = max(1, min(_BATCH, workers))
-        self.ahead = max(1, workers // self.batch)
-        self._pool: ProcessPoolExecutor | None = None
-        self._broken = False
-
-    @staticmethod
-    def _portable(job: Job) -> bool:
-        req = job.req
-        return req.error is None and all(isinstance(s, PortableImage) for s in req.images)
-
-    def submit(self, jobs: list[Job], *, start: bool = True) -> asyncio.Future[Any] | None:
-        if self.processes < 1 or self._broken or (self._pool is None and not start):
-            return None
-        items = [(j.req.messages, j.req.images) for j in jobs if self._portable(j)]
-        if not items:
-            return None
-        try:
-            if self._pool is None:
-                self._pool = process_pool(self.processes)
-            return asyncio.wrap_future(self._pool.submit(encode_batch, items))
-        except (RuntimeError, OSError) as exc:  # no process can be started here
-            self._give_up_pool(exc)
-            return None
-
-    async def collect(self, jobs: list[Job], pending: asyncio.Future[Any] | None) -> None:
-        if pending is None:
-            return
-        try:
-            results = await pending
-        except Exception as exc:  # the pool broke: the loop encodes these items itself
-            self._give_up_pool(exc)
-            return
-        built = iter(results)
-        for job in jobs:
-            if self._portable(job):
-                job.encoded, job.build_error = next(built)
-
-    def _give_up_pool(self, exc: BaseException) -> None:
-        if not self._broken:
-            log.warning("request bodies are built in the main process from now on: %s", exc)
-        self._broken = True
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+# New items read before the sender processes start: a run with fewer sends from its own
+# process (starting processes would cost more than they save).
+_SENDERS_AFTER = 16
 
 
 class _Run:
@@ -389,7 +324,7 @@ class _Run:
         self.workers = ep.concurrency * len(ep.urls)
         self.dispatcher = Dispatcher(self.workers, lookahead=self.workers)
         self.fanout = SampleFanOut(cfg)
-        self.builder = BodyBuilder(cfg.build_processes or 0, self.workers)
+        self.senders = SenderPool(cfg.senders or 0, ep)
         self.summary = InferSummary()
         self.t_start = t_start
         self.kept = 0  # output lines known to be on disk
@@ -453,44 +388,26 @@ class _Run:
     # -- the work ----------------------------------------------------------------------------
 
     async def produce(self, requests: Iterable[Request]) -> None:
-        """Read the input: each new item, in batches, to the BodyBuilder, and from it, in
-        order, to the dispatcher (a few batches ahead of the workers, never more)."""
-        s, seen = self.summary, set()
-        batch: list[Job] = []
-        ahead: deque[tuple[list[Job], asyncio.Future[Any] | None]] = deque()
-        try:
-            for req in requests:
-                s.inputs += 1
-                if req.key in seen:
-                    s.duplicates += 1
-                    if len(s.duplicate_examples) < 20:
-                        s.duplicate_examples.append(req.key)
-                elif req.key in self.out:
-                    seen.add(req.key)
-                    s.skipped += 1
-                    self._tick()
-                else:
-                    seen.add(req.key)
-                    batch.append(Job(req))
-                    if len(batch) == self.builder.batch:
-                        ahead.append((batch, self.builder.submit(batch)))
-                        batch = []
-                        if len(ahead) > self.builder.ahead:
-                            await self._hand_over(*ahead.popleft())
-            if batch:
-                ahead.append((batch, self.builder.submit(batch, start=False)))
-            while ahead:
-                await self._hand_over(*ahead.popleft())
-        finally:
-            for _, pending in ahead:
-                if pending is not None:
-                    pending.cancel()
+        """Read the input: each new item to the dispatcher, just ahead of the workers; the
+        sender processes start once the run is not a small one."""
+        s, seen, new = self.summary, set(), 0
+        for req in requests:
+            s.inputs += 1
+            if req.key in seen:
+                s.duplicates += 1
+                if len(s.duplicate_examples) < 20:
+                    s.duplicate_examples.append(req.key)
+            elif req.key in self.out:
+                seen.add(req.key)
+                s.skipped += 1
+                self._tick()
+            else:
+                seen.add(req.key)
+                new += 1
+                if new == _SENDERS_AFTER:
+                    await self.senders.start()
+                await self.dispatcher.put(Job(req))
         self.dispatcher.input_done()
-
-    async def _hand_over(self, jobs: list[Job], pending: asyncio.Future[Any] | None) -> None:
-        await self.builder.collect(jobs, pending)
-        for job in jobs:
-            await self.dispatcher.put(job)
 
     async def work(self) -> None:
         while (job := await self.dispatcher.next()) is not None:
@@ -505,44 +422,57 @@ class _Run:
         if job.req.error is not None:  # an input item that cannot be sent
             self._give_up(job, job.req.error)
             return
-        if job.build_error is not None:  # its messages cannot be built: no retry
-            self._give_up(job, job.build_error)
-            return
-        try:
-            body = self.fanout.body(job)
-        except (DataError, ValueError, OSError) as exc:  # the item's own input: no retry
-            self._give_up(job, str(exc))
-            return
+        remote = self.senders.ready and portable(job.req.images)
+        body = b""
+        if not remote:
+            try:
+                body = self.fanout.body(job)
+            except (DataError, ValueError, OSError) as exc:  # the item's own input: no retry
+                self._give_up(job, str(exc))
+                return
         server = await self.pool.acquire()
         try:
-            completion = await self._send(job, server, body)
+            completion = await self._send(job, server, body, remote)
         except EndpointError as exc:
             self.pool.release(server, False if exc.retryable else None)
+            self.summary.requests += 1
             self._failed_attempt(job, server, exc)
+            return
+        except DataError as exc:  # the item's own input, read by a sender: no retry
+            self.pool.release(server, None)
+            self._give_up(job, str(exc))
+            return
+        except SenderGone:  # no answer: the job goes again (from here if no sender is left)
+            self.pool.release(server, None)
+            self.dispatcher.again(job)
             return
         except BaseException:  # cancelled, or a bug of ours: not the server's fault
             self.pool.release(server, None)
             raise
         self.pool.release(server, True)
+        s = self.summary
+        s.requests += 1
         if not self.fanout.take(job, completion):
             self.dispatcher.again(job)
             return
         self._write(self.out, self.fanout.line(job))
-        s = self.summary
         s.done += 1
         s.prompt_tokens += job.usage["prompt_tokens"]
         s.completion_tokens += job.usage["completion_tokens"]
         self.dispatcher.settle(job)
         self._tick()
 
-    async def _send(self, job: Job, server: Server, body: bytes) -> dict[str, Any]:
+    async def _send(self, job: Job, server: Server, body: bytes, remote: bool) -> dict[str, Any]:
+        """One attempt: through a sender process (`remote`: it builds the body) or from here."""
         s = self.summary
         if not job.texts:  # latency: from the first request of the samples written
             job.started = time.monotonic()
         job.url = server.url
         if s.first_request_s is None:
             s.first_request_s = time.monotonic() - self.t_start
-        s.requests += 1
+        if remote:
+            params = self.fanout.params(job)
+            return await self.senders.attempt(server.url, params, job.req.messages, job.req.images)
         return await self.session.complete(server.url, body)
 
     def _failed_attempt(self, job: Job, server: Server, exc: EndpointError) -> None:
@@ -687,7 +617,7 @@ async def infer(
             try:
                 await run.run(requests)
             finally:
-                run.builder.close()
+                run.senders.close()
     finally:
         failed = _close(x for x in (out_log, err_log) if x is not None)
     if failed is not None:  # the run ended, but its last lines may not have reached the disk

@@ -8,8 +8,8 @@ JSON encoder never walks the (long, escape-free) base64 text, which costs more t
 of a request (0.4 ms for a 60 KB image). `chat_body` puts the request's parameters around it.
 
 The image sources of files, data URIs and bytes in memory (`FileImage`, `UriImage`,
-`BytesImage`) are `PortableImage`s: plain picklable objects, so `infer` can build their
-messages in a worker process (`encode_batch`), off its event loop.
+`BytesImage`) are `PortableImage`s: plain picklable objects, so `infer` can build and send
+their requests in its sender processes (`llm.senders`), off its event loop.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ __all__ = [
     "body_with",
     "bytes_source",
     "chat_body",
-    "encode_batch",
     "messages_json",
     "openai_messages",
     "problem_image_sources",
@@ -233,20 +232,3 @@ def messages_json(messages: Sequence[dict[str, Any]], images: Sequence[ImageSour
         out += (head, prefix, base64.b64encode(data), b'"')
     out.append(rest)
     return b"".join(out)
-
-
-def encode_batch(
-    items: Sequence[tuple[Sequence[dict[str, Any]], Sequence[ImageSource]]],
-) -> list[tuple[bytes | None, str | None]]:
-    """`messages_json` of each (messages, images): (bytes, None), or (None, the reason) for an
-    item whose own input cannot be encoded (an unreadable image, placeholders that do not
-    match). Runs in a worker process of `infer`; one item failing does not stop the others."""
-    out: list[tuple[bytes | None, str | None]] = []
-    for messages, images in items:
-        try:
-            out.append((messages_json(messages, images), None))
-        except (DataError, ValueError, OSError) as exc:
-            out.append((None, str(exc)))
-        except Exception as exc:  # a bug or an input nobody foresaw: this item fails alone
-            out.append((None, f"{type(exc).__name__}: {exc}"))
-    return out
