@@ -16,6 +16,16 @@ from PIL import Image
 
 from deepvision import records as r
 from deepvision.data.synth import generate
+from deepvision.llm.senders import close_shared_pool
+
+
+@pytest.fixture(autouse=True)
+def _no_sender_outlives_its_test():
+    """`infer` keeps its sender processes for the next run of the same process; a test ends
+    them, so no test sees another's processes."""
+    yield
+    close_shared_pool()
+
 
 # The columns of the released math-77k.parquet, in its order (no id, no options).
 DEEPVISION_SCHEMA = pa.schema([f for f in r.PROBLEM_SCHEMA if f.name not in (r.ID, r.OPTIONS)])

@@ -235,6 +235,17 @@ def test_compare_two_runs_and_list(tmp_path, server, synth_items, capsys):
     assert "synth" in listing and "not found" in listing and "60" in listing
 
 
+def test_list_shows_synth_problems_read_from_the_data_folder(tmp_path, capsys):
+    from deepvision.data.synth import generate
+    from deepvision.data.writer import ProblemWriter
+
+    with ProblemWriter(tmp_path / "synth.parquet") as w:
+        w.write(list(generate(7, seed=3)))
+    assert run_cli("eval", "list", "--data-dir", str(tmp_path)) == 0
+    row = next(x for x in capsys.readouterr().out.splitlines() if "synth" in x)
+    assert "problems" in row and "embedded" not in row and row.rstrip(" │|").endswith("7")
+
+
 def test_llm_judge_overrides_rule_negatives_and_an_unreachable_judge_is_loud(
     tmp_path, server, synth_items
 ):

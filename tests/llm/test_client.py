@@ -587,9 +587,29 @@ def test_sender_processes_send_and_an_unreadable_image_fails_alone(server, tmp_p
     (err,) = _lines(tmp_path / "o.errors.jsonl")
     assert err["id"] == "k597" and "cannot read image" in err["reason"]
     assert "line 597" in err["reason"]
-    # The senders ended on their own when the run closed their pipes (not killed after a wait).
+    # Kept for a next run; they end on their own once their pipes close (not killed).
     (pool,) = pools
+    assert [sender.proc.poll() for sender in pool._senders] == [None, None]
+    senders_module.close_shared_pool()
     assert [sender.proc.returncode for sender in pool._senders] == [0, 0]
+
+
+def test_runs_in_one_process_reuse_its_sender_processes(server, tmp_path, monkeypatch):
+    started = []
+    worker = senders_module.python_worker
+    monkeypatch.setattr(
+        senders_module, "python_worker", lambda *a, **k: started.append(1) or worker(*a, **k)
+    )
+    pools = set()
+    calls = _counting_attempts(monkeypatch, then=lambda call, pool: pools.add(pool))
+    folder = _image_folder(tmp_path, 200)
+    s = server(slow_rate=1.0, slow_s=0.01)
+    cfg = _cfg(s.url, senders=2, concurrency=16)
+    for run in range(3):  # a curation stage's chunks, an evaluation's benchmarks
+        out = tmp_path / f"o{run}.jsonl"
+        summary = asyncio.run(infer(_file_requests(folder, 200), out, cfg))
+        assert summary.done == 200 and len(_lines(out)) == 200
+    assert len(started) == 2 and len(pools) == 1 and len(calls) > 3 * 150
 
 
 def test_senders_killed_mid_run_lose_nothing_and_write_each_item_once(

@@ -89,9 +89,7 @@ def list_cmd(
 
     table = Table("benchmark", "title", "reference size", "data", "items")
     for name, b in BENCHMARKS.items():
-        found = b.locate(data_dir) if data_dir else None
-        if name == "synth":
-            found = ("embedded", Path("-"))
+        found = b.locate(data_dir) if data_dir or name == "synth" else None
         if not found:
             table.add_row(name, b.title, str(b.size), "[dim]not found[/]", "-")
             continue

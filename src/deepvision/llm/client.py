@@ -56,7 +56,7 @@ from deepvision.llm.endpoint import Endpoint, redact_text, redact_url
 from deepvision.llm.http import ModelSession, check_endpoint, retry_delay, server_answered
 from deepvision.llm.messages import ImageSource, body_with, messages_json
 from deepvision.llm.pool import EndpointPool, Server
-from deepvision.llm.senders import SenderPool, portable
+from deepvision.llm.senders import portable, shared_pool
 from deepvision.records import AppendLog, Completion, InferFiles
 
 __all__ = [
@@ -324,7 +324,7 @@ class _Run:
         self.workers = ep.concurrency * len(ep.urls)
         self.dispatcher = Dispatcher(self.workers, lookahead=self.workers)
         self.fanout = SampleFanOut(cfg)
-        self.senders = SenderPool(cfg.senders or 0, ep)
+        self.senders = shared_pool(cfg.senders or 0, ep)
         self.summary = InferSummary()
         self.t_start = t_start
         self.kept = 0  # output lines known to be on disk
@@ -617,7 +617,7 @@ async def infer(
             try:
                 await run.run(requests)
             finally:
-                run.senders.close()
+                run.senders.detach()
     finally:
         failed = _close(x for x in (out_log, err_log) if x is not None)
     if failed is not None:  # the run ended, but its last lines may not have reached the disk

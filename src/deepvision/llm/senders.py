@@ -23,6 +23,7 @@ main process sends from itself; a small run never waits for one.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import itertools
 import logging
@@ -30,6 +31,7 @@ import pickle
 import socket
 import struct
 import subprocess
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,7 +41,7 @@ from deepvision.llm.http import ModelSession
 from deepvision.llm.messages import ImageSource, PortableImage, body_with, messages_json
 from deepvision.workers import end_with_parent, python_worker
 
-__all__ = ["SenderPool", "portable"]
+__all__ = ["SenderPool", "close_shared_pool", "portable", "shared_pool"]
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +91,10 @@ async def _serve(sock: socket.socket) -> None:
     endpoint, connections = setup
     tasks: set[asyncio.Task[None]] = set()
     async with ModelSession(endpoint, connections=connections) as session:
-        writer.write(_frame("ready"))
         while (frame := await _read_frame(reader)) is not None:
+            if frame == "ping":  # a run attached: it learns that this sender is ready
+                writer.write(_frame("ready"))
+                continue
             task = asyncio.create_task(_attempt(session, writer, *frame))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
@@ -130,8 +134,9 @@ async def _attempt(
 
 
 class _Sender:
-    """One sender process seen from the main process: its pipe and its attempts in flight.
-    `alive` once it said it is ready, until its pipe closes."""
+    """One sender process seen from the main process: its pipe, and while a run uses it, that
+    run's connection to the pipe and its attempts in flight. `alive` once it said it is ready,
+    until its pipe closes."""
 
     def __init__(self, endpoint: Endpoint, connections: int) -> None:
         ours, theirs = socket.socketpair()
@@ -144,17 +149,34 @@ class _Sender:
         finally:
             theirs.close()
         self.sock = ours
-        self.setup = (endpoint, connections)
+        self.setup: tuple[Endpoint, int] | None = (endpoint, connections)
         self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.writer: asyncio.StreamWriter | None = None
         self.listening: asyncio.Task[None] | None = None
         self.alive = False
         self.ended = False
 
-    async def connect(self) -> None:
-        reader, self.writer = await asyncio.open_connection(sock=self.sock, limit=1 << 22)
-        self.writer.write(_frame(self.setup))
+    async def attach(self) -> None:
+        """Connect the running event loop to the pipe (through a copy of its end, so that
+        `detach` leaves the pipe open for the next run); the first time, send the setup. The
+        sender answers the ping once it is ready: only then does this run use it."""
+        reader, self.writer = await asyncio.open_connection(sock=self.sock.dup(), limit=1 << 22)
+        if self.setup is not None:
+            self.writer.write(_frame(self.setup))
+            self.setup = None
+        self.writer.write(_frame("ping"))
         self.listening = asyncio.create_task(self._listen(reader))
+
+    def detach(self) -> None:
+        """Disconnect the run's event loop; the process waits for the next run (a 'ready'
+        left unread is no loss: the next run pings again)."""
+        self.alive = False
+        if self.listening is not None:
+            self.listening.cancel()
+            self.listening = None
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
     async def _listen(self, reader: asyncio.StreamReader) -> None:
         while (frame := await _read_frame(reader)) is not None:
@@ -183,25 +205,22 @@ class _Sender:
                 fut.set_exception(SenderGone("the sender process ended during the attempt"))
 
     def close(self) -> None:
-        """End the pipe now (the transport would only close it on the loop's next turn):
-        the sender sees the end of its input at once."""
+        """End the pipe now (a transport would only close on its loop's next turn): the
+        sender sees the end of its input (at once, or when it has started) and exits."""
         self.ended = True
-        self.alive = False
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        if self.listening is not None:
-            self.listening.cancel()
-        if self.writer is not None:
-            self.writer.close()
-        else:
-            self.sock.close()
+        self.detach()
+        self.sock.close()
         self._gone()
 
 
 class SenderPool:
     """`processes` sender processes sharing `endpoint`'s connections; `attempt` sends one
-    request through the least busy one, once `start`ed. While none runs (not started, none
-    could start, all died) `ready` is False and the caller sends from its own process."""
+    request through the least busy one. A pool is kept between runs (`shared_pool`): the
+    chunks of a curation stage and the benchmarks of an evaluation each call `infer`, and
+    starting interpreters for each would cost more than they save. While none is ready (not
+    started yet, none could start, all died) `ready` is False and the caller sends itself."""
 
     def __init__(self, processes: int, endpoint: Endpoint) -> None:
         self.processes = processes
@@ -209,28 +228,44 @@ class SenderPool:
         self._senders: list[_Sender] = []
         self._ids = itertools.count()
         self._started = False
+        self.closed = False
 
     @property
     def ready(self) -> bool:
-        """Started, and at least one sender still running."""
+        """At least one sender is running and said to this run that it is ready."""
         return any(s.alive for s in self._senders)
 
     async def start(self) -> None:
-        """Start the processes (once; each is ready a moment later, when it has imported
-        what it needs). Where none can be started, the caller goes on sending itself."""
-        if self._started or self.processes < 1:
+        """Start the processes if they are not running yet (each is ready a moment later,
+        when it has imported what it needs) and attach them to the running event loop. Where
+        none can be started, the caller goes on sending itself."""
+        if self.processes < 1 or self.closed:
             return
-        self._started = True
-        total = self.endpoint.concurrency * len(self.endpoint.urls)
-        share = -(-total // self.processes)
         try:
-            for _ in range(self.processes):
-                sender = _Sender(self.endpoint, share)
-                self._senders.append(sender)
-                await sender.connect()
+            if not self._started:
+                self._started = True
+                total = self.endpoint.concurrency * len(self.endpoint.urls)
+                share = -(-total // self.processes)
+                for _ in range(self.processes):
+                    self._senders.append(_Sender(self.endpoint, share))
+            for sender in self._senders:
+                if not sender.ended and sender.writer is None:
+                    await sender.attach()
         except (OSError, RuntimeError) as exc:  # no process or pipe can be made here
             log.warning("requests are sent from the main process: %s", exc)
             self.close()
+
+    def serves(self, processes: int, endpoint: Endpoint) -> bool:
+        return (self.processes, self.endpoint) == (processes, endpoint)
+
+    def detach(self) -> None:
+        """The run ends: keep the processes for the next one, unless an attempt is still in
+        flight (a run cut short): its reply could reach the next run, so they are closed."""
+        if any(s.pending for s in self._senders):
+            self.close()
+            return
+        for sender in self._senders:
+            sender.detach()
 
     async def attempt(
         self,
@@ -255,13 +290,47 @@ class SenderPool:
             sender._gone()
         return await fut
 
-    def close(self) -> None:
-        """Close every pipe: each sender ends its attempts and exits."""
+    def close(self, wait: float = 0.0) -> None:
+        """Close every pipe: each sender ends its attempts and exits on its own (one still
+        starting, once it has started). `wait`: seconds to wait for them, then kill."""
+        self.closed = True
         for sender in self._senders:
             sender.close()
+        if wait <= 0:
+            return
+        deadline = time.monotonic() + wait
         for sender in self._senders:
             try:
-                sender.proc.wait(timeout=2)
+                sender.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 sender.proc.kill()
                 sender.proc.wait()
+
+
+# The pool kept between runs: one at a time (a run for another endpoint or size closes it), so
+# idle senders never pile up; closed when the process exits.
+_shared: SenderPool | None = None
+
+
+def shared_pool(processes: int, endpoint: Endpoint) -> SenderPool:
+    """The sender pool for `endpoint`, the one kept from an earlier run when it matches."""
+    global _shared
+    pool = _shared
+    if pool is not None and not pool.closed and pool.serves(processes, endpoint):
+        return pool
+    if pool is not None:
+        pool.close()  # no wait: a run for another endpoint starts now
+    _shared = SenderPool(processes, endpoint)
+    return _shared
+
+
+def close_shared_pool(wait: float = 1.0) -> None:
+    """End the kept sender processes (at exit, or to free them earlier), waiting up to
+    `wait` seconds for them to exit before killing them."""
+    global _shared
+    pool, _shared = _shared, None
+    if pool is not None:
+        pool.close(wait)
+
+
+atexit.register(close_shared_pool)

@@ -7,6 +7,8 @@ domain and problem family."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -50,10 +52,17 @@ class Synth(Benchmark):
             problems: Iterable[Problem] = _read_problems(path, report)
         else:
             report.layout, report.path = layout, f"synth seed {SEED}"
-            problems = generate(self.size, seed=SEED)
+            problems = (dataclasses.replace(p) for p in _embedded(self.size))
         for p in problems:
             report.rows += 1
             yield _as_item(p, self.name)
+
+
+@functools.cache
+def _embedded(size: int) -> tuple[Problem, ...]:
+    """The embedded items as generated, once per process (a run reads them, then its report
+    again for the thumbnails; drawing 60 pictures costs half a second)."""
+    return tuple(generate(size, seed=SEED))
 
 
 def _read_problems(path: Path, report: LoadReport) -> Iterator[Problem]:
