@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -53,7 +51,6 @@ from deepvision.eval.download import (
     files_text,
     hub_and_by_hand,
     parse_revisions,
-    sources_read,
 )
 from deepvision.eval.report import (
     compare_html,
@@ -246,6 +243,7 @@ def run_cmd(
         limit=limit,
         judge=judge,
         allow_absolute_paths=allow_absolute_paths,
+        skipped=skipped,
     )
     group = None
     if served is None:
@@ -260,7 +258,6 @@ def run_cmd(
     finally:
         if group is not None:
             group.stop()
-    _record_data(out, results, skipped, sources_read(data_dir, [b.name for b in benches]))
     _print_summary(results)
     for name, why in skipped.items():
         info(f"[yellow]skipped[/] {name}: {escape(why)}")
@@ -280,18 +277,6 @@ def run_cmd(
         info(f"[red]failed[/] {name}: {why}")
     if partial or results.get("failed"):
         raise typer.Exit(1)
-
-
-def _record_data(
-    out: Path, results: dict, skipped: dict[str, str], sources: dict[str, dict]
-) -> None:
-    """Add what the run skipped (and why) and the downloaded data it read (Hub repository,
-    commit) to results.json."""
-    results["skipped"], results["sources"] = skipped, sources
-    path = out / "results.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _how_to_finish(partial: dict[str, dict]) -> str:

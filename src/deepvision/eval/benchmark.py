@@ -375,7 +375,7 @@ class Benchmark:
         text holds them), and the item is named (`report.options_unparsed`) and scored apart
         (category `options`: `unparsed`)."""
         if options:
-            return text if _shows_options(text, options) else with_options(text, options)
+            return text if shows_options(text, options) else with_options(text, options)
         if isinstance(raw, str) and raw.strip():
             report.options_unparsed.append(pid)
             return text if raw.strip() in text else f"{text}\n{raw.strip()}"
@@ -537,7 +537,7 @@ class Benchmark:
         return {}
 
 
-def _shows_options(text: str, options: list[str]) -> bool:
+def shows_options(text: str, options: list[str]) -> bool:
     """Whether each option is on a line of `text` of its own after its letter (`B. 4`,
     `(B) 4`, `B: 4`)."""
     return all(

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from deepvision.errors import UsageError
-from deepvision.eval.benchmark import _shows_options as shows_options
+from deepvision.eval.benchmark import shows_options
 from deepvision.eval.metrics import mean_share, read_outputs
 from deepvision.eval.registry import get_benchmark
 from deepvision.records import Completion, EvalFiles, Share, Verdict, data_uri

@@ -70,6 +70,8 @@ class EvalConfig:
     # Absolute image paths in benchmark records are read only when asked for; relative ones
     # always stay inside `data_dir` (a record naming another is rejected, never read).
     allow_absolute_paths: bool = False
+    # Benchmarks the caller chose not to run (`--skip-missing`), with why: in results.json.
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def model(self) -> str:
@@ -285,6 +287,7 @@ def run_eval(
     progress: Callable[[str, int], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every benchmark of `cfg`, write results.json and the reports; return results."""
+    from deepvision.eval.download import sources_read
     from deepvision.eval.report import write_reports
 
     benches = [get_benchmark(b) for b in cfg.benchmarks]
@@ -328,6 +331,9 @@ def run_eval(
     if not results["benchmarks"]:
         raise EvalError("no benchmark could be evaluated: " + "; ".join(failed.values()))
     results["failed"] = failed
+    results["skipped"] = dict(cfg.skipped)
+    # the data downloaded by `eval download` that the run read (Hub repository, commit)
+    results["sources"] = sources_read(cfg.data_dir, cfg.benchmarks)
     results["average"] = average(results["benchmarks"], list(failed))
     files.results.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     write_reports(cfg.out, results, data_dir=cfg.data_dir, allow_absolute=cfg.allow_absolute_paths)
