@@ -18,12 +18,11 @@ the file bodies sent (GET on resolve), so a test sees what a re-run fetched agai
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import hashlib
-import socket
-import threading
 
 from aiohttp import web
+
+from deepvision.llm.fake_server import BackgroundApp
 
 _SHA = frozenset("0123456789abcdef")
 
@@ -32,19 +31,17 @@ def _git_blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-class HubStandIn:
+class HubStandIn(BackgroundApp):
     """`HubStandIn({"MathLLMs/MathVision": {"data/test-00000-of-00001.parquet": b"..."}})
     .start()`; `.url` for HF_ENDPOINT; `.sha(repo)`; `.stop()`."""
 
     def __init__(self, repos: dict[str, dict[str, bytes]]) -> None:
+        super().__init__()
         self.repos = repos
         self.downloads = 0
         self.fail_after: int | None = None
         self.delay_s = 0.0
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self.url = f"http://{self.host}:{self.port}"
 
     def sha(self, repo: str) -> str:
         digest = hashlib.sha1()
@@ -52,47 +49,13 @@ class HubStandIn:
             digest.update(path.encode() + b"\0" + self.repos[repo][path])
         return digest.hexdigest()
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> HubStandIn:
-        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True)
-        self._thread.start()
-        ready.result()
-        return self
-
-    def stop(self) -> None:
-        loop, self._loop = self._loop, None
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(30)
-        self._sock.close()
-
-    def _serve(self, ready: concurrent.futures.Future[None]) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        runner = loop.run_until_complete(self._open())
-        self._loop = loop
-        ready.set_result(None)
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-    async def _open(self) -> web.AppRunner:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         repo = "/{ns}/{name}"
         app.router.add_get(f"/api/datasets{repo}/revision/{{rev}}", self._info)
         app.router.add_get(f"/api/datasets{repo}/tree/{{rev}}", self._tree)
         app.router.add_get(f"/api/datasets{repo}/tree/{{rev}}/{{path:.*}}", self._tree)
         # GET also answers HEAD in aiohttp (allow_head), with the same headers and no body.
         app.router.add_get(f"/datasets{repo}/resolve/{{rev}}/{{path:.*}}", self._resolve)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await runner.setup()
-        await web.SockSite(runner, self._sock).start()
-        return runner
 
     # -- routes ------------------------------------------------------------------------------
 

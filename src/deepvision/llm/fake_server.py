@@ -48,13 +48,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
 from deepvision.llm.http import RETRY_AFTER_HEADER
 
-__all__ = ["MODES", "FakeServer", "Faults", "Responder", "Scripted", "Stats"]
+__all__ = ["MODES", "BackgroundApp", "FakeServer", "Faults", "Responder", "Scripted", "Stats"]
 
 
 @dataclass
@@ -202,41 +202,31 @@ def _as_scripted(reply: Scripted | str | list[str] | None, n: int) -> Scripted:
     return reply
 
 
-class FakeServer:
-    """`FakeServer(faults).start()`; `.url` is the /v1 base URL; `.stats`; `.stop()`.
-    The port is bound when the server is made (`port=0`: a free one, in `.port`)."""
+class BackgroundApp:
+    """An aiohttp application served from a background thread on a socket bound when it is
+    made (`port=0`: a free one, in `.port`): the one way the toolkit's test servers serve
+    (this module's FakeServer, the tests' Hub stand-in). Subclasses add their routes."""
 
-    def __init__(
-        self,
-        faults: Faults | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        responder: Responder | None = None,
-        models: list[str] | tuple[str, ...] = (),
-        *,
-        api_key: str | None = None,
-        models_status: int = 200,
-    ):
-        self.faults = faults or Faults()
-        self.models = list(models)
-        self.responder = responder
-        self.api_key = api_key
-        self.models_status = models_status
-        self.stats = Stats()
-        self._rng = random.Random(self.faults.seed)
+    client_max_size = 1 << 20  # request bodies, bytes
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._sock = socket.create_server((host, port), backlog=1024)
-        self.port = self._sock.getsockname()[1]
-        self.url = f"http://{host}:{self.port}/v1"
+        self.host, self.port = host, self._sock.getsockname()[1]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------------
+    def routes(self, app: web.Application) -> None:
+        """Add the server's routes to `app`."""
+        raise NotImplementedError
 
-    def start(self) -> FakeServer:
+    def start(self) -> Self:
         """Serve from a background thread; returns once the server accepts requests."""
         ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._thread = threading.Thread(
-            target=self._serve, args=(ready,), name=f"fake-server-{self.port}", daemon=True
+            target=self._serve,
+            args=(ready,),
+            name=f"{type(self).__name__}-{self.port}",
+            daemon=True,
         )
         self._thread.start()
         ready.result()
@@ -280,14 +270,45 @@ class FakeServer:
             loop.close()
 
     async def _open(self) -> web.AppRunner:
-        app = web.Application(client_max_size=1 << 31)
-        app.router.add_post("/v1/chat/completions", self._completion)
-        for path in ("/v1/models", "/health", "/v1/health"):
-            app.router.add_get(path, self._models)
+        app = web.Application(client_max_size=self.client_max_size)
+        self.routes(app)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await runner.setup()
         await web.SockSite(runner, self._sock, backlog=1024).start()
         return runner
+
+
+class FakeServer(BackgroundApp):
+    """`FakeServer(faults).start()`; `.url` is the /v1 base URL; `.stats`; `.stop()`.
+    The port is bound when the server is made (`port=0`: a free one, in `.port`)."""
+
+    client_max_size = 1 << 31
+
+    def __init__(
+        self,
+        faults: Faults | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        responder: Responder | None = None,
+        models: list[str] | tuple[str, ...] = (),
+        *,
+        api_key: str | None = None,
+        models_status: int = 200,
+    ):
+        super().__init__(host, port)
+        self.faults = faults or Faults()
+        self.models = list(models)
+        self.responder = responder
+        self.api_key = api_key
+        self.models_status = models_status
+        self.stats = Stats()
+        self._rng = random.Random(self.faults.seed)
+        self.url = f"http://{host}:{self.port}/v1"
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self._completion)
+        for path in ("/v1/models", "/health", "/v1/health"):
+            app.router.add_get(path, self._models)
 
     # -- routes ------------------------------------------------------------------------------
 
