@@ -8,7 +8,7 @@ The names most scripts need are here: `from deepvision import Problem, check`. T
 from typing import Any
 
 from deepvision.errors import DataError, DeepVisionError, UsageError
-from deepvision.records import Completion, PassRate, Problem, ProblemImage, Verdict
+from deepvision.records import Completion, Verdict
 
 __version__ = "0.1.0"
 
@@ -26,7 +26,14 @@ __all__ = [
     "verify_batch",
 ]
 
-_LAZY = {"check": "deepvision.verify", "verify_batch": "deepvision.verify"}
+# Imported on first use: the verifier, and the Problem record (pyarrow).
+_LAZY = {
+    "check": "deepvision.verify",
+    "verify_batch": "deepvision.verify",
+    "PassRate": "deepvision.records",
+    "Problem": "deepvision.records",
+    "ProblemImage": "deepvision.records",
+}
 
 
 def __getattr__(name: str) -> Any:

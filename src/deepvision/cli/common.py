@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 
 from deepvision.data.prompts import DEFAULT_SYSTEM_PROMPT
-from deepvision.data.sample import sample_path
 from deepvision.errors import UsageError
 from deepvision.progress import is_quiet
 
@@ -28,6 +27,8 @@ def split_list(values: list[str] | None) -> list[str]:
 def inputs_or_sample(files: list[Path] | None) -> list[Path]:
     if files:
         return list(files)
+    from deepvision.data.sample import sample_path  # the sample's module loads pyarrow
+
     path = sample_path()
     note(f"[dim]no input given: using the embedded sample {path}[/]")
     return [path]

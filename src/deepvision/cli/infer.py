@@ -32,7 +32,6 @@ from deepvision.cli.options import (
     build_endpoint,
 )
 from deepvision.data.prompts import build_messages
-from deepvision.data.reader import iter_problem_batches, open_sources
 from deepvision.errors import ServeError, UsageError
 from deepvision.llm.client import InferConfig, InferSummary, Request, infer, summary_dict
 from deepvision.llm.presets import PRESETS, sampling_params
@@ -48,6 +47,9 @@ def _problem_requests(
     """Problems from any data-layer input. An unreadable row, or a problem whose prompt
     cannot be built (more `<image>` placeholders than images, say), fails alone: it is
     counted as failed and recorded in the errors file, and the others are done."""
+    # Here, not at the top: the data layer loads pyarrow, which JSONL input never needs.
+    from deepvision.data.reader import iter_problem_batches, open_sources
+
     for batch in iter_problem_batches(open_sources(paths, allow_absolute=allow_absolute)):
         for rej in batch.rejects:
             yield Request(f"{Path(rej.file).name}:row {rej.row}", {}, [], error=rej.describe())

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from deepvision.records import IMAGE_PLACEHOLDER, Problem, count_placeholders, place_images
+from deepvision.records import IMAGE_PLACEHOLDER, count_placeholders, place_images
+
+if TYPE_CHECKING:  # the record itself loads pyarrow: not needed to build a prompt
+    from deepvision.records import Problem
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are solving a math problem that comes with one or more images. Reason step by step, "

@@ -10,6 +10,8 @@ codecs, the exactly-once `AppendLog`, image helpers and the file names each verb
   the result).
 """
 
+from typing import Any
+
 from deepvision.records.images import (
     IMAGE_MARKER,
     IMAGE_PLACEHOLDER,
@@ -23,40 +25,57 @@ from deepvision.records.images import (
 )
 from deepvision.records.lines import Completion, Verdict
 from deepvision.records.log import AppendLog, iter_jsonl, repair_tail
-from deepvision.records.problem import (
-    ABILITY,
-    DATA_SOURCE,
-    DOMAIN_ANNO,
-    EMPTY_SENTINEL,
-    ID,
-    IMAGE_TYPE,
-    IMAGES,
-    MESSAGES_TYPE,
-    NECESSITY_ANNO,
-    OPTIONS,
-    PASS_RATE,
-    PROBLEM_SCHEMA,
-    PROMPT,
-    QUESTION,
-    REQUIRED_COLUMNS,
-    REWARD_MODEL,
-    REWARD_MODEL_TYPE,
-    VISION_ANNO,
-    VISUAL_ELEMENT_CATEGORIES,
-    PassRate,
-    Problem,
-    ProblemImage,
-    RowIssue,
-    content_hash,
-    content_hash_of,
-    decode_column,
-    normalize_question,
-    problem_from_row,
-    problem_to_row,
-    problems_to_batch,
-)
 from deepvision.records.runfiles import EvalFiles, InferFiles, JudgeFiles
 from deepvision.records.share import Share
+
+# The Problem record and its parquet layout (`records.problem`) need pyarrow, the heaviest
+# import of the toolkit (and numpy with it); they load on first use, so what only reads and
+# writes JSONL lines (`infer` on JSONL, its sender processes, `judge`) starts without them.
+_PROBLEM_NAMES = frozenset(
+    {
+        "ABILITY",
+        "DATA_SOURCE",
+        "DOMAIN_ANNO",
+        "EMPTY_SENTINEL",
+        "ID",
+        "IMAGE_TYPE",
+        "IMAGES",
+        "MESSAGES_TYPE",
+        "NECESSITY_ANNO",
+        "OPTIONS",
+        "PASS_RATE",
+        "PROBLEM_SCHEMA",
+        "PROMPT",
+        "QUESTION",
+        "REQUIRED_COLUMNS",
+        "REWARD_MODEL",
+        "REWARD_MODEL_TYPE",
+        "VISION_ANNO",
+        "VISUAL_ELEMENT_CATEGORIES",
+        "PassRate",
+        "Problem",
+        "ProblemImage",
+        "RowIssue",
+        "content_hash",
+        "content_hash_of",
+        "decode_column",
+        "normalize_question",
+        "problem_from_row",
+        "problem_to_row",
+        "problems_to_batch",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PROBLEM_NAMES:
+        from deepvision.records import problem
+
+        value = getattr(problem, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'deepvision.records' has no attribute {name!r}")
+
 
 __all__ = [
     "ABILITY",
