@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -170,3 +172,17 @@ def test_every_package_lists_its_public_api(package):
     assert mod.__all__, package
     for name in mod.__all__:
         assert getattr(mod, name) is not None, f"deepvision.{package}.{name}"
+
+
+def test_jsonl_work_starts_without_pyarrow():
+    """`infer` on JSONL (its command and its sender processes) and `judge` never read parquet:
+    they start without pyarrow (0.2 s and ~40 MB per process), which loads with the first use
+    of the Problem record."""
+    code = (
+        "import sys, deepvision, deepvision.cli.infer, deepvision.cli.verify, "
+        "deepvision.llm.senders\n"
+        "assert 'pyarrow' not in sys.modules, 'pyarrow imported'\n"
+        "from deepvision.records import Problem\n"
+        "assert 'pyarrow' in sys.modules and Problem.__name__ == 'Problem'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
