@@ -126,3 +126,17 @@ def test_outputs_of_a_job_appear_together_or_not_at_all(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "out.parquet"]
     writer.finish([TableWriter(tmp_path / "x.parquet", SCHEMA)], ok=False)
     assert not (tmp_path / "x.parquet").exists() and not (tmp_path / "x.parquet.tmp").exists()
+
+
+def test_an_output_that_cannot_be_moved_into_place_leaves_no_tmp_file(tmp_path):
+    """The output's name is taken by a folder when the job ends: the error is raised, and
+    neither that output nor the job's later ones is left behind under a .tmp name."""
+    table = TableWriter(tmp_path / "out.parquet", SCHEMA)
+    table.write_batch(_batches(1)[0])
+    rejects = writer.RejectWriter(tmp_path / "bad.jsonl")
+    (tmp_path / "out.parquet").mkdir()
+    (tmp_path / "out.parquet" / "keep.txt").write_text("the user's")
+    with pytest.raises(OSError):
+        writer.finish([table, rejects], ok=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet"]
+    assert (tmp_path / "out.parquet" / "keep.txt").read_text() == "the user's"

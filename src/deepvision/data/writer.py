@@ -131,7 +131,13 @@ class Output(abc.ABC):
             step()
 
     def commit(self) -> None:
-        self._file.commit()
+        """Move the file into place; when that fails (its name taken by a folder, a
+        permission), the temporary file is removed and the error raised."""
+        try:
+            self._file.commit()
+        except BaseException:
+            self._file.discard()
+            raise
 
     def close(self) -> None:
         try:
@@ -399,8 +405,13 @@ def finish(outputs: list[Output | None], ok: bool) -> None:
         if failure is not None:
             raise failure
         return
-    for o in present:
-        o.commit()
+    for i, o in enumerate(present):
+        try:
+            o.commit()
+        except BaseException:
+            for rest in present[i + 1 :]:  # nothing of the job is left under a .tmp name
+                rest.abort()
+            raise
 
 
 def _jsonable(value: Any) -> Any:

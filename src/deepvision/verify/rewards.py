@@ -21,6 +21,7 @@ import logging
 import re
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 from deepvision.records import Verdict
@@ -83,37 +84,44 @@ def overlong_penalty(length: float, max_len: int, buffer_len: int, factor: float
     return -min(1.0, (length - expected) / buffer_len) * factor
 
 
-def _score(
-    solution_str: str,
-    ground_truth: str,
-    extra_info: Mapping[str, Any] | None,
-    acc: bool,
-    extracted: str | None,
-    format_weight: float,
-    max_response_len: int | None,
-    overlong_buffer_len: int,
-    overlong_penalty_factor: float,
-    response_length: int | None,
-) -> dict[str, Any]:
-    score = 1.0 if acc else 0.0
-    out: dict[str, Any] = {"score": score, "acc": acc, "pred": extracted or ""}
-    if format_weight:
-        fmt = format_ok(solution_str)
-        out["format"] = fmt
-        score = (1 - format_weight) * score + format_weight * (1.0 if fmt else 0.0)
-    if max_response_len and overlong_buffer_len:
-        length = response_length
-        if length is None:
-            length = (extra_info or {}).get("response_length")
-        if length is None:
-            length = len(solution_str) / _CHARS_PER_TOKEN
-        pen = overlong_penalty(
-            length, max_response_len, overlong_buffer_len, overlong_penalty_factor
-        )
-        out["overlong_penalty"] = pen
-        score += pen
-    out["score"] = score
-    return out
+@dataclass(frozen=True)
+class Shaping:
+    """What turns a verdict into a reward: `format_weight` w gives (1 - w) * acc + w * format;
+    with `max_response_len` and `overlong_buffer_len` (tokens) DAPO's overlong penalty is
+    added. The same for verl, batch and EasyR1 scoring."""
+
+    format_weight: float = 0.0
+    max_response_len: int | None = None
+    overlong_buffer_len: int = 0
+    overlong_penalty_factor: float = 1.0
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Shaping:
+        """The shaping a trainer's reward kwargs name (the others are not ours)."""
+        return cls(**{f.name: kwargs[f.name] for f in fields(cls) if f.name in kwargs})
+
+    def score(self, solution: str, v: Verdict, length: float | None = None) -> dict[str, Any]:
+        """{"score", "acc", "pred"} (+ "format", "overlong_penalty" when on); `length` in
+        tokens, estimated from characters when the trainer gives none."""
+        score = 1.0 if v.correct else 0.0
+        out: dict[str, Any] = {"score": score, "acc": v.correct, "pred": v.extracted or ""}
+        if self.format_weight:
+            fmt = format_ok(solution)
+            out["format"] = fmt
+            score = (1 - self.format_weight) * score + self.format_weight * (1.0 if fmt else 0.0)
+        if self.max_response_len and self.overlong_buffer_len:
+            if length is None:
+                length = len(solution) / _CHARS_PER_TOKEN
+            pen = overlong_penalty(
+                length,
+                self.max_response_len,
+                self.overlong_buffer_len,
+                self.overlong_penalty_factor,
+            )
+            out["overlong_penalty"] = pen
+            score += pen
+        out["score"] = score
+        return out
 
 
 def compute_score(
@@ -148,18 +156,10 @@ def compute_score(
     if v.undecided:  # once more, with a fresh wait for a worker
         v = verdict()
     _note_undecided([v])
-    return _score(
-        solution_str,
-        ground_truth,
-        extra_info,
-        v.correct,
-        v.extracted,
-        format_weight,
-        max_response_len,
-        overlong_buffer_len,
-        overlong_penalty_factor,
-        response_length,
-    )
+    if response_length is None:
+        response_length = (extra_info or {}).get("response_length")
+    shaping = Shaping(format_weight, max_response_len, overlong_buffer_len, overlong_penalty_factor)
+    return shaping.score(solution_str, v, response_length)
 
 
 def compute_score_batch(
@@ -179,30 +179,10 @@ def compute_score_batch(
         items.append(Item(sol or "", str(gt), eq, opts, extract=True))
     verdicts = verify_batch(items)
     _note_undecided(verdicts)
-    fmt_kw = {
-        k: kwargs[k]
-        for k in (
-            "format_weight",
-            "max_response_len",
-            "overlong_buffer_len",
-            "overlong_penalty_factor",
-        )
-        if k in kwargs
-    }
+    shaping = Shaping.from_kwargs(kwargs)
     return [
-        _score(
-            sol or "",
-            str(gt),
-            info,
-            v.correct,
-            v.extracted,
-            fmt_kw.get("format_weight", 0.0),
-            fmt_kw.get("max_response_len"),
-            fmt_kw.get("overlong_buffer_len", 0),
-            fmt_kw.get("overlong_penalty_factor", 1.0),
-            None,
-        )
-        for sol, gt, info, v in zip(solution_strs, ground_truths, infos, verdicts, strict=True)
+        shaping.score(sol or "", v, (info or {}).get("response_length"))
+        for sol, info, v in zip(solution_strs, infos, verdicts, strict=True)
     ]
 
 
@@ -285,23 +265,13 @@ def easyr1_compute_score(
     `overall` is (1 - w) * accuracy + w * format with `format_weight` w, plus DAPO's overlong
     penalty with `max_response_len` and `overlong_buffer_len`, as `compute_score` scores it.
     The keyword arguments come from `worker.reward.reward_function_kwargs`."""
+    shaping = Shaping(format_weight, max_response_len, overlong_buffer_len, overlong_penalty_factor)
     items = [_easyr1_item(x) for x in reward_inputs]
     verdicts = verify_batch(items)
     _note_undecided(verdicts)
     out = []
     for x, item, v in zip(reward_inputs, items, verdicts, strict=True):
-        scored = _score(
-            item.pred,
-            item.gold,
-            None,
-            v.correct,
-            v.extracted,
-            format_weight,
-            max_response_len,
-            overlong_buffer_len,
-            overlong_penalty_factor,
-            x.get("response_length"),
-        )
+        scored = shaping.score(item.pred, v, x.get("response_length"))
         row = {
             "overall": float(scored["score"]),
             "accuracy": 1.0 if v.correct else 0.0,
