@@ -299,8 +299,7 @@ def _serve_forks(fd: int, max_memory_mb: int) -> None:
     from deepvision.verify import symbolic
 
     chan = socket.socket(fileno=fd)
-    symbolic._mv()
-    symbolic._warm_up()
+    symbolic.prepare()
     for gold, pred in _WARM_UP_PAIRS:
         with contextlib.suppress(Exception):
             symbolic.symbolic_equal(gold, pred)

@@ -112,10 +112,17 @@ def _warm_up() -> None:
     parse_answer.cache_clear()
 
 
+def prepare() -> None:
+    """What a worker does before it says ready: import math-verify (an ImportError when it is
+    missing: the worker exits before saying ready, and the pool says why) and run one
+    comparison."""
+    _mv()
+    _warm_up()
+
+
 def serve(max_memory_mb: int) -> None:
     _limit_memory(max_memory_mb * 2**20)
-    _mv()  # no math-verify: the worker exits before saying ready, and the pool says why
-    _warm_up()
+    prepare()
     out = sys.stdout
     out.write('{"ready": true}\n')
     out.flush()
