@@ -81,7 +81,7 @@ def test_the_parser_stays_fast_on_pathological_input(text):
     t = time.perf_counter()
     same_polynomial(text, "x")
     same_polynomial("x", text)
-    assert time.perf_counter() - t < 1.0
+    assert time.perf_counter() - t < 10.0  # a hang, not a timing: ~ms each on a quiet box
 
 
 def _expressions():

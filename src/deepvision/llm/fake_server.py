@@ -37,6 +37,7 @@ waits without holding the others up).
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import concurrent.futures
 import email.utils
@@ -202,7 +203,7 @@ def _as_scripted(reply: Scripted | str | list[str] | None, n: int) -> Scripted:
     return reply
 
 
-class BackgroundApp:
+class BackgroundApp(abc.ABC):
     """An aiohttp application served from a background thread on a socket bound when it is
     made (`port=0`: a free one, in `.port`): the one way the toolkit's test servers serve
     (this module's FakeServer, the tests' Hub stand-in). Subclasses add their routes."""
@@ -215,9 +216,9 @@ class BackgroundApp:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
+    @abc.abstractmethod
     def routes(self, app: web.Application) -> None:
         """Add the server's routes to `app`."""
-        raise NotImplementedError
 
     def start(self) -> Self:
         """Serve from a background thread; returns once the server accepts requests."""

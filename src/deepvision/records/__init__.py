@@ -28,47 +28,9 @@ from deepvision.records.log import AppendLog, iter_jsonl, repair_tail
 from deepvision.records.runfiles import EvalFiles, InferFiles, JudgeFiles
 from deepvision.records.share import Share
 
-# The Problem record and its parquet layout (`records.problem`) need pyarrow, the heaviest
-# import of the toolkit (and numpy with it); they load on first use, so what only reads and
-# writes JSONL lines (`infer` on JSONL, its sender processes, `judge`) starts without them.
-_PROBLEM_NAMES = frozenset(
-    {
-        "ABILITY",
-        "DATA_SOURCE",
-        "DOMAIN_ANNO",
-        "EMPTY_SENTINEL",
-        "ID",
-        "IMAGE_TYPE",
-        "IMAGES",
-        "MESSAGES_TYPE",
-        "NECESSITY_ANNO",
-        "OPTIONS",
-        "PASS_RATE",
-        "PROBLEM_SCHEMA",
-        "PROMPT",
-        "QUESTION",
-        "REQUIRED_COLUMNS",
-        "REWARD_MODEL",
-        "REWARD_MODEL_TYPE",
-        "VISION_ANNO",
-        "VISUAL_ELEMENT_CATEGORIES",
-        "PassRate",
-        "Problem",
-        "ProblemImage",
-        "RowIssue",
-        "content_hash",
-        "content_hash_of",
-        "decode_column",
-        "normalize_question",
-        "problem_from_row",
-        "problem_to_row",
-        "problems_to_batch",
-    }
-)
-
 
 def __getattr__(name: str) -> Any:
-    if name in _PROBLEM_NAMES:
+    if name in _LOADED_ON_FIRST_USE:
         from deepvision.records import problem
 
         value = getattr(problem, name)
@@ -127,3 +89,9 @@ __all__ = [
     "resolve_inside",
     "sniff_mime",
 ]
+
+# The names of `__all__` not imported above: the Problem record and its parquet layout
+# (`records.problem`) need pyarrow, the heaviest import of the toolkit (and numpy with it);
+# they load on first use, so what only reads and writes JSONL lines (`infer` on JSONL, its
+# sender processes, `judge`) starts without them.
+_LOADED_ON_FIRST_USE = frozenset(__all__) - set(globals())
